@@ -1,0 +1,104 @@
+"""Priority functions: which examples to label first.
+
+Every priority has one signature: ``(logits, generator=None) -> scores`` with ``logits`` a float
+tensor of shape [A, B, C] (A index samples of the ENN, B candidate examples, C classes) and
+``scores`` of shape [B]; a higher score means "label this example first".
+
+Marginal priorities (entropy, margin, var_ratios) use only the mean prediction and work with any
+model. Epistemic priorities (bald, variance) measure how much the A index samples disagree and need
+an ENN head with a real index (epinet, dropout, ensemble): for a plain head they are identically 0.
+All are computed from log-softmax so that probabilities of exactly 0 give 0, not NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+Priority = Callable[..., torch.Tensor]
+
+
+def _check_logits(logits: torch.Tensor) -> None:
+    if logits.ndim != 3:
+        raise ValueError(f"priority logits must have shape [A, B, C], got shape {tuple(logits.shape)}")
+    if not logits.is_floating_point():
+        raise ValueError(f"priority logits must be a float tensor, got dtype {logits.dtype}")
+
+
+def _mean_log_probs(log_probs: torch.Tensor) -> torch.Tensor:
+    """log pbar [B, C] from log p_a [A, B, C]: log mean_a p_a, stable for tiny probabilities."""
+    return torch.logsumexp(log_probs, dim=0) - math.log(log_probs.shape[0])
+
+
+def _entropy(log_probs: torch.Tensor) -> torch.Tensor:
+    """Entropy over the last axis; 0 * log 0 = 0 by xlogy."""
+    return -torch.special.xlogy(log_probs.exp(), log_probs.exp()).sum(-1)
+
+
+def uniform(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """i.i.d. uniform random scores: the no-prioritization baseline."""
+    _check_logits(logits)
+    return torch.rand(logits.shape[1], generator=generator, device=logits.device)
+
+
+def entropy(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """H[pbar] = -sum_c pbar_c log pbar_c of the mean prediction."""
+    _check_logits(logits)
+    log_pbar = _mean_log_probs(torch.log_softmax(logits.double(), dim=-1))
+    return _entropy(log_pbar).to(logits.dtype)
+
+
+def margin(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """-(pbar_(1) - pbar_(2)): minus the gap between the two largest mean probabilities."""
+    _check_logits(logits)
+    if logits.shape[-1] < 2:
+        raise ValueError("margin needs at least 2 classes")
+    pbar = _mean_log_probs(torch.log_softmax(logits.double(), dim=-1)).exp()
+    top2 = pbar.topk(2, dim=-1).values
+    return -(top2[:, 0] - top2[:, 1]).to(logits.dtype)
+
+
+def var_ratios(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """1 - max_c pbar_c (least confidence)."""
+    _check_logits(logits)
+    pbar = _mean_log_probs(torch.log_softmax(logits.double(), dim=-1)).exp()
+    return (1.0 - pbar.max(dim=-1).values).to(logits.dtype)
+
+
+def bald(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """H[pbar] - mean_a H[p_a]: mutual information between the label and the epistemic index."""
+    _check_logits(logits)
+    log_probs = torch.log_softmax(logits.double(), dim=-1)
+    mutual_info = _entropy(_mean_log_probs(log_probs)) - _entropy(log_probs).mean(0)
+    # Jensen guarantees >= 0; clamp the rounding error so ties at 0 stay ties.
+    return mutual_info.clamp_min(0.0).to(logits.dtype)
+
+
+def variance(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """sum_c mean_a (p_a,c - pbar_c)^2: population variance over index samples, summed over classes."""
+    _check_logits(logits)
+    probs = torch.softmax(logits.double(), dim=-1)
+    return probs.var(dim=0, unbiased=False).sum(-1).to(logits.dtype)
+
+
+PRIORITIES: dict[str, Priority] = {
+    "uniform": uniform,
+    "entropy": entropy,
+    "margin": margin,
+    "var_ratios": var_ratios,
+    "bald": bald,
+    "variance": variance,
+}
+
+# Priorities that are identically zero for a model without an epistemic index.
+EPISTEMIC_PRIORITIES = frozenset({"bald", "variance"})
+
+
+def get_priority(name: str) -> Priority:
+    """The priority function registered under ``name``; ValueError listing the valid names otherwise."""
+    try:
+        return PRIORITIES[name]
+    except KeyError:
+        raise ValueError(f"unknown priority {name!r}; valid priorities: {', '.join(PRIORITIES)}") from None

@@ -1,0 +1,86 @@
+"""Prioritized fine-tuning, the loop of Osband et al. (2022).
+
+For each step: draw a candidate batch of N pool inputs uniformly without replacement (labels
+hidden), score them with the priority function, reveal the labels of the top n that the budget
+allows, and take one SGD step on those n. Once the budget is spent, candidates come from the
+labeled examples only. The run is evaluated whenever the number of distinct labels used crosses
+one of ``eval_labels``, every ``eval_every`` steps if set, and at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from lightning_fabric import Fabric
+from tqdm.auto import tqdm
+
+from epinet_al.acquisition import Priority, select_top
+from epinet_al.active_learning.ledger import LabelLedger
+from epinet_al.active_learning.steps import Evaluator, evaluate, score_candidates, train_step
+from epinet_al.data.inputs import Inputs
+
+# Called with (step, num_labels, metrics) at every evaluation point.
+Recorder = Callable[[int, int, dict[str, float]], None]
+
+
+def draw_candidates(
+    pool_size: int, ledger: LabelLedger, num: int, generator: torch.Generator
+) -> torch.Tensor:
+    """N pool indices uniformly without replacement; only labeled ones once the budget is spent."""
+    if ledger.remaining > 0:
+        return torch.randperm(pool_size, generator=generator)[:num]
+    labeled = ledger.labeled_indices()
+    return labeled[torch.randperm(labeled.shape[0], generator=generator)[:num]]
+
+
+def run_prioritized(
+    *,
+    fabric: Fabric,
+    module: Any,
+    optimizer: torch.optim.Optimizer,
+    pool: Inputs,
+    ledger: LabelLedger,
+    priority: Priority,
+    evaluator: Evaluator,
+    record: Recorder,
+    budget: Any,
+    num_index_samples: int,
+    eval_index_samples: int,
+    acquisition_generator: torch.Generator,
+    eval_generator: torch.Generator,
+    gradient_clip_norm: float | None = None,
+    progress_bar: bool = True,
+) -> None:
+    """Run ``budget.max_steps`` prioritized steps; ``record`` gets the curve row by row."""
+    eval_labels = sorted(set(budget.eval_labels))
+    next_eval = 0
+    losses: list[float] = []
+
+    def checkpoint(step: int) -> None:
+        metrics = evaluate(fabric, module, evaluator, eval_index_samples, eval_generator)
+        if losses:
+            metrics["train/loss"] = sum(losses) / len(losses)
+            losses.clear()
+        record(step, ledger.num_labels, metrics)
+
+    bar = tqdm(range(1, budget.max_steps + 1), desc="prioritized", disable=not progress_bar, leave=False)
+    for step in bar:
+        candidates = draw_candidates(len(pool), ledger, budget.candidate_batch_size, acquisition_generator)
+        scores = score_candidates(
+            fabric, module, pool.take(candidates), priority, num_index_samples, acquisition_generator
+        )
+        ranked = candidates[select_top(scores, scores.shape[0])]
+        chosen = ledger.within_budget(ranked)[: budget.batch_size]
+        labels = ledger.reveal(chosen)
+        losses.append(train_step(fabric, module, optimizer, (pool.take(chosen), labels), step, gradient_clip_norm))
+        bar.set_postfix(labels=ledger.num_labels, refresh=False)
+
+        crossed = False
+        while next_eval < len(eval_labels) and ledger.num_labels >= eval_labels[next_eval]:
+            next_eval += 1
+            crossed = True
+        periodic = budget.eval_every > 0 and step % budget.eval_every == 0
+        if crossed or periodic or step == budget.max_steps:
+            checkpoint(step)

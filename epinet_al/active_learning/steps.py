@@ -1,0 +1,77 @@
+"""The three things every acquisition loop does with the model: score, train, evaluate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from lightning_fabric import Fabric
+
+from epinet_al.acquisition import Priority
+
+# An evaluator maps a predict function (model inputs -> logits [A, B, C] on the CPU) to metrics
+# named "split/metric".
+Evaluator = Callable[[Callable[[Any], torch.Tensor]], dict[str, float]]
+
+
+def num_index_samples(module: Any, requested: int) -> int:
+    """A head without an index gives the same output for every index: one sample is enough."""
+    return requested if module.head.has_index else 1
+
+
+def score_candidates(
+    fabric: Fabric,
+    module: Any,
+    inputs: Any,
+    priority: Priority,
+    num_samples: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Priority scores [B] of a candidate batch from A index samples (the body runs once)."""
+    was_training = module.training
+    module.eval()
+    with torch.inference_mode():
+        index = module.sample_index(num_index_samples(module, num_samples))
+        logits = module(fabric.to_device(inputs), index).float().cpu()  # [A, B, C]
+    module.train(was_training)
+    return priority(logits, generator=generator)
+
+
+def train_step(
+    fabric: Fabric,
+    module: Any,
+    optimizer: torch.optim.Optimizer,
+    batch: tuple[Any, torch.Tensor],
+    step: int,
+    gradient_clip_norm: float | None = None,
+) -> float:
+    """One SGD step on a labeled batch; returns the loss."""
+    module.train()
+    loss = module.training_step(fabric.to_device(batch), step)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"training loss is {loss.item()} at step {step}; stopping before the update")
+    optimizer.zero_grad(set_to_none=True)
+    fabric.backward(loss)
+    if gradient_clip_norm is not None:
+        fabric.clip_gradients(module, optimizer, max_norm=gradient_clip_norm)
+    optimizer.step()
+    return float(loss.detach())
+
+
+def evaluate(
+    fabric: Fabric, module: Any, evaluator: Evaluator, num_samples: int, generator: torch.Generator
+) -> dict[str, float]:
+    """Held-out metrics of the marginal and joint predictive from A index samples."""
+    was_training = module.training
+    module.eval()
+    index = module.head.sample_index(num_index_samples(module, num_samples), generator=generator)
+
+    def predict(inputs: Any) -> torch.Tensor:
+        with torch.inference_mode():
+            return module(fabric.to_device(inputs), index).float().cpu()
+
+    metrics = evaluator(predict)
+    module.train(was_training)
+    return metrics
+

@@ -1,0 +1,188 @@
+"""Typed configuration: one dataclass schema per config group option, converted once at the entry point.
+
+Every YAML file under ``conf/<group>/`` starts from the schema registered here as
+``schema/<group>/<name>``, so Hydra rejects a misspelt key or a wrong type while composing, and the
+code below the entry point only ever sees these dataclasses (``to_experiment_config``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+# ---------------------------------------------------------------- task
+
+
+@dataclass
+class TestbedTaskConfig:
+    """The synthetic neural-testbed problem: x ~ N(0, I_D), y ~ softmax(h(x) / temperature)."""
+
+    name: str = "testbed"
+    input_dim: int = 10
+    num_classes: int = 2
+    temperature: float = 0.1
+    pool_size: int = 200
+    test_size: int = 1000
+    # Dyadic sampling for the joint log-loss: batches of tau inputs drawn from kappa anchor points.
+    num_joint_batches: int = 1000
+    tau: int = 10
+    kappa: int = 2
+    # The problem's seed (generative network, pool, test set); `${seed}` gives one problem per seed.
+    seed: int = 0
+
+
+# ---------------------------------------------------------------- model (the feature extractor)
+
+
+@dataclass
+class IdentityModelConfig:
+    """No encoder: the head reads the task's input vectors directly (the testbed)."""
+
+    name: str = "identity"
+
+
+# ---------------------------------------------------------------- head (the uncertainty head)
+
+
+@dataclass
+class MLPHeadConfig:
+    """Plain classifier head, no epistemic index."""
+
+    name: str = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [50, 50])
+    # Index samples per training step (n_z); a plain head has one network, so 1.
+    train_index_samples: int = 1
+
+
+@dataclass
+class EpinetHeadConfig:
+    """Base MLP head plus epinet and frozen prior (defaults: the BERT heads of the paper)."""
+
+    name: str = "epinet"
+    hidden: list[int] = field(default_factory=lambda: [50, 50])
+    index_dim: int = 30
+    epinet_hidden: list[int] = field(default_factory=lambda: [50, 50])
+    # Feed the base head's last hidden layer to the epinet as well as its input features.
+    include_hidden: bool = False
+    # "mlp": an MLP on concat[z, phi] like the epinet; "ensemble": index_dim small MLPs on the input.
+    prior: str = "mlp"
+    prior_hidden: list[int] = field(default_factory=lambda: [50, 50])
+    prior_scale: float = 1.0
+    # Index samples per training step (n_z); the loss is averaged over them. Defaults to index_dim.
+    train_index_samples: int = 30
+
+
+# ---------------------------------------------------------------- acquisition
+
+
+@dataclass
+class AcquisitionConfig:
+    """Which priority function scores the candidates, from how many index samples (A)."""
+
+    priority: str = MISSING
+    num_index_samples: int = 100
+
+
+# ---------------------------------------------------------------- budget (the protocol and its sizes)
+
+
+@dataclass
+class PrioritizedBudgetConfig:
+    """The paper's loop: per step, score a random candidate batch and train on the top ones."""
+
+    protocol: str = "prioritized"
+    max_labels: int = 100  # label budget: distinct examples whose label may be revealed
+    candidate_batch_size: int = 100  # N: candidates drawn per step, uniformly without replacement
+    batch_size: int = 10  # n: top-scored candidates labeled and trained on per step
+    max_steps: int = 1000  # SGD steps in all; after the budget is spent, only labeled data is used
+    eval_labels: list[int] = field(default_factory=lambda: [10, 20, 40, 60, 80, 100])
+    eval_every: int = 0  # also evaluate every this many steps (0: only at eval_labels and the end)
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+@dataclass
+class TrainerConfig:
+    """Lightning Fabric settings and the optimizer (a partial taking the parameters)."""
+
+    accelerator: str = "auto"
+    devices: int = 1
+    precision: str = "32-true"
+    optimizer: Any = field(
+        default_factory=lambda: {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
+    )
+    gradient_clip_norm: float | None = None
+
+
+@dataclass
+class LoggerConfig:
+    """Experiment tracking besides curve.csv: "none" or "wandb"."""
+
+    name: str = "none"
+    project: str = "epinet-al"
+    entity: str | None = None
+    mode: str = "offline"  # offline (default, `wandb sync` later), online, disabled
+    group: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation of the marginal and joint predictive on held-out data."""
+
+    num_index_samples: int = 100
+    batch_size: int = 1024
+
+
+@dataclass
+class ExperimentConfig:
+    """One run: a task, a model with an uncertainty head, a priority and a budget."""
+
+    task: Any = MISSING
+    model: Any = MISSING
+    head: Any = MISSING
+    acquisition: AcquisitionConfig = field(default_factory=AcquisitionConfig)
+    budget: Any = MISSING
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = 0
+    # Name of the sweep this run belongs to (W&B group, report title); "adhoc" for single runs.
+    sweep: str = "adhoc"
+    progress_bar: bool = True
+
+
+_SCHEMAS: dict[str, dict[str, type]] = {
+    "task": {"testbed": TestbedTaskConfig},
+    "model": {"identity": IdentityModelConfig},
+    "head": {"mlp": MLPHeadConfig, "epinet": EpinetHeadConfig},
+    "acquisition": {"acquisition": AcquisitionConfig},
+    "budget": {"prioritized": PrioritizedBudgetConfig},
+    "trainer": {"trainer": TrainerConfig},
+    "logger": {"logger": LoggerConfig},
+}
+
+
+def register_configs() -> None:
+    """Register the schemas with Hydra's ConfigStore (idempotent)."""
+    cs = ConfigStore.instance()
+    cs.store(name="experiment_schema", node=ExperimentConfig)
+    for group, schemas in _SCHEMAS.items():
+        for name, node in schemas.items():
+            cs.store(group=f"schema/{group}", name=name, node=node)
+    OmegaConf.register_new_resolver("div", lambda a, b: float(a) / float(b), replace=True)
+
+
+def to_experiment_config(cfg: DictConfig) -> ExperimentConfig:
+    """The one conversion from Hydra's DictConfig to dataclasses, done at the entry point."""
+    obj = OmegaConf.to_object(cfg)
+    if not isinstance(obj, ExperimentConfig):
+        raise TypeError("the composed config does not follow experiment_schema")
+    return obj
+
+
+register_configs()

@@ -1,0 +1,1 @@
+"""Data: GLUE task registry, file readers, and the labelled/unlabelled pools."""

@@ -1,0 +1,298 @@
+"""Read GLUE splits as plain texts and labels: from local TSV files, or from the Hugging Face hub.
+
+Local files follow the original GLUE layout written by `download_glue_data.py`:
+
+    <data_dir>/<FOLDER>/train.tsv, dev.tsv          (FOLDER = task.folder, e.g. SST-2)
+    <data_dir>/MNLI/dev_matched.tsv, dev_mismatched.tsv
+
+Split names accepted by `load_glue_split` are `task.splits` (`train`, `dev`; MNLI `train`,
+`dev_matched`, `dev_mismatched`) and, for MNLI only, two non-GLUE "supplementary" splits:
+
+    supplementary_dev_matched     -> MNLI/supplementary/dev_matched.premise_hypothesis_label.tsv
+    supplementary_dev_mismatched  -> MNLI/supplementary/dev_mismatched.premise_hypothesis_label.tsv
+
+Those hold the full MNLI dev sets as 3 columns without a header, `premise<TAB>hypothesis<TAB>label`,
+with the integer label of the Hugging Face encoding (0 entailment, 1 neutral, 2 contradiction). They are
+the MNLI dev sets where the 16-column GLUE files are not available; results on them are reported as
+`val_matched` / `val_mismatched` (see `report_split_name`).
+
+Parsing rules, strict on purpose: UTF-8 (a leading byte-order mark is tolerated), one row per line
+(`\\n`; a trailing `\\r` is dropped), cells split on TAB with no quote handling (the equivalent of
+`csv.QUOTE_NONE`: GLUE sentences contain unbalanced `"`), every row has the layout's column count.
+Text cells are kept verbatim; label cells are stripped of surrounding spaces. Anything else raises
+`GlueFormatError` with `path:line:` and what is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from epinet_al.data.glue_tasks import GlueTask
+
+GLUE_DIR_ENV = "GLUE_DIR"
+
+# MNLI files that are not in the GLUE layout; see the module docstring.
+SUPPLEMENTARY_SPLITS: dict[str, str] = {
+    "supplementary_dev_matched": "supplementary/dev_matched.premise_hypothesis_label.tsv",
+    "supplementary_dev_mismatched": "supplementary/dev_mismatched.premise_hypothesis_label.tsv",
+}
+
+# File split name -> split name in the Hugging Face `glue` dataset.
+_HUB_SPLITS: dict[str, str] = {
+    "train": "train",
+    "dev": "validation",
+    "dev_matched": "validation_matched",
+    "dev_mismatched": "validation_mismatched",
+}
+
+_STSB_MIN, _STSB_MAX = 0.0, 5.0
+
+
+class GlueFormatError(ValueError):
+    """A GLUE file is missing or malformed; the message is one line naming the file and line."""
+
+
+@dataclass
+class TextExamples:
+    """Texts and labels of one split, aligned by index (N rows).
+
+    Attributes:
+        text_a: N first texts (the sentence, or the first of a pair).
+        text_b: N second texts for pair tasks, else None.
+        labels: [N] int64 class ids, or float32 scores for regression (STS-B).
+        source: where the rows came from (file path or hub dataset and split), for logs and errors.
+    """
+
+    text_a: list[str]
+    text_b: list[str] | None
+    labels: torch.Tensor
+    source: str
+
+    def __post_init__(self) -> None:
+        n = len(self.text_a)
+        if self.text_b is not None and len(self.text_b) != n:
+            raise ValueError(f"{self.source}: {n} text_a but {len(self.text_b)} text_b")
+        if self.labels.shape != (n,):
+            raise ValueError(f"{self.source}: labels shape {tuple(self.labels.shape)}, expected ({n},)")
+
+    def __len__(self) -> int:
+        return len(self.text_a)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Column layout of one kind of file: columns by header name, or by 0-based index if no header."""
+
+    n_columns: int
+    has_header: bool
+    text_a: str | int
+    text_b: str | int | None
+    label: str | int
+    # The label cell holds the integer class id ("0", "1", ...) instead of the task's TSV label string.
+    int_labels: bool = False
+
+
+_PAIR4 = _Layout(4, True, "sentence1", "sentence2", "label")
+_LAYOUTS: dict[str, _Layout] = {
+    # CoLA: no header; source, label, original acceptability mark, sentence.
+    "cola": _Layout(4, False, 3, None, 1),
+    "sst2": _Layout(2, True, "sentence", None, "label"),
+    "mrpc": _Layout(5, True, "#1 String", "#2 String", "Quality"),
+    "qqp": _Layout(6, True, "question1", "question2", "is_duplicate"),
+    "stsb": _Layout(10, True, "sentence1", "sentence2", "score"),
+    "mnli": _Layout(12, True, "sentence1", "sentence2", "gold_label"),
+    "qnli": _Layout(4, True, "question", "sentence", "label"),
+    "rte": _PAIR4,
+    "wnli": _PAIR4,
+}
+# MNLI dev files add label2..label5 to the train columns.
+_MNLI_DEV = _Layout(16, True, "sentence1", "sentence2", "gold_label")
+_SUPPLEMENTARY = _Layout(3, False, 0, 1, 2, int_labels=True)
+
+
+def default_glue_dir() -> Path | None:
+    """The local GLUE folder named by the environment variable `GLUE_DIR`, or None if unset or empty."""
+    value = os.environ.get(GLUE_DIR_ENV, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def local_splits(task: GlueTask) -> tuple[str, ...]:
+    """Split names `load_glue_split` accepts for `task` (the GLUE splits, plus MNLI's supplementary)."""
+    extra = tuple(SUPPLEMENTARY_SPLITS) if task.name == "mnli" else ()
+    return (*task.splits, *extra)
+
+
+def glue_file_path(task: GlueTask, split: str, data_dir: Path) -> Path:
+    """Where `split` of `task` lives under `data_dir` (not checked for existence)."""
+    _check_split(split, local_splits(task), task)
+    relative = SUPPLEMENTARY_SPLITS.get(split, f"{split}.tsv")
+    return Path(data_dir) / task.folder / relative
+
+
+def load_glue_split(task: GlueTask, split: str, data_dir: Path) -> TextExamples:
+    """Read `split` of `task` from a folder in the GLUE layout (see the module docstring for splits)."""
+    path = glue_file_path(task, split, data_dir)
+    if not path.is_file():
+        raise GlueFormatError(_missing_file_message(task, split, path))
+    return read_glue_file(path, task, split)
+
+
+def read_glue_file(path: Path, task: GlueTask, split: str = "train") -> TextExamples:
+    """Parse one GLUE TSV file; `split` picks the column layout (only MNLI dev/supplementary differ)."""
+    path = Path(path)
+    layout = _layout(task, split)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        bad = data[e.start : e.end].hex()
+        raise GlueFormatError(f"{path}:{line}: not valid UTF-8 (byte(s) 0x{bad}: {e.reason})") from None
+    if not text.strip():
+        raise GlueFormatError(f"{path}:1: empty file")
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the newline that ends the last row (CoLA dev has none)
+
+    first_row = 0
+    columns = {}
+    if layout.has_header:
+        header = lines[0].rstrip("\r").split("\t")
+        if len(header) != layout.n_columns:
+            raise GlueFormatError(
+                f"{path}:1: header has {len(header)} columns, expected {layout.n_columns} for "
+                f"{task.name} {split}: {_short(header, 300)}"
+            )
+        wanted = [c for c in (layout.text_a, layout.text_b, layout.label) if c is not None]
+        missing = [c for c in wanted if c not in header]
+        if missing:
+            raise GlueFormatError(
+                f"{path}:1: missing header columns {missing}; header is {_short(header, 300)}"
+            )
+        columns = {name: header.index(name) for name in wanted}
+        first_row = 1
+    ia, il = columns.get(layout.text_a, layout.text_a), columns.get(layout.label, layout.label)
+    ib = None if layout.text_b is None else columns.get(layout.text_b, layout.text_b)
+    if len(lines) <= first_row:
+        raise GlueFormatError(f"{path}:{first_row + 1}: no data rows")
+
+    if task.is_regression:
+        parse_label = _parse_score
+    else:
+        names = tuple(str(i) for i in range(task.num_labels)) if layout.int_labels else task.labels
+        parse_label = _ClassLabelParser(names)
+
+    text_a: list[str] = []
+    text_b: list[str] | None = None if ib is None else []
+    labels: list[float] | list[int] = []
+    for lineno, line in enumerate(lines[first_row:], start=first_row + 1):
+        cells = line.rstrip("\r").split("\t")
+        if len(cells) != layout.n_columns:
+            raise GlueFormatError(
+                f"{path}:{lineno}: expected {layout.n_columns} tab-separated columns, found {len(cells)}"
+            )
+        try:
+            labels.append(parse_label(cells[il].strip()))
+        except ValueError as e:
+            raise GlueFormatError(f"{path}:{lineno}: {e}") from None
+        text_a.append(cells[ia])
+        if text_b is not None:
+            text_b.append(cells[ib])
+
+    dtype = torch.float32 if task.is_regression else torch.long
+    return TextExamples(text_a, text_b, torch.tensor(labels, dtype=dtype), f"{path} ({task.name} {split})")
+
+
+def hub_split_name(split: str) -> str:
+    """Hugging Face `glue` split name of a file split (`dev` -> `validation`)."""
+    try:
+        return _HUB_SPLITS[split]
+    except KeyError:
+        raise ValueError(
+            f"GLUE split {split!r} has no hub equivalent; valid: {', '.join(_HUB_SPLITS)}"
+        ) from None
+
+
+def load_glue_split_from_hub(task: GlueTask, split: str) -> TextExamples:
+    """Download `split` (`train`, `dev`, MNLI `dev_matched`/`dev_mismatched`) from the Hugging Face hub.
+
+    Hub labels are already integer ids in the order of `task.labels` (STS-B: float scores).
+    Needs network access or a filled `datasets` cache.
+    """
+    import datasets  # imported here: slow to import, and only this path needs it
+
+    _check_split(split, task.splits, task)
+    hub_split = hub_split_name(split)
+    ds = datasets.load_dataset(task.hub_dataset, task.hub_config, split=hub_split)
+    text_a = list(ds[task.text_fields[0]])
+    text_b = list(ds[task.text_fields[1]]) if task.is_pair else None
+    dtype = torch.float32 if task.is_regression else torch.long
+    labels = torch.tensor(list(ds["label"]), dtype=dtype)
+    return TextExamples(text_a, text_b, labels, f"hf:{task.hub_dataset}/{task.hub_config}[{hub_split}]")
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+class _ClassLabelParser:
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.ids = {name: i for i, name in enumerate(names)}
+
+    def __call__(self, cell: str) -> int:
+        try:
+            return self.ids[cell]
+        except KeyError:
+            raise ValueError(f"label {_short(cell)} is not one of {list(self.names)}") from None
+
+
+def _parse_score(cell: str) -> float:
+    try:
+        score = float(cell)
+    except ValueError:
+        score = math.nan
+    if not (_STSB_MIN <= score <= _STSB_MAX):  # also rejects nan
+        raise ValueError(f"STS-B score {_short(cell)} is not a float in [{_STSB_MIN:g}, {_STSB_MAX:g}]")
+    return score
+
+
+def _layout(task: GlueTask, split: str) -> _Layout:
+    _check_split(split, local_splits(task), task)
+    if split in SUPPLEMENTARY_SPLITS:
+        return _SUPPLEMENTARY
+    if task.name == "mnli" and split != "train":
+        return _MNLI_DEV
+    return _LAYOUTS[task.name]
+
+
+def _check_split(split: str, valid: tuple[str, ...], task: GlueTask) -> None:
+    if split not in valid:
+        raise ValueError(f"unknown split {split!r} for GLUE task {task.name}; valid: {', '.join(valid)}")
+
+
+def _missing_file_message(task: GlueTask, split: str, path: Path) -> str:
+    folder = path.parent
+    what = f"{path}: missing file for GLUE task {task.name} split {split!r}"
+    if folder.is_dir():
+        present = sorted(p.name for p in folder.iterdir())
+        return f"{what}; files in {folder}: {', '.join(present) if present else '(none)'}"
+    # Walk up to the first existing ancestor, to show what is there instead.
+    parent = folder.parent
+    while not parent.is_dir() and parent != parent.parent:
+        parent = parent.parent
+    present = sorted(p.name for p in parent.iterdir()) if parent.is_dir() else []
+    return (
+        f"{what}; folder {folder} does not exist; entries in {parent}: "
+        f"{', '.join(present) if present else '(none)'}"
+    )
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """repr() of a value cut to `limit` characters, so an error message stays one line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,169 @@
+"""One run, top to bottom: seed -> task -> model -> acquisition loop -> curve and summary."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from lightning_fabric import Fabric, seed_everything
+
+from epinet_al.acquisition import EPISTEMIC_PRIORITIES, get_priority
+from epinet_al.active_learning.ledger import LabelLedger
+from epinet_al.active_learning.prioritized import run_prioritized
+from epinet_al.config import ExperimentConfig
+from epinet_al.models import EnnModule
+from epinet_al.networks import ENN, build_head
+from epinet_al.seeding import SeedStreams
+from epinet_al.tasks import ActiveLearningTask, build_task
+from epinet_al.tracking.recorder import CurveRecorder, write_summary
+from epinet_al.tracking.versions import collect_versions
+from epinet_al.tracking.wandb_tracker import WandbTracker
+
+log = logging.getLogger(__name__)
+
+
+def agent_name(cfg: ExperimentConfig) -> str:
+    """The agent a run belongs to in comparisons: uncertainty head and priority."""
+    return f"{cfg.head.name}/{cfg.acquisition.priority}"
+
+
+def run_info(cfg: ExperimentConfig) -> dict[str, Any]:
+    return {
+        "task": cfg.task.name,
+        "model": cfg.model.name,
+        "head": cfg.head.name,
+        "priority": cfg.acquisition.priority,
+        "protocol": cfg.budget.protocol,
+        "seed": cfg.seed,
+        "agent": agent_name(cfg),
+        "sweep": cfg.sweep,
+    }
+
+
+def check_config(cfg: ExperimentConfig, task: ActiveLearningTask) -> None:
+    """Refuse inconsistent settings before any work is done."""
+    budget = cfg.budget
+    pool_size = len(task.pool)
+    for field in ("max_labels", "candidate_batch_size", "batch_size", "max_steps"):
+        if getattr(budget, field) <= 0:
+            raise ValueError(f"budget.{field} must be positive, got {getattr(budget, field)}")
+    if pool_size == 0:
+        raise ValueError(f"the pool of task {task.name!r} is empty")
+    if budget.max_labels > pool_size:
+        raise ValueError(f"budget.max_labels={budget.max_labels} is larger than the pool ({pool_size} examples)")
+    if budget.candidate_batch_size > pool_size:
+        raise ValueError(
+            f"budget.candidate_batch_size={budget.candidate_batch_size} is larger than the pool ({pool_size})"
+        )
+    if budget.batch_size > budget.candidate_batch_size:
+        raise ValueError(
+            f"budget.batch_size={budget.batch_size} is larger than "
+            f"budget.candidate_batch_size={budget.candidate_batch_size}"
+        )
+    if cfg.acquisition.num_index_samples <= 0 or cfg.eval.num_index_samples <= 0:
+        raise ValueError("acquisition.num_index_samples and eval.num_index_samples must be positive")
+    get_priority(cfg.acquisition.priority)
+
+
+def build_module(cfg: ExperimentConfig, task: ActiveLearningTask, streams: SeedStreams) -> EnnModule:
+    torch.manual_seed(streams.init)
+    body = torch.nn.Identity()
+    feature_dim = task.pool.take(torch.zeros(1, dtype=torch.long)).shape[-1]
+    head = build_head(cfg.head, feature_dim, task.num_outputs)
+    if cfg.acquisition.priority in EPISTEMIC_PRIORITIES and not head.has_index:
+        raise ValueError(
+            f"priority {cfg.acquisition.priority!r} needs a head with an epistemic index, but head "
+            f"{cfg.head.name!r} has none (its scores would all be 0); use head=epinet, or a marginal "
+            "priority: uniform, entropy, margin, var_ratios"
+        )
+    return EnnModule(
+        ENN(body, head),
+        optimizer=hydra.utils.instantiate(cfg.trainer.optimizer),
+        train_index_samples=cfg.head.train_index_samples,
+        index_generator=streams.index,
+    )
+
+
+def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
+    """Run one experiment and write curve.csv and summary.json to ``output_dir``. Returns the summary."""
+    start = time.perf_counter()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(cfg.seed, verbose=False)
+    streams = SeedStreams.from_seed(cfg.seed)
+
+    task = build_task(cfg.task, cfg.eval)
+    check_config(cfg, task)
+    module = build_module(cfg, task, streams)
+
+    fabric = Fabric(accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices, precision=cfg.trainer.precision)
+    optimizer = module.configure_optimizers()
+    module, optimizer = fabric.setup(module, optimizer)
+
+    config_dict = dataclasses.asdict(cfg)
+    trackers = []
+    if cfg.logger.name == "wandb":
+        info = run_info(cfg)
+        tracker = WandbTracker.start(
+            project=cfg.logger.project, entity=cfg.logger.entity, mode=cfg.logger.mode,
+            group=cfg.logger.group or f"{cfg.sweep}-{task.name}", job_type=info["agent"].replace("/", "-"),
+            name=f"{task.name}-{info['agent'].replace('/', '-')}-seed{cfg.seed}",
+            tags=[task.name, cfg.head.name, cfg.acquisition.priority, *cfg.logger.tags],
+            config={**config_dict, "agent": info["agent"]}, output_dir=output_dir,
+        )
+        trackers = [tracker] if tracker else []
+    elif cfg.logger.name != "none":
+        raise ValueError(f"unknown logger {cfg.logger.name!r}; valid loggers: none, wandb")
+
+    recorder = CurveRecorder(output_dir, trackers)
+    run_prioritized(
+        fabric=fabric,
+        module=module,
+        optimizer=optimizer,
+        pool=task.pool,
+        ledger=LabelLedger(task.pool_labels, cfg.budget.max_labels),
+        priority=get_priority(cfg.acquisition.priority),
+        evaluator=task.evaluator,
+        record=recorder,
+        budget=cfg.budget,
+        num_index_samples=cfg.acquisition.num_index_samples,
+        eval_index_samples=cfg.eval.num_index_samples,
+        acquisition_generator=streams.acquisition,
+        eval_generator=streams.eval,
+        gradient_clip_norm=cfg.trainer.gradient_clip_norm,
+        progress_bar=cfg.progress_bar,
+    )
+
+    summary = {
+        "run": run_info(cfg),
+        "metric": {"name": task.primary_metric, "mode": task.metric_mode},
+        "final": recorder.rows[-1],
+        "auc": curve_auc(recorder.rows),
+        "config": config_dict,
+        "versions": collect_versions(),
+        "wall_time_s": round(time.perf_counter() - start, 3),
+    }
+    for tracker in trackers:
+        tracker.finish(summary, recorder.rows)
+    write_summary(output_dir, summary)
+    log.info("wrote %s", output_dir)
+    return summary
+
+
+def curve_auc(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Area under each metric's curve over num_labels, divided by the label range (a mean value)."""
+    by_labels = {row["num_labels"]: row for row in rows}  # the last row at each label count
+    labels = np.array(sorted(by_labels), dtype=float)
+    if labels.size < 2:
+        return {}
+    metrics = [k for k in rows[-1] if "/" in k and not k.startswith("train/")]
+    return {
+        k: float(np.trapezoid([by_labels[n][k] for n in labels], labels) / (labels[-1] - labels[0]))
+        for k in metrics
+    }

@@ -1,0 +1,60 @@
+"""The LightningModule that trains an ENN (base model plus uncertainty head)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+
+from epinet_al.networks.enn import ENN
+
+OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
+
+
+class EnnModule(pl.LightningModule):
+    """Cross-entropy averaged over ``train_index_samples`` indices (n_z) and over the batch.
+
+    The base model gets its gradient through mu's part of the logits, the epinet through its own
+    part; the prior has no trainable parameters. ``index_generator`` draws the training indices,
+    so the run's index stream is seeded and can be saved and restored.
+    """
+
+    def __init__(
+        self,
+        enn: ENN,
+        *,
+        optimizer: OptimizerFactory,
+        train_index_samples: int,
+        index_generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        if train_index_samples <= 0:
+            raise ValueError(f"train_index_samples must be positive, got {train_index_samples}")
+        self.enn = enn
+        self.optimizer_factory = optimizer
+        self.train_index_samples = train_index_samples
+        self.index_generator = index_generator
+
+    @property
+    def head(self):
+        return self.enn.head
+
+    def forward(self, inputs: Any, index: torch.Tensor) -> torch.Tensor:
+        """Logits [A, B, C] for the A indices in ``index``."""
+        return self.enn(inputs, index)
+
+    def sample_index(self, num: int) -> torch.Tensor:
+        """``num`` indices from the head's reference distribution, from this run's index stream."""
+        return self.enn.head.sample_index(num, generator=self.index_generator)
+
+    def training_step(self, batch: tuple[Any, torch.Tensor], batch_idx: int = 0) -> torch.Tensor:
+        inputs, labels = batch
+        logits = self(inputs, self.sample_index(self.train_index_samples))  # [n_z, B, C]
+        return F.cross_entropy(logits.flatten(0, 1).float(), labels.repeat(logits.shape[0]))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        # Frozen parameters (the epinet prior, a frozen encoder) never reach the optimizer.
+        return self.optimizer_factory([p for p in self.parameters() if p.requires_grad])

@@ -1,0 +1,103 @@
+"""The epinet head of Osband et al. (2022): f(x, z) = mu(x) + sigma_L(sg[phi], z) + lambda sg[sigma_P(sg[phi], z)].
+
+mu is the base MLP head, phi its (stop-gradient) input features, optionally with the base's last
+hidden layer (the testbed agent), z ~ N(0, I_D) the epistemic index shared by the batch.
+sigma_L is learnable, sigma_P is a prior frozen at its random initialisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from epinet_al.networks.head import Head
+from epinet_al.networks.mlp import MLP
+
+
+class IndexedMLP(nn.Module):
+    """sigma(phi, z)_c = sum_d M(concat[z, phi])[c, d] z_d, with M an MLP with C*D outputs.
+
+    The first layer on concat[z, phi] is split into W_z z + W_phi phi so that the feature part is
+    computed once per example and the index part once per index sample: scoring A indices costs
+    A small MLPs on top of a shared [B, H] term, never A copies of the [B, F] product.
+    """
+
+    def __init__(self, feature_dim: int, index_dim: int, hidden: Sequence[int], num_outputs: int):
+        super().__init__()
+        self.index_dim = index_dim
+        self.num_outputs = num_outputs
+        self.mlp = MLP(index_dim + feature_dim, hidden, num_outputs * index_dim)
+
+    def forward(self, phi: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """phi [B, F], z [A, D] -> [A, B, C]."""
+        layers = [*self.mlp.hidden_layers, self.mlp.output_layer]
+        first, rest = layers[0], layers[1:]
+        w_z, w_phi = first.weight[:, : self.index_dim], first.weight[:, self.index_dim :]
+        x = (phi @ w_phi.T + first.bias).unsqueeze(0) + (z @ w_z.T).unsqueeze(1)  # [A, B, H]
+        for layer in rest:
+            x = layer(torch.relu(x))
+        out = x.unflatten(-1, (self.num_outputs, self.index_dim))  # [A, B, C, D]
+        return torch.einsum("abcd,ad->abc", out, z)
+
+
+class EnsemblePrior(nn.Module):
+    """sum_d z_d p_d(x): D small random MLPs on the raw input (the testbed agent's prior)."""
+
+    def __init__(self, feature_dim: int, index_dim: int, hidden: Sequence[int], num_outputs: int):
+        super().__init__()
+        self.members = nn.ModuleList(MLP(feature_dim, hidden, num_outputs) for _ in range(index_dim))
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """x [B, F], z [A, D] -> [A, B, C]."""
+        outputs = torch.stack([member(x) for member in self.members])  # [D, B, C]
+        return torch.einsum("dbc,ad->abc", outputs, z)
+
+
+class EpinetHead(Head):
+    """Base MLP head plus a learnable epinet and a frozen prior network."""
+
+    def __init__(
+        self,
+        feature_dim: int,
+        num_outputs: int,
+        *,
+        hidden: Sequence[int],
+        index_dim: int,
+        epinet_hidden: Sequence[int],
+        include_hidden: bool,
+        prior: str,
+        prior_hidden: Sequence[int],
+        prior_scale: float,
+    ):
+        super().__init__()
+        self.index_dim = index_dim
+        self.include_hidden = include_hidden
+        self.prior_scale = prior_scale
+        self.base = MLP(feature_dim, hidden, num_outputs)
+        phi_dim = feature_dim + (self.base.hidden_dim if include_hidden else 0)
+        self.epinet = IndexedMLP(phi_dim, index_dim, epinet_hidden, num_outputs)
+        # The prior reads the same stop-gradient features as the epinet ("mlp", the BERT heads)
+        # or the raw input ("ensemble", the testbed agent).
+        if prior == "mlp":
+            self.prior: nn.Module = IndexedMLP(phi_dim, index_dim, prior_hidden, num_outputs)
+        elif prior == "ensemble":
+            self.prior = EnsemblePrior(feature_dim, index_dim, prior_hidden, num_outputs)
+        else:
+            raise ValueError(f"unknown epinet prior {prior!r}; valid priors: mlp, ensemble")
+        self.prior_kind = prior
+        # Frozen forever: never trained, never decayed, only saved with the weights.
+        self.prior.requires_grad_(False)
+
+    def sample_index(self, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.randn(num, self.index_dim, generator=generator)
+
+    def forward(self, features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        mu, hidden = self.base.forward_with_hidden(features)
+        phi = torch.cat([features, hidden], dim=-1) if self.include_hidden else features
+        phi = phi.detach()  # stop-gradient: the epinet never changes the base or the encoder
+        with torch.no_grad():
+            prior_input = phi if self.prior_kind == "mlp" else features.detach()
+            prior = self.prior(prior_input, index)
+        return mu.unsqueeze(0) + self.epinet(phi, index) + self.prior_scale * prior

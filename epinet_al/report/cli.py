@@ -1,0 +1,53 @@
+"""Command line: `epinet-al-report SWEEP_DIR [--out DIR] [--baseline AGENT] [--metric NAME --mode MODE]`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from epinet_al.report.compare import summarize
+from epinet_al.report.errors import ReportError
+from epinet_al.report.output import write_report
+from epinet_al.report.runs import MODES, load_runs
+
+PROG = "epinet-al-report"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Compare the agents of a finished sweep: curves, tables and a win matrix.",
+    )
+    parser.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR", help="folder holding the run folders")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="report folder (default: SWEEP_DIR/report)")
+    parser.add_argument(
+        "--baseline",
+        metavar="AGENT",
+        help="agent to measure the others against, e.g. epinet/uniform "
+        "(default per task: priority uniform, head mlp if several)",
+    )
+    parser.add_argument("--metric", metavar="NAME", help="compare on this split/metric column instead")
+    parser.add_argument(
+        "--mode", choices=MODES, help="with --metric: whether lower (min) or higher (max) is better"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the report; returns the exit code: 0 done, 2 bad input (one line on stderr, no files)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(format="%(levelname)s: %(message)s")
+    try:
+        runs = load_runs(args.sweep_dir)
+        if runs.empty:
+            raise ReportError(f"no finished runs (with summary.json) under {args.sweep_dir}")
+        summary = summarize(runs, baseline=args.baseline, metric=args.metric, mode=args.mode)
+        report = write_report(summary, args.out if args.out is not None else args.sweep_dir / "report")
+    except ReportError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0

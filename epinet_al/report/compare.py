@@ -1,0 +1,237 @@
+"""Turn the loaded runs into the comparison: per task a table and mean curves, across tasks wins."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from epinet_al.report import stats
+from epinet_al.report.errors import ReportError
+from epinet_al.report.runs import MODES, is_metric_column
+
+log = logging.getLogger(__name__)
+
+# Columns of TaskSummary.table, in order (its index is the agent).
+TABLE_COLUMNS = [
+    "seeds",  # number of seeds
+    "final_labels",  # mean over seeds of the label count at each seed's last point
+    "final_mean",  # primary metric at each seed's last point: mean over seeds
+    "final_ci",  # ... and the 95% t-interval half-width (NaN with one seed)
+    "auc_mean",  # average metric over the task's common label range, mean over seeds
+    "auc_ci",
+    "labels_to_reach",  # labels at which the seed-mean curve reaches the baseline's mean final value
+    "savings",  # baseline's labels to reach its own mean final value / labels_to_reach
+]
+
+
+@dataclass(frozen=True)
+class Band:
+    """An agent's seed-mean curve on a label grid; arrays of shape [G], NaN where undefined."""
+
+    labels: np.ndarray
+    mean: np.ndarray
+    half_width: np.ndarray  # of the 95% t-interval; NaN everywhere with one seed
+    seeds: int
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    """The comparison of the agents on one task.
+
+    table: one row per agent (index "agent", columns TABLE_COLUMNS), best AUC first.
+    bands: metric column -> agent -> Band; the primary metric first, then possibly an
+        accuracy-like column to show next to it.
+    auc_range: the label range (lo, hi) that every seed of the task covers; AUCs average over it.
+    """
+
+    task: str
+    metric: str
+    mode: str
+    baseline: str | None
+    auc_range: tuple[float, float]
+    table: pd.DataFrame
+    bands: dict[str, dict[str, Band]]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """All tasks (sorted by name) and the pairwise win matrix (see stats.win_matrix)."""
+
+    tasks: list[TaskSummary]
+    wins: pd.DataFrame
+
+
+def summarize(
+    runs: pd.DataFrame,
+    baseline: str | None = None,
+    metric: str | None = None,
+    mode: str | None = None,
+) -> Summary:
+    """Compare the agents of every task in `runs` (the table from `load_runs`).
+
+    baseline: the agent the others are measured against on every task. Default, per task: the
+        agent with priority "uniform" (head "mlp" if several, else the first by name); tasks
+        without one get no labels-to-reach or savings.
+    metric, mode: compare on this `split/metric` column instead of each task's primary metric;
+        both or neither. The column must be in every run.
+    Raises ReportError on bad input, naming it and the valid choices.
+    """
+    if runs.empty:
+        raise ReportError("no runs to summarize")
+    if (metric is None) != (mode is None):
+        raise ReportError("metric and mode go together: give both or neither")
+    if mode is not None and mode not in MODES:
+        raise ReportError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
+    if metric is not None:
+        common = _common_metric_columns(runs)
+        if metric not in common:
+            raise ReportError(
+                f"unknown metric column {metric!r} (must be in every run); "
+                f"valid: {', '.join(common) or 'none, no column is in every run'}"
+            )
+    tasks = [
+        _summarize_task(str(task), task_runs, baseline, metric, mode)
+        for task, task_runs in runs.groupby("task", sort=True)
+    ]
+    auc = pd.DataFrame({t.task: t.table["auc_mean"] for t in tasks}).T
+    modes = pd.Series({t.task: t.mode for t in tasks})
+    return Summary(tasks=tasks, wins=stats.win_matrix(auc, modes))
+
+
+def summary_table(summary: Summary) -> pd.DataFrame:
+    """The machine-readable table: one row per (task, agent), task-level facts repeated."""
+    frames = []
+    for task in summary.tasks:
+        frame = task.table.reset_index()
+        frame.insert(0, "task", task.task)
+        frame.insert(2, "baseline", frame["agent"] == task.baseline)
+        frame.insert(3, "metric", task.metric)
+        frame.insert(4, "mode", task.mode)
+        frame["auc_lo"], frame["auc_hi"] = task.auc_range
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _summarize_task(
+    task: str, runs: pd.DataFrame, baseline: str | None, metric: str | None, mode: str | None
+) -> TaskSummary:
+    metric, mode = (metric, mode) if metric is not None else _primary_metric(task, runs)
+    curves = _seed_curves(runs, metric)
+    base = _pick_baseline(task, runs, baseline)
+    grid = _grid(curves)
+    bands = {agent: _band(seed_curves, grid) for agent, seed_curves in curves.items()}
+
+    # AUCs average over the label range every seed covers, so that agents compare on one range.
+    every = [curve for seed_curves in curves.values() for curve in seed_curves]
+    lo, hi = max(x[0] for x, _ in every), min(x[-1] for x, _ in every)
+    if hi <= lo:
+        log.warning("task %s: the runs share no label range (%s to %s); AUC left empty", task, lo, hi)
+
+    # The target is the baseline's mean final value; the baseline's own labels to reach it are the
+    # numerator of every agent's savings ratio.
+    target = np.nan if base is None else float(np.mean([y[-1] for _, y in curves[base]]))
+    base_labels = np.nan if base is None else stats.labels_to_reach(grid, bands[base].mean, target, mode)
+
+    rows = {}
+    for agent, seed_curves in curves.items():
+        final_mean, final_ci = stats.t_interval(np.array([y[-1] for _, y in seed_curves]))
+        aucs = [stats.normalized_auc(curve, lo, hi) if hi > lo else np.nan for curve in seed_curves]
+        auc_mean, auc_ci = stats.t_interval(np.array(aucs))
+        reach = np.nan if base is None else stats.labels_to_reach(grid, bands[agent].mean, target, mode)
+        rows[agent] = {
+            "seeds": len(seed_curves),
+            "final_labels": float(np.mean([x[-1] for x, _ in seed_curves])),
+            "final_mean": float(final_mean),
+            "final_ci": float(final_ci),
+            "auc_mean": float(auc_mean),
+            "auc_ci": float(auc_ci),
+            "labels_to_reach": reach,
+            "savings": stats.savings_ratio(base_labels, reach),
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=TABLE_COLUMNS)
+    table.index.name = "agent"
+    table = table.sort_values(["auc_mean", "agent"], ascending=[mode == "min", True], na_position="last")
+
+    all_bands = {metric: {agent: bands[agent] for agent in table.index}}
+    second = _second_metric(runs, metric)
+    if second is not None:
+        second_curves = _seed_curves(runs, second)
+        second_grid = _grid(second_curves)
+        all_bands[second] = {
+            agent: _band(second_curves[agent], second_grid) for agent in table.index if agent in second_curves
+        }
+    return TaskSummary(task, metric, mode, base, (float(lo), float(hi)), table, all_bands)
+
+
+def _primary_metric(task: str, runs: pd.DataFrame) -> tuple[str, str]:
+    """The task's primary metric and mode from summary.json; all its runs must agree and log it."""
+    declared = runs[["metric", "mode"]].drop_duplicates()
+    if len(declared) > 1:
+        found = ", ".join(f"{m} ({d})" for m, d in declared.itertuples(index=False))
+        raise ReportError(f"task {task!r}: runs disagree on the primary metric: {found}")
+    metric, mode = declared.iloc[0]
+    for run, run_rows in runs.groupby("run", sort=True):
+        if metric not in run_rows.columns or run_rows[metric].isna().all():
+            logged = [c for c in run_rows.columns if is_metric_column(c) and run_rows[c].notna().any()]
+            raise ReportError(
+                f"run {run}: primary metric {metric!r} not in curve.csv; columns: {', '.join(logged)}"
+            )
+    return str(metric), str(mode)
+
+
+def _common_metric_columns(runs: pd.DataFrame) -> list[str]:
+    """Metric columns that every run logged at least once, in table order."""
+    logged = runs.groupby("run")[[c for c in runs.columns if is_metric_column(c)]].count() > 0
+    return [c for c in logged.columns if logged[c].all()]
+
+
+def _second_metric(runs: pd.DataFrame, primary: str) -> str | None:
+    """An accuracy-like column to plot beside the primary metric: test/acc, test/accuracy, else
+    the first column (in table order) whose metric name contains "acc"; None if there is none."""
+    logged = [c for c in runs.columns if is_metric_column(c) and c != primary and runs[c].notna().any()]
+    for preferred in ("test/acc", "test/accuracy"):
+        if preferred in logged:
+            return preferred
+    return next((c for c in logged if "acc" in c.split("/", 1)[1]), None)
+
+
+def _seed_curves(runs: pd.DataFrame, metric: str) -> dict[str, list[stats.Curve]]:
+    """agent -> one curve per seed (sorted by seed) of `metric`; runs that never logged it are left
+    out. Relies on load_runs' rows being unique and sorted in num_labels within a run."""
+    curves: dict[str, list[stats.Curve]] = {}
+    for (agent, _), run_rows in runs.groupby(["agent", "seed"], sort=True):
+        points = run_rows[["num_labels", metric]].dropna()
+        if not points.empty:
+            curves.setdefault(str(agent), []).append(
+                (points["num_labels"].to_numpy(dtype=float), points[metric].to_numpy(dtype=float))
+            )
+    return curves
+
+
+def _grid(curves: dict[str, list[stats.Curve]]) -> np.ndarray:
+    """The union of all evaluated label counts: [G]."""
+    return np.unique(np.concatenate([x for seed_curves in curves.values() for x, _ in seed_curves]))
+
+
+def _band(seed_curves: list[stats.Curve], grid: np.ndarray) -> Band:
+    mean, half_width = stats.t_interval(stats.seed_matrix(seed_curves, grid))
+    return Band(grid, mean, half_width, len(seed_curves))
+
+
+def _pick_baseline(task: str, runs: pd.DataFrame, override: str | None) -> str | None:
+    agents = runs[["agent", "head", "priority"]].drop_duplicates().sort_values("agent")
+    if override is not None:
+        if override not in set(agents["agent"]):
+            raise ReportError(
+                f"unknown baseline agent {override!r} for task {task!r}; valid: {', '.join(agents['agent'])}"
+            )
+        return override
+    uniform = agents[agents["priority"] == "uniform"]
+    if uniform.empty:
+        log.warning("task %s: no agent with priority 'uniform'; no labels-to-reach or savings", task)
+        return None
+    mlp = uniform[uniform["head"] == "mlp"]
+    return str((mlp if not mlp.empty else uniform)["agent"].iat[0])

@@ -1,0 +1,41 @@
+"""Write the report folder: every file is rendered in memory first, then each written atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from epinet_al.report.compare import Summary, summary_table
+from epinet_al.report.errors import ReportError
+from epinet_al.report.files import write_atomic
+from epinet_al.report.markdown import render_markdown
+from epinet_al.report.plots import (
+    WIN_MATRIX_PNG,
+    agent_colors,
+    figure_filename,
+    task_figure,
+    win_matrix_figure,
+)
+
+REPORT_MD = "report.md"
+SUMMARY_CSV = "summary.csv"
+
+
+def write_report(summary: Summary, out_dir: Path | str) -> Path:
+    """Write report.md, one `<task>.png` per task, win_matrix.png and summary.csv into `out_dir`.
+
+    Rendering everything before writing anything means a failure while plotting leaves the folder
+    as it was; report.md goes last, so its presence means the other files are complete.
+    Returns the path of report.md. Raises ReportError if `out_dir` exists and is not a folder.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ReportError(f"output path is not a folder: {out_dir}")
+    colors = agent_colors(summary.wins.index)
+    files = {figure_filename(task.task): task_figure(task, colors) for task in summary.tasks}
+    files[WIN_MATRIX_PNG] = win_matrix_figure(summary.wins)
+    files[SUMMARY_CSV] = summary_table(summary).to_csv(index=False).encode()
+    files[REPORT_MD] = render_markdown(summary).encode()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        write_atomic(out_dir / name, data)
+    return out_dir / REPORT_MD

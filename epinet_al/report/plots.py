@@ -1,0 +1,110 @@
+"""Figures of the report, rendered to PNG bytes.
+
+Figures are built with matplotlib's object API (no pyplot): no global backend or figure registry
+is touched, so rendering works headless and leaks nothing between calls.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from epinet_al.report.compare import Band, TaskSummary
+
+WIN_MATRIX_PNG = "win_matrix.png"
+
+
+def figure_filename(task: str) -> str:
+    """`<task>.png`, with characters that are unsafe in file names or Markdown links replaced."""
+    return re.sub(r"[^\w.-]", "_", task) + ".png"
+
+
+def agent_colors(agents: Iterable[str]) -> dict[str, tuple[float, ...]]:
+    """One color per agent, the same on every task's figure."""
+    names = sorted(set(agents))
+    cmap = colormaps["tab10" if len(names) <= 10 else "tab20"]
+    return {agent: cmap(i % cmap.N) for i, agent in enumerate(names)}
+
+
+def seed_count(seeds: Iterable[int]) -> str:
+    """Seed count for titles: "3 seeds", "1 seed", or "2-3 seeds" when agents ran different numbers."""
+    counts = sorted(set(seeds))
+    if len(counts) > 1:
+        return f"{counts[0]}-{counts[-1]} seeds"
+    return f"{counts[0]} seed" if counts[0] == 1 else f"{counts[0]} seeds"
+
+
+def task_figure(task: TaskSummary, colors: dict[str, tuple[float, ...]]) -> bytes:
+    """PNG: one panel per metric in `task.bands` (primary first), metric vs labels used, one line
+    per agent (seed mean) with its shaded 95% confidence band, the baseline dashed."""
+    figure = Figure(figsize=(6.0 * len(task.bands), 4.5), layout="constrained")
+    figure.suptitle(f"{task.task} ({seed_count(task.table['seeds'])}, mean and 95% CI)")
+    axes = figure.subplots(1, len(task.bands), squeeze=False)[0]
+    for ax, (metric, bands) in zip(axes, task.bands.items(), strict=True):
+        for agent, band in bands.items():
+            _draw_band(ax, band, agent, colors[agent], dashed=agent == task.baseline)
+        better = {"min": "lower", "max": "higher"}[task.mode] if metric == task.metric else None
+        ax.set_xlabel("labels used")
+        ax.set_ylabel(f"{metric} ({better} is better)" if better else metric)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return _png(figure)
+
+
+def win_matrix_figure(wins: pd.DataFrame) -> bytes:
+    """PNG heatmap of the win matrix (stats.win_matrix); the "wins" column goes in the labels."""
+    agents = list(wins.index)
+    counts = wins[agents].to_numpy()
+    size = 1.5 + 0.6 * len(agents)
+    figure = Figure(figsize=(size + 1.5, size), layout="constrained")
+    ax = figure.subplots()
+    # An agent is not compared with itself: the diagonal is masked and drawn grey.
+    off_diagonal = np.ma.masked_where(np.eye(len(agents), dtype=bool), counts)
+    image = ax.imshow(off_diagonal, cmap=colormaps["Blues"].with_extremes(bad="0.85"), vmin=0)
+    figure.colorbar(image, ax=ax, label="tasks won", ticks=MaxNLocator(integer=True))
+    for (i, j), count in np.ndenumerate(counts):
+        if i != j:
+            # White text on the darkest cells, where black would not read.
+            dark = counts.max() > 0 and count > 0.6 * counts.max()
+            ax.text(j, i, str(count), ha="center", va="center", color="white" if dark else "black")
+    ax.set_xticks(range(len(agents)), agents, rotation=45, ha="right")
+    ax.set_yticks(range(len(agents)), [f"{a} ({wins.at[a, 'wins']})" for a in agents])
+    ax.set_xlabel("column agent")
+    ax.set_ylabel("row agent (total wins)")
+    ax.set_title("tasks where the row's AUC beats the column's")
+    return _png(figure)
+
+
+def _draw_band(ax: Axes, band: Band, agent: str, color: tuple[float, ...], dashed: bool) -> None:
+    defined = np.isfinite(band.mean)
+    ax.plot(
+        band.labels[defined],
+        band.mean[defined],
+        color=color,
+        linestyle="--" if dashed else "-",
+        marker="o" if defined.sum() == 1 else None,
+        label=f"{agent} (baseline)" if dashed else agent,
+    )
+    shaded = defined & np.isfinite(band.half_width)
+    ax.fill_between(
+        band.labels[shaded],
+        (band.mean - band.half_width)[shaded],
+        (band.mean + band.half_width)[shaded],
+        color=color,
+        alpha=0.2,
+        linewidth=0,
+    )
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120)
+    return buffer.getvalue()
