@@ -84,6 +84,9 @@ class AcquisitionConfig:
 
     priority: str = MISSING
     num_index_samples: int = 100
+    # How scores become a batch: "topk", or a stochastic order ("softmax", "power", "softrank").
+    selection: str = "topk"
+    temperature: float = 1.0
 
 
 # ---------------------------------------------------------------- budget (the protocol and its sizes)
@@ -100,6 +103,25 @@ class PrioritizedBudgetConfig:
     max_steps: int = 1000  # SGD steps in all; after the budget is spent, only labeled data is used
     eval_labels: list[int] = field(default_factory=lambda: [10, 20, 40, 60, 80, 100])
     eval_every: int = 0  # also evaluate every this many steps (0: only at eval_labels and the end)
+
+
+@dataclass
+class PoolBudgetConfig:
+    """The pool-based protocol of other active-learning libraries, in rounds.
+
+    A seeded random initial labeled set; each round trains on all labeled data, evaluates, then
+    scores the unlabeled pool (or a random subsample of it) and labels the top acquire_size.
+    """
+
+    protocol: str = "pool"
+    max_labels: int = 100
+    initial_labels: int = 10
+    acquire_size: int = 10  # k: labels acquired per round
+    train_steps: int = 300  # SGD steps per round on the labeled set
+    batch_size: int = 32  # minibatch size of those steps (capped at the labeled-set size)
+    reinitialize: bool = True  # retrain from the initial weights each round (else warm start)
+    pool_subsample: int = 0  # score only this many random unlabeled examples per round (0: all)
+    score_batch_size: int = 1024  # candidates scored per forward pass
 
 
 # ---------------------------------------------------------------- plumbing
@@ -161,7 +183,7 @@ _SCHEMAS: dict[str, dict[str, type]] = {
     "model": {"identity": IdentityModelConfig},
     "head": {"mlp": MLPHeadConfig, "epinet": EpinetHeadConfig},
     "acquisition": {"acquisition": AcquisitionConfig},
-    "budget": {"prioritized": PrioritizedBudgetConfig},
+    "budget": {"prioritized": PrioritizedBudgetConfig, "pool": PoolBudgetConfig},
     "trainer": {"trainer": TrainerConfig},
     "logger": {"logger": LoggerConfig},
 }

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from lightning_fabric import Fabric, seed_everything
 
-from epinet_al.acquisition import EPISTEMIC_PRIORITIES, get_priority
+from epinet_al.acquisition import EPISTEMIC_PRIORITIES, SELECTIONS, get_priority
 from epinet_al.active_learning.ledger import LabelLedger
+from epinet_al.active_learning.pool import run_pool
 from epinet_al.active_learning.prioritized import run_prioritized
 from epinet_al.config import ExperimentConfig
 from epinet_al.models import EnnModule
@@ -26,6 +27,9 @@ from epinet_al.tracking.versions import collect_versions
 from epinet_al.tracking.wandb_tracker import WandbTracker
 
 log = logging.getLogger(__name__)
+
+# The acquisition protocols, by budget.protocol; they take the same arguments.
+LOOPS = {"prioritized": run_prioritized, "pool": run_pool}
 
 
 def agent_name(cfg: ExperimentConfig) -> str:
@@ -46,28 +50,45 @@ def run_info(cfg: ExperimentConfig) -> dict[str, Any]:
     }
 
 
+_POSITIVE_FIELDS = {
+    "prioritized": ("max_labels", "candidate_batch_size", "batch_size", "max_steps"),
+    "pool": ("max_labels", "initial_labels", "acquire_size", "train_steps", "batch_size", "score_batch_size"),
+}
+
+
 def check_config(cfg: ExperimentConfig, task: ActiveLearningTask) -> None:
     """Refuse inconsistent settings before any work is done."""
     budget = cfg.budget
     pool_size = len(task.pool)
-    for field in ("max_labels", "candidate_batch_size", "batch_size", "max_steps"):
+    if budget.protocol not in LOOPS:
+        raise ValueError(f"unknown protocol {budget.protocol!r}; valid protocols: {', '.join(LOOPS)}")
+    for field in _POSITIVE_FIELDS[budget.protocol]:
         if getattr(budget, field) <= 0:
             raise ValueError(f"budget.{field} must be positive, got {getattr(budget, field)}")
     if pool_size == 0:
         raise ValueError(f"the pool of task {task.name!r} is empty")
     if budget.max_labels > pool_size:
         raise ValueError(f"budget.max_labels={budget.max_labels} is larger than the pool ({pool_size} examples)")
-    if budget.candidate_batch_size > pool_size:
+    if budget.protocol == "prioritized":
+        if budget.candidate_batch_size > pool_size:
+            raise ValueError(
+                f"budget.candidate_batch_size={budget.candidate_batch_size} is larger than the pool ({pool_size})"
+            )
+        if budget.batch_size > budget.candidate_batch_size:
+            raise ValueError(
+                f"budget.batch_size={budget.batch_size} is larger than "
+                f"budget.candidate_batch_size={budget.candidate_batch_size}"
+            )
+    elif budget.initial_labels > budget.max_labels:
         raise ValueError(
-            f"budget.candidate_batch_size={budget.candidate_batch_size} is larger than the pool ({pool_size})"
-        )
-    if budget.batch_size > budget.candidate_batch_size:
-        raise ValueError(
-            f"budget.batch_size={budget.batch_size} is larger than "
-            f"budget.candidate_batch_size={budget.candidate_batch_size}"
+            f"budget.initial_labels={budget.initial_labels} is larger than budget.max_labels={budget.max_labels}"
         )
     if cfg.acquisition.num_index_samples <= 0 or cfg.eval.num_index_samples <= 0:
         raise ValueError("acquisition.num_index_samples and eval.num_index_samples must be positive")
+    if cfg.acquisition.selection not in SELECTIONS:
+        raise ValueError(
+            f"unknown selection {cfg.acquisition.selection!r}; valid selections: {', '.join(SELECTIONS)}"
+        )
     get_priority(cfg.acquisition.priority)
 
 
@@ -122,7 +143,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         raise ValueError(f"unknown logger {cfg.logger.name!r}; valid loggers: none, wandb")
 
     recorder = CurveRecorder(output_dir, trackers)
-    run_prioritized(
+    LOOPS[cfg.budget.protocol](
         fabric=fabric,
         module=module,
         optimizer=optimizer,
@@ -132,7 +153,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         evaluator=task.evaluator,
         record=recorder,
         budget=cfg.budget,
-        num_index_samples=cfg.acquisition.num_index_samples,
+        acquisition=cfg.acquisition,
         eval_index_samples=cfg.eval.num_index_samples,
         acquisition_generator=streams.acquisition,
         eval_generator=streams.eval,

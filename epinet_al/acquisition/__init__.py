@@ -1,6 +1,14 @@
 """Acquisition: priority functions (scores per candidate) and selection rules."""
 
 from epinet_al.acquisition.priorities import EPISTEMIC_PRIORITIES, PRIORITIES, Priority, get_priority
-from epinet_al.acquisition.selection import select_top
+from epinet_al.acquisition.selection import SELECTIONS, rank_candidates, select_top
 
-__all__ = ["EPISTEMIC_PRIORITIES", "PRIORITIES", "Priority", "get_priority", "select_top"]
+__all__ = [
+    "EPISTEMIC_PRIORITIES",
+    "PRIORITIES",
+    "SELECTIONS",
+    "Priority",
+    "get_priority",
+    "rank_candidates",
+    "select_top",
+]

@@ -16,7 +16,7 @@ import torch
 from lightning_fabric import Fabric
 from tqdm.auto import tqdm
 
-from epinet_al.acquisition import Priority, select_top
+from epinet_al.acquisition import Priority, rank_candidates
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.active_learning.steps import Evaluator, evaluate, score_candidates, train_step
 from epinet_al.data.inputs import Inputs
@@ -46,7 +46,7 @@ def run_prioritized(
     evaluator: Evaluator,
     record: Recorder,
     budget: Any,
-    num_index_samples: int,
+    acquisition: Any,
     eval_index_samples: int,
     acquisition_generator: torch.Generator,
     eval_generator: torch.Generator,
@@ -69,9 +69,11 @@ def run_prioritized(
     for step in bar:
         candidates = draw_candidates(len(pool), ledger, budget.candidate_batch_size, acquisition_generator)
         scores = score_candidates(
-            fabric, module, pool.take(candidates), priority, num_index_samples, acquisition_generator
+            fabric, module, pool.take(candidates), priority, acquisition.num_index_samples, acquisition_generator
         )
-        ranked = candidates[select_top(scores, scores.shape[0])]
+        ranked = candidates[
+            rank_candidates(scores, acquisition.selection, acquisition.temperature, acquisition_generator)
+        ]
         chosen = ledger.within_budget(ranked)[: budget.batch_size]
         labels = ledger.reveal(chosen)
         losses.append(train_step(fabric, module, optimizer, (pool.take(chosen), labels), step, gradient_clip_norm))
