@@ -11,7 +11,13 @@ TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed-stamp
 OUT ?= outputs/compare
 SWEEP ?= testbed
-SWEEP_DIR ?= multirun/$(SWEEP)/latest
+# A sweep is sweeps/$(SWEEP).yaml plus, if present, its plain-head part sweeps/$(SWEEP)_mlp.yaml
+# (epistemic priorities need an index head); `make sweep` runs both into one folder.
+SWEEP_CONFIGS = $(basename $(notdir $(wildcard sweeps/$(SWEEP).yaml sweeps/$(SWEEP)_mlp.yaml)))
+# The newest sweep folder (multirun/<sweep>/<time>: time stamps sort in time order).
+SWEEP_DIR ?= $(lastword $(sort $(wildcard multirun/$(SWEEP)/*/)))
+# Extra Hydra overrides for the sweep targets, e.g. ARGS="seed=0,1 hydra.launcher.partition=gpu".
+ARGS ?=
 
 .DEFAULT_GOAL := help
 
@@ -48,3 +54,39 @@ lint: setup ## Lint with ruff
 .PHONY: clean
 clean: ## Remove run outputs (keeps the virtualenv)
 	rm -rf outputs multirun
+
+# Runs every part of sweep $(SWEEP) into one new folder multirun/$(SWEEP)/<time>; $(1): launcher overrides.
+define run_sweep
+	@test -n "$(SWEEP_CONFIGS)" || { echo "no sweeps/$(SWEEP).yaml; sweeps: $(notdir $(basename $(wildcard sweeps/*.yaml)))" >&2; exit 2; }
+	@dir=multirun/$(SWEEP)/$$(date +%Y-%m-%d_%H-%M-%S); \
+	for config in $(SWEEP_CONFIGS); do \
+		$(VENV)/bin/epinet-al --config-dir sweeps --config-name $$config -m hydra.sweep.dir=$$dir $(1) $(ARGS) || exit 1; \
+	done; \
+	echo "sweep $(SWEEP) written to $$dir; compare with: make report SWEEP=$(SWEEP)"
+endef
+
+.PHONY: sweep
+sweep: setup ## Run sweeps/$(SWEEP).yaml (and its _mlp part) locally into multirun/$(SWEEP)/<time>
+	$(call run_sweep,)
+
+.PHONY: sweep-slurm
+sweep-slurm: setup ## The same sweep as SLURM jobs (hydra/launcher=slurm; partition etc. via ARGS)
+	$(call run_sweep,hydra/launcher=slurm)
+
+.PHONY: report
+report: setup ## Compare the runs of SWEEP_DIR (default: the newest multirun/$(SWEEP)/<time>)
+	@test -n "$(SWEEP_DIR)" || { echo "no sweep folder under multirun/$(SWEEP): run make sweep SWEEP=$(SWEEP) or pass SWEEP_DIR=" >&2; exit 2; }
+	$(VENV)/bin/epinet-al-report $(SWEEP_DIR)
+
+.PHONY: wandb-sync
+wandb-sync: setup ## Upload the offline W&B runs under outputs/ and multirun/ (needs WANDB_API_KEY)
+	@runs=$$(find outputs multirun -type d -name 'offline-run-*' 2>/dev/null); \
+	if [ -z "$$runs" ]; then echo "no offline W&B runs under outputs/ or multirun/"; else $(VENV)/bin/wandb sync $$runs; fi
+
+.PHONY: slurm-up
+slurm-up: ## Start a single-node SLURM cluster on this machine (root; installs packages once)
+	bash scripts/slurm-local.sh up
+
+.PHONY: slurm-down
+slurm-down: ## Stop the daemons that slurm-up started
+	bash scripts/slurm-local.sh down

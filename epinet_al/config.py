@@ -34,6 +34,25 @@ class TestbedTaskConfig:
     seed: int = 0
 
 
+@dataclass
+class GlueTaskConfig:
+    """A GLUE task (epinet_al.data.glue_tasks): the pool from one split, evaluation on the dev splits."""
+
+    name: str = MISSING  # the GLUE id: cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli
+    # "local": TSV files in the GLUE layout under data_dir; "hub": the Hugging Face `glue` dataset.
+    source: str = "local"
+    data_dir: str | None = None  # the YAML default reads the GLUE_DIR environment variable
+    pool_split: str = "train"
+    # Labelled splits evaluated at every curve point, reported as val (MNLI val_matched, val_mismatched).
+    eval_splits: list[str] = MISSING
+    # Random subsets for quick runs on large tasks (0: the whole split), drawn with `seed`.
+    max_pool_size: int = 0
+    max_eval_size: int = 0
+    # Token budget per example (pairs are truncated longest first); also capped by model.max_length.
+    max_length: int = 128
+    seed: int = 0
+
+
 # ---------------------------------------------------------------- model (the feature extractor)
 
 
@@ -42,6 +61,38 @@ class IdentityModelConfig:
     """No encoder: the head reads the task's input vectors directly (the testbed)."""
 
     name: str = "identity"
+
+
+@dataclass
+class EncoderModelConfig:
+    """A Hugging Face encoder (AutoModel): its pooled features [B, F] feed the head."""
+
+    name: str = MISSING
+    # A hub id (bert-base-uncased), a local folder, or pkg://<package>/<folder> inside an installed package.
+    path: str = MISSING
+    # false: random weights from the path's config with config_overrides applied, drawn with init_seed
+    # (the tests' tiny BERT); the seed keeps a random frozen encoder's cached features valid.
+    pretrained: bool = True
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+    init_seed: int = 0
+    # The longest input the encoder takes; inputs are cut to min(task.max_length, model.max_length).
+    max_length: int = 512
+    # "full": the encoder trains with the head; "frozen": features computed once and cached, the head trains alone.
+    finetune: str = "frozen"
+    # "pooler": BERT's pooled output tanh(W h_CLS + b), the reference's features; "cls": the [CLS] hidden
+    # state (for encoders without a trained pooler, such as MiniLM); "mean": mean of the token states.
+    pooling: str = "cls"
+    # Rate of every dropout layer in the encoder (null: the checkpoint's); head=encoder_dropout samples it.
+    dropout_rate: float | None = None
+    # The encoder's parameter group in full fine-tuning (the head keeps trainer.optimizer's settings);
+    # biases and LayerNorm weights get no weight decay.
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    # Examples per encoder pass at inference (frozen features, evaluation); 64 is fastest on a CPU, a GPU
+    # wants more.
+    batch_size: int = 64
+    # Tokenized splits and frozen features, keyed by a hash of everything they depend on.
+    cache_dir: str = "~/.cache/epinet-al"
 
 
 # ---------------------------------------------------------------- head (the uncertainty head)
@@ -75,6 +126,39 @@ class EpinetHeadConfig:
     train_index_samples: int = 30
 
 
+@dataclass
+class DropoutHeadConfig:
+    """MC dropout on the base MLP head's hidden units; the index is one mask shared by the batch."""
+
+    name: str = "dropout"
+    hidden: list[int] = field(default_factory=lambda: [50, 50])
+    dropout_rate: float = 0.1
+    # Masks per training step; 1 is ordinary dropout training.
+    train_index_samples: int = 1
+
+
+@dataclass
+class EnsembleHeadConfig:
+    """ensemble_size independent MLP heads on the same features; the index is a member id."""
+
+    name: str = "ensemble"
+    hidden: list[int] = field(default_factory=lambda: [50, 50])
+    ensemble_size: int = 10
+    # Member ids per training step, drawn without repeats: ensemble_size trains every member each step.
+    train_index_samples: int = 10
+
+
+@dataclass
+class EncoderDropoutHeadConfig:
+    """MC dropout in the encoder and the head: the index seeds the masks; the encoder runs once per index."""
+
+    name: str = "encoder_dropout"
+    hidden: list[int] = field(default_factory=lambda: [50, 50])
+    dropout_rate: float = 0.1  # the head's hidden units; the encoder's rate is model.dropout_rate
+    # Masks per training step; 1 is ordinary dropout training (each costs an encoder pass).
+    train_index_samples: int = 1
+
+
 # ---------------------------------------------------------------- acquisition
 
 
@@ -87,6 +171,8 @@ class AcquisitionConfig:
     # How scores become a batch: "topk", or a stochastic order ("softmax", "power", "softrank").
     selection: str = "topk"
     temperature: float = 1.0
+    # Target inputs for priorities that need them (epig): drawn from the unlabeled pool per scoring call.
+    num_targets: int = 100
 
 
 # ---------------------------------------------------------------- budget (the protocol and its sizes)
@@ -176,12 +262,20 @@ class ExperimentConfig:
     # Name of the sweep this run belongs to (W&B group, report title); "adhoc" for single runs.
     sweep: str = "adhoc"
     progress_bar: bool = True
+    # A run folder to continue from its last saved state (its config must match).
+    resume: str | None = None
 
 
 _SCHEMAS: dict[str, dict[str, type]] = {
-    "task": {"testbed": TestbedTaskConfig},
-    "model": {"identity": IdentityModelConfig},
-    "head": {"mlp": MLPHeadConfig, "epinet": EpinetHeadConfig},
+    "task": {"testbed": TestbedTaskConfig, "glue": GlueTaskConfig},
+    "model": {"identity": IdentityModelConfig, "encoder": EncoderModelConfig},
+    "head": {
+        "mlp": MLPHeadConfig,
+        "epinet": EpinetHeadConfig,
+        "dropout": DropoutHeadConfig,
+        "ensemble": EnsembleHeadConfig,
+        "encoder_dropout": EncoderDropoutHeadConfig,
+    },
     "acquisition": {"acquisition": AcquisitionConfig},
     "budget": {"prioritized": PrioritizedBudgetConfig, "pool": PoolBudgetConfig},
     "trainer": {"trainer": TrainerConfig},
@@ -197,6 +291,8 @@ def register_configs() -> None:
         for name, node in schemas.items():
             cs.store(group=f"schema/{group}", name=name, node=node)
     OmegaConf.register_new_resolver("div", lambda a, b: float(a) / float(b), replace=True)
+    # ${coalesce:a,b}: a unless it is null, else b (the run folder is `resume` when given).
+    OmegaConf.register_new_resolver("coalesce", lambda a, b: b if a is None else a, replace=True)
 
 
 def to_experiment_config(cfg: DictConfig) -> ExperimentConfig:

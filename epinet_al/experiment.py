@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,16 @@ import numpy as np
 import torch
 from lightning_fabric import Fabric, seed_everything
 
-from epinet_al.acquisition import EPISTEMIC_PRIORITIES, SELECTIONS, get_priority
+from epinet_al.acquisition import EPISTEMIC_PRIORITIES, SELECTIONS, TARGET_PRIORITIES, get_priority
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.active_learning.pool import run_pool
 from epinet_al.active_learning.prioritized import run_prioritized
 from epinet_al.config import ExperimentConfig
 from epinet_al.models import EnnModule
 from epinet_al.networks import ENN, build_head
+from epinet_al.networks.body import body_param_groups, build_body
+from epinet_al.networks.encoder import EncoderBody
+from epinet_al.report.stats import normalized_auc
 from epinet_al.seeding import SeedStreams
 from epinet_al.tasks import ActiveLearningTask, build_task
 from epinet_al.tracking.recorder import CurveRecorder, write_summary
@@ -89,25 +93,34 @@ def check_config(cfg: ExperimentConfig, task: ActiveLearningTask) -> None:
         raise ValueError(
             f"unknown selection {cfg.acquisition.selection!r}; valid selections: {', '.join(SELECTIONS)}"
         )
-    get_priority(cfg.acquisition.priority)
+    get_priority(cfg.acquisition.priority, regression=task.regression)
+    if cfg.acquisition.priority in TARGET_PRIORITIES and cfg.acquisition.num_targets <= 0:
+        raise ValueError(f"acquisition.num_targets must be positive, got {cfg.acquisition.num_targets}")
 
 
 def build_module(cfg: ExperimentConfig, task: ActiveLearningTask, streams: SeedStreams) -> EnnModule:
     torch.manual_seed(streams.init)
-    body = torch.nn.Identity()
-    feature_dim = task.pool.take(torch.zeros(1, dtype=torch.long)).shape[-1]
+    body, feature_dim = build_body(cfg.model, task.pool)
     head = build_head(cfg.head, feature_dim, task.num_outputs)
+    if head.body_per_index and not isinstance(body, EncoderBody):
+        raise ValueError(
+            f"head {cfg.head.name!r} re-runs the encoder once per index sample and needs an encoder that runs: "
+            f"model=tiny, bert_base or minilm with model.finetune=full; model={cfg.model.name!r} "
+            f"({getattr(cfg.model, 'finetune', 'no encoder')}) has none"
+        )
     if cfg.acquisition.priority in EPISTEMIC_PRIORITIES and not head.has_index:
         raise ValueError(
             f"priority {cfg.acquisition.priority!r} needs a head with an epistemic index, but head "
-            f"{cfg.head.name!r} has none (its scores would all be 0); use head=epinet, or a marginal "
-            "priority: uniform, entropy, margin, var_ratios"
+            f"{cfg.head.name!r} has none (its scores would all be 0); use head=epinet, dropout or ensemble, "
+            "or a marginal priority: uniform, entropy, margin, var_ratios"
         )
     return EnnModule(
         ENN(body, head),
         optimizer=hydra.utils.instantiate(cfg.trainer.optimizer),
         train_index_samples=cfg.head.train_index_samples,
         index_generator=streams.index,
+        regression=task.regression,
+        body_param_groups=body_param_groups(body, cfg.model),
     )
 
 
@@ -119,11 +132,17 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
     seed_everything(cfg.seed, verbose=False)
     streams = SeedStreams.from_seed(cfg.seed)
 
-    task = build_task(cfg.task, cfg.eval)
+    with warnings.catch_warnings():
+        # Lightning warns that `srun` exists whenever SLURM is installed; a single-device run needs no srun.
+        warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
+        fabric = Fabric(
+            accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices, precision=cfg.trainer.precision
+        )
+    # The device is known first: a frozen encoder computes the task's features on it.
+    task = build_task(cfg.task, cfg.eval, cfg.model, fabric.device)
     check_config(cfg, task)
     module = build_module(cfg, task, streams)
 
-    fabric = Fabric(accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices, precision=cfg.trainer.precision)
     optimizer = module.configure_optimizers()
     module, optimizer = fabric.setup(module, optimizer)
 
@@ -149,7 +168,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         optimizer=optimizer,
         pool=task.pool,
         ledger=LabelLedger(task.pool_labels, cfg.budget.max_labels),
-        priority=get_priority(cfg.acquisition.priority),
+        priority=get_priority(cfg.acquisition.priority, regression=task.regression),
         evaluator=task.evaluator,
         record=recorder,
         budget=cfg.budget,
@@ -178,13 +197,13 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
 
 
 def curve_auc(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Area under each metric's curve over num_labels, divided by the label range (a mean value)."""
-    by_labels = {row["num_labels"]: row for row in rows}  # the last row at each label count
+    """Area under each metric's curve over the run's label range, divided by it (a mean metric value)."""
+    by_labels = {row["num_labels"]: row for row in rows}  # the last (most trained) row per label count
     labels = np.array(sorted(by_labels), dtype=float)
     if labels.size < 2:
         return {}
-    metrics = [k for k in rows[-1] if "/" in k and not k.startswith("train/")]
+    metrics = [key for key in rows[-1] if "/" in key and not key.startswith("train/")]
     return {
-        k: float(np.trapezoid([by_labels[n][k] for n in labels], labels) / (labels[-1] - labels[0]))
-        for k in metrics
+        key: normalized_auc((labels, np.array([by_labels[n][key] for n in labels])), labels[0], labels[-1])
+        for key in metrics
     }

@@ -8,6 +8,9 @@ Marginal priorities (entropy, margin, var_ratios) use only the mean prediction a
 model. Epistemic priorities (bald, variance) measure how much the A index samples disagree and need
 an ENN head with a real index (epinet, dropout, ensemble): for a plain head they are identically 0.
 All are computed from log-softmax so that probabilities of exactly 0 give 0, not NaN.
+
+Target priorities (epig) also take a keyword ``target_logits`` [A, T, C]: the same A index samples
+on T target inputs, computed in the same forward pass as the candidates (``TARGET_PRIORITIES``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import math
 from collections.abc import Callable
 
 import torch
+
+from epinet_al.acquisition.epig import epig
 
 Priority = Callable[..., torch.Tensor]
 
@@ -83,6 +88,15 @@ def variance(logits: torch.Tensor, generator: torch.Generator | None = None) -> 
     return probs.var(dim=0, unbiased=False).sum(-1).to(logits.dtype)
 
 
+def output_variance(outputs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """sum_k mean_a (y_a,k - ybar_k)^2: the variance of a regression model's outputs [A, B, K] over index samples.
+
+    The regression form of ``variance`` (STS-B: K = 1), which ``get_priority(..., regression=True)`` returns.
+    """
+    _check_logits(outputs)
+    return outputs.double().var(dim=0, unbiased=False).sum(-1).to(outputs.dtype)
+
+
 PRIORITIES: dict[str, Priority] = {
     "uniform": uniform,
     "entropy": entropy,
@@ -90,15 +104,34 @@ PRIORITIES: dict[str, Priority] = {
     "var_ratios": var_ratios,
     "bald": bald,
     "variance": variance,
+    "epig": epig,
 }
 
 # Priorities that are identically zero for a model without an epistemic index.
-EPISTEMIC_PRIORITIES = frozenset({"bald", "variance"})
+EPISTEMIC_PRIORITIES = frozenset({"bald", "variance", "epig"})
+
+# Priorities called with ``target_logits=``: the loops draw target inputs for them.
+TARGET_PRIORITIES = frozenset({"epig"})
 
 
-def get_priority(name: str) -> Priority:
-    """The priority function registered under ``name``; ValueError listing the valid names otherwise."""
-    try:
+# The priorities defined on a regression model's outputs [A, B, 1] (STS-B), under the same names; the
+# others read class probabilities.
+REGRESSION_PRIORITIES: dict[str, Priority] = {"uniform": uniform, "variance": output_variance}
+
+
+def get_priority(name: str, regression: bool = False) -> Priority:
+    """The priority function registered under ``name``; ValueError listing the valid names otherwise.
+
+    ``regression=True`` gives the form for a regression task's outputs, and refuses the priorities
+    that need class probabilities.
+    """
+    if name not in PRIORITIES:
+        raise ValueError(f"unknown priority {name!r}; valid priorities: {', '.join(PRIORITIES)}")
+    if not regression:
         return PRIORITIES[name]
-    except KeyError:
-        raise ValueError(f"unknown priority {name!r}; valid priorities: {', '.join(PRIORITIES)}") from None
+    if name not in REGRESSION_PRIORITIES:
+        raise ValueError(
+            f"priority {name!r} needs class probabilities and does not apply to a regression task; "
+            f"valid priorities for regression: {', '.join(REGRESSION_PRIORITIES)}"
+        )
+    return REGRESSION_PRIORITIES[name]

@@ -16,9 +16,10 @@ from lightning_fabric import Fabric
 from tqdm.auto import tqdm
 
 from epinet_al.acquisition import Priority, rank_candidates
+from epinet_al.active_learning.checkpoint import Checkpointer
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.active_learning.prioritized import Recorder
-from epinet_al.active_learning.steps import Evaluator, evaluate, score_candidates, train_step
+from epinet_al.active_learning.steps import Evaluator, draw_targets, evaluate, score_candidates, train_step
 from epinet_al.data.inputs import Inputs
 
 
@@ -46,14 +47,20 @@ def run_pool(
     eval_generator: torch.Generator,
     gradient_clip_norm: float | None = None,
     progress_bar: bool = True,
+    checkpoint: Checkpointer | None = None,
 ) -> None:
-    """Run rounds until ``budget.max_labels`` labels are used; ``record`` gets one row per round."""
+    """Run rounds until ``budget.max_labels`` labels are used; ``record`` gets one row per round.
+
+    With a ``checkpoint``, the state is saved after each round's evaluation, and a saved state is
+    restored first: the loop then continues with that round's acquisition.
+    """
+    # Captured before any restore: a resumed run re-initialises from the same weights.
     initial_weights = copy.deepcopy(module.state_dict())
     initial_optimizer = copy.deepcopy(optimizer.state_dict())
-    ledger.reveal(torch.randperm(len(pool), generator=acquisition_generator)[: budget.initial_labels])
-    step = 0
     bar = tqdm(desc="pool rounds", total=budget.max_labels, disable=not progress_bar, leave=False)
-    while True:
+
+    def train_and_evaluate(step: int) -> int:
+        """Train on every labeled example, evaluate, save; returns the total step count."""
         if budget.reinitialize:
             module.load_state_dict(initial_weights)
             optimizer.load_state_dict(initial_optimizer)
@@ -70,22 +77,37 @@ def run_pool(
             batch = (pool.take(labeled[rows]), labels[rows])
             losses.append(train_step(fabric, module, optimizer, batch, step, gradient_clip_norm))
         metrics = evaluate(fabric, module, evaluator, eval_index_samples, eval_generator)
-        if losses:
-            metrics["train/loss"] = sum(losses[-10:]) / len(losses[-10:])
+        metrics["train/loss"] = sum(losses[-10:]) / len(losses[-10:])
         record(step, ledger.num_labels, metrics)
+        if checkpoint:
+            checkpoint.save({"step": step})
         bar.update(ledger.num_labels - bar.n)
-        if ledger.remaining == 0:
-            break
+        return step
 
+    saved = checkpoint.restore() if checkpoint else None
+    if saved:
+        step = saved["step"]
+    else:
+        ledger.reveal(torch.randperm(len(pool), generator=acquisition_generator)[: budget.initial_labels])
+        step = train_and_evaluate(0)
+    while ledger.remaining > 0:
         candidates = _unlabeled_candidates(ledger, budget.pool_subsample, acquisition_generator)
+        targets = draw_targets(pool, ledger, acquisition, acquisition_generator)  # one target set per round
         scores = torch.cat(
             [
                 score_candidates(
-                    fabric, module, pool.take(chunk), priority, acquisition.num_index_samples, acquisition_generator
+                    fabric,
+                    module,
+                    pool.take(chunk),
+                    priority,
+                    acquisition.num_index_samples,
+                    acquisition_generator,
+                    targets,
                 )
                 for chunk in candidates.split(budget.score_batch_size)
             ]
         )
         ranking = rank_candidates(scores, acquisition.selection, acquisition.temperature, acquisition_generator)
         ledger.reveal(candidates[ranking[: min(budget.acquire_size, ledger.remaining)]])
+        step = train_and_evaluate(step)
     bar.close()

@@ -17,17 +17,16 @@ from lightning_fabric import Fabric
 from tqdm.auto import tqdm
 
 from epinet_al.acquisition import Priority, rank_candidates
+from epinet_al.active_learning.checkpoint import Checkpointer
 from epinet_al.active_learning.ledger import LabelLedger
-from epinet_al.active_learning.steps import Evaluator, evaluate, score_candidates, train_step
+from epinet_al.active_learning.steps import Evaluator, draw_targets, evaluate, score_candidates, train_step
 from epinet_al.data.inputs import Inputs
 
 # Called with (step, num_labels, metrics) at every evaluation point.
 Recorder = Callable[[int, int, dict[str, float]], None]
 
 
-def draw_candidates(
-    pool_size: int, ledger: LabelLedger, num: int, generator: torch.Generator
-) -> torch.Tensor:
+def draw_candidates(pool_size: int, ledger: LabelLedger, num: int, generator: torch.Generator) -> torch.Tensor:
     """N pool indices uniformly without replacement; only labeled ones once the budget is spent."""
     if ledger.remaining > 0:
         return torch.randperm(pool_size, generator=generator)[:num]
@@ -52,24 +51,42 @@ def run_prioritized(
     eval_generator: torch.Generator,
     gradient_clip_norm: float | None = None,
     progress_bar: bool = True,
+    checkpoint: Checkpointer | None = None,
 ) -> None:
-    """Run ``budget.max_steps`` prioritized steps; ``record`` gets the curve row by row."""
+    """Run ``budget.max_steps`` prioritized steps; ``record`` gets the curve row by row.
+
+    With a ``checkpoint``, the run's state is saved after every evaluation point and a saved
+    state is restored first, so the loop continues after the last saved step.
+    """
     eval_labels = sorted(set(budget.eval_labels))
-    next_eval = 0
+    saved = checkpoint.restore() if checkpoint else None
+    first_step, next_eval = (saved["step"] + 1, saved["next_eval"]) if saved else (1, 0)
     losses: list[float] = []
 
-    def checkpoint(step: int) -> None:
+    def evaluation_point(step: int) -> None:
         metrics = evaluate(fabric, module, evaluator, eval_index_samples, eval_generator)
         if losses:
             metrics["train/loss"] = sum(losses) / len(losses)
             losses.clear()
         record(step, ledger.num_labels, metrics)
+        if checkpoint:
+            checkpoint.save({"step": step, "next_eval": next_eval})
 
-    bar = tqdm(range(1, budget.max_steps + 1), desc="prioritized", disable=not progress_bar, leave=False)
+    steps = range(first_step, budget.max_steps + 1)
+    bar = tqdm(
+        steps, desc="prioritized", initial=first_step - 1, total=budget.max_steps, disable=not progress_bar, leave=False
+    )
     for step in bar:
         candidates = draw_candidates(len(pool), ledger, budget.candidate_batch_size, acquisition_generator)
+        targets = draw_targets(pool, ledger, acquisition, acquisition_generator)
         scores = score_candidates(
-            fabric, module, pool.take(candidates), priority, acquisition.num_index_samples, acquisition_generator
+            fabric,
+            module,
+            pool.take(candidates),
+            priority,
+            acquisition.num_index_samples,
+            acquisition_generator,
+            targets,
         )
         ranked = candidates[
             rank_candidates(scores, acquisition.selection, acquisition.temperature, acquisition_generator)
@@ -85,4 +102,4 @@ def run_prioritized(
             crossed = True
         periodic = budget.eval_every > 0 and step % budget.eval_every == 0
         if crossed or periodic or step == budget.max_steps:
-            checkpoint(step)
+            evaluation_point(step)

@@ -8,7 +8,9 @@ from typing import Any
 import torch
 from lightning_fabric import Fabric
 
-from epinet_al.acquisition import Priority
+from epinet_al.acquisition import TARGET_PRIORITIES, Priority
+from epinet_al.active_learning.ledger import LabelLedger
+from epinet_al.data.inputs import Inputs
 
 # An evaluator maps a predict function (model inputs -> logits [A, B, C] on the CPU) to metrics
 # named "split/metric".
@@ -20,6 +22,20 @@ def num_index_samples(module: Any, requested: int) -> int:
     return requested if module.head.has_index else 1
 
 
+def draw_targets(pool: Inputs, ledger: LabelLedger, acquisition: Any, generator: torch.Generator) -> Any | None:
+    """Target inputs for a priority that needs them (epig), None for the others.
+
+    ``acquisition.num_targets`` random unlabeled pool examples: samples of the input distribution
+    whose predictions the labels should improve (the whole pool once every label is revealed).
+    """
+    if acquisition.priority not in TARGET_PRIORITIES:
+        return None
+    source = (~ledger.is_labeled).nonzero().squeeze(1)
+    if source.numel() == 0:
+        source = torch.arange(len(pool))
+    return pool.take(source[torch.randperm(source.shape[0], generator=generator)[: acquisition.num_targets]])
+
+
 def score_candidates(
     fabric: Fabric,
     module: Any,
@@ -27,15 +43,23 @@ def score_candidates(
     priority: Priority,
     num_samples: int,
     generator: torch.Generator,
+    targets: Any | None = None,
 ) -> torch.Tensor:
-    """Priority scores [B] of a candidate batch from A index samples (the body runs once)."""
+    """Priority scores [B] of a candidate batch from A index samples (the body runs once).
+
+    ``targets`` (for a target priority, see ``draw_targets``) run through the model with the same
+    index as the candidates; the priority gets their logits [A, T, C] as ``target_logits``.
+    """
     was_training = module.training
     module.eval()
+    target_logits = {}
     with torch.inference_mode():
         index = module.sample_index(num_index_samples(module, num_samples))
         logits = module(fabric.to_device(inputs), index).float().cpu()  # [A, B, C]
+        if targets is not None:
+            target_logits["target_logits"] = module(fabric.to_device(targets), index).float().cpu()  # [A, T, C]
     module.train(was_training)
-    return priority(logits, generator=generator)
+    return priority(logits, generator=generator, **target_logits)
 
 
 def train_step(
@@ -74,4 +98,3 @@ def evaluate(
     metrics = evaluator(predict)
     module.train(was_training)
     return metrics
-

@@ -17,6 +17,10 @@ OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimize
 class EnnModule(pl.LightningModule):
     """Cross-entropy averaged over ``train_index_samples`` indices (n_z) and over the batch.
 
+    ``regression=True`` (one output, float targets: STS-B) makes it the squared error of that output,
+    averaged the same way. ``body_param_groups`` are optimizer groups with their own settings (a
+    fine-tuned encoder's learning rate); every other trainable parameter forms the first group.
+
     The base model gets its gradient through mu's part of the logits, the epinet through its own
     part; the prior has no trainable parameters. ``index_generator`` draws the training indices,
     so the run's index stream is seeded and can be saved and restored.
@@ -29,6 +33,8 @@ class EnnModule(pl.LightningModule):
         optimizer: OptimizerFactory,
         train_index_samples: int,
         index_generator: torch.Generator | None = None,
+        regression: bool = False,
+        body_param_groups: list[dict[str, Any]] | None = None,
     ):
         super().__init__()
         if train_index_samples <= 0:
@@ -37,6 +43,8 @@ class EnnModule(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.train_index_samples = train_index_samples
         self.index_generator = index_generator
+        self.regression = regression
+        self.body_param_groups = body_param_groups or []
 
     @property
     def head(self):
@@ -53,8 +61,14 @@ class EnnModule(pl.LightningModule):
     def training_step(self, batch: tuple[Any, torch.Tensor], batch_idx: int = 0) -> torch.Tensor:
         inputs, labels = batch
         logits = self(inputs, self.sample_index(self.train_index_samples))  # [n_z, B, C]
+        if self.regression:  # C = 1
+            return F.mse_loss(logits[..., 0].float(), labels.float().expand(logits.shape[0], -1))
         return F.cross_entropy(logits.flatten(0, 1).float(), labels.repeat(logits.shape[0]))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # Frozen parameters (the epinet prior, a frozen encoder) never reach the optimizer.
-        return self.optimizer_factory([p for p in self.parameters() if p.requires_grad])
+        grouped = {id(p) for group in self.body_param_groups for p in group["params"]}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in grouped]
+        if not self.body_param_groups:
+            return self.optimizer_factory(rest)
+        return self.optimizer_factory([{"params": rest}, *self.body_param_groups])

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from epinet_al.networks.dropout import DropoutHead
+from epinet_al.networks.encoder_dropout import EncoderDropoutHead
+from epinet_al.networks.ensemble import EnsembleHead
 from epinet_al.networks.epinet import EpinetHead
 from epinet_al.networks.head import Head, MLPHead
 
@@ -27,7 +30,25 @@ def _epinet(cfg: Any, feature_dim: int, num_outputs: int) -> Head:
     )
 
 
-HEADS: dict[str, Callable[[Any, int, int], Head]] = {"mlp": _mlp, "epinet": _epinet}
+def _dropout(cfg: Any, feature_dim: int, num_outputs: int) -> Head:
+    return DropoutHead(feature_dim, num_outputs, hidden=cfg.hidden, dropout_rate=cfg.dropout_rate)
+
+
+def _ensemble(cfg: Any, feature_dim: int, num_outputs: int) -> Head:
+    return EnsembleHead(feature_dim, num_outputs, hidden=cfg.hidden, ensemble_size=cfg.ensemble_size)
+
+
+def _encoder_dropout(cfg: Any, feature_dim: int, num_outputs: int) -> Head:
+    return EncoderDropoutHead(feature_dim, num_outputs, hidden=cfg.hidden, dropout_rate=cfg.dropout_rate)
+
+
+HEADS: dict[str, Callable[[Any, int, int], Head]] = {
+    "mlp": _mlp,
+    "epinet": _epinet,
+    "dropout": _dropout,
+    "ensemble": _ensemble,
+    "encoder_dropout": _encoder_dropout,
+}
 
 
 def build_head(cfg: Any, feature_dim: int, num_outputs: int) -> Head:

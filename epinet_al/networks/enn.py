@@ -23,5 +23,7 @@ class ENN(nn.Module):
         self.head = head
 
     def forward(self, inputs: Any, index: torch.Tensor) -> torch.Tensor:
+        if self.head.body_per_index:  # the costly exception: A body passes (see Head.body_per_index)
+            return self.head.forward_with_body(self.body, inputs, index)
         features = self.body(inputs)
         return self.head(features, index.to(features.device))

@@ -21,6 +21,9 @@ class Head(nn.Module):
 
     #: False for heads whose output does not depend on the index (epistemic priorities are 0).
     has_index: bool = True
+    #: True for heads whose index also changes the body (MC dropout inside the encoder): the ENN then
+    #: calls ``forward_with_body``, which runs the body once per index sample instead of once per batch.
+    body_per_index: bool = False
 
     def sample_index(self, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
         raise NotImplementedError

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from epinet_al.report.compare import Summary, summary_table
 from epinet_al.report.errors import ReportError
-from epinet_al.report.files import write_atomic
 from epinet_al.report.markdown import render_markdown
 from epinet_al.report.plots import (
     WIN_MATRIX_PNG,
@@ -15,6 +14,7 @@ from epinet_al.report.plots import (
     task_figure,
     win_matrix_figure,
 )
+from epinet_al.tracking.atomic import atomic_write_bytes
 
 REPORT_MD = "report.md"
 SUMMARY_CSV = "summary.csv"
@@ -37,5 +37,5 @@ def write_report(summary: Summary, out_dir: Path | str) -> Path:
     files[REPORT_MD] = render_markdown(summary).encode()
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
-        write_atomic(out_dir / name, data)
+        atomic_write_bytes(out_dir / name, data)
     return out_dir / REPORT_MD

@@ -21,3 +21,4 @@ class ActiveLearningTask:
     num_outputs: int  # classes (1 for regression)
     primary_metric: str  # "split/metric" used by reports
     metric_mode: str  # "min" or "max": which way is better
+    regression: bool = False  # one real-valued output per example (STS-B): MSE loss, no class probabilities

@@ -1,7 +1,8 @@
 """Weights & Biases tracking: the curve against num_labels, grouped for comparison dashboards.
 
 A W&B failure never kills a run: if the run cannot start online it falls back to offline, then to
-no tracking, with a warning; a failed log call disables W&B for the rest of the run. curve.csv is
+no tracking, with a warning; a failed log call stops logging for the rest of the run, and the W&B
+run is still closed (marked failed, so the dashboard shows its curve is incomplete). curve.csv is
 written before anything is sent here, so the curve is never lost.
 """
 
@@ -22,6 +23,8 @@ class WandbTracker:
     def __init__(self, run: Any):
         self.run = run
         self._defined: set[str] = set()
+        # False after a failed log call: the rest of the run logs nothing, but the run is still closed.
+        self._logging = True
         self.run.define_metric(STEP_METRIC)
 
     @classmethod
@@ -39,14 +42,22 @@ class WandbTracker:
         output_dir: Path,
         run_id: str | None = None,
     ) -> WandbTracker | None:
-        """Start (or resume, given ``run_id``) a run; None with a warning if W&B cannot start at all."""
+        """Start (or resume, given ``run_id``) a run in ``mode``, else offline; None if W&B cannot start."""
         import wandb
 
         if mode not in ("online", "offline", "disabled"):
             raise ValueError(f"unknown W&B mode {mode!r}; valid modes: online, offline, disabled")
         kwargs = dict(
-            project=project, entity=entity, group=group, job_type=job_type, name=name, tags=tags,
-            config=config, dir=str(output_dir), id=run_id, resume="allow" if run_id else None,
+            project=project,
+            entity=entity,
+            group=group,
+            job_type=job_type,
+            name=name,
+            tags=tags,
+            config=config,
+            dir=str(output_dir),
+            id=run_id,
+            resume="allow" if run_id else None,
             settings=wandb.Settings(init_timeout=60, silent=True),
         )
         for attempt in dict.fromkeys([mode, "offline"]):
@@ -62,7 +73,7 @@ class WandbTracker:
         return self.run.id
 
     def log(self, row: dict[str, float]) -> None:
-        if self.run is None:
+        if not self._logging:
             return
         try:
             for key in row:
@@ -72,15 +83,15 @@ class WandbTracker:
             self.run.log(dict(row))
         except Exception as error:
             log.warning("W&B logging failed (%s); W&B is off for the rest of this run", error)
-            self.run = None
+            self._logging = False
 
     def finish(self, summary: dict[str, Any], rows: list[dict[str, float]]) -> None:
         """The final curve as a table and a line plot, summary values, and close the run."""
-        if self.run is None:
-            return
         import wandb
 
         try:
+            if not self._logging:
+                return
             columns = list(dict.fromkeys(key for row in rows for key in row))
             table = wandb.Table(columns=columns, data=[[row.get(c) for c in columns] for row in rows])
             metric = summary["metric"]["name"]
@@ -94,9 +105,9 @@ class WandbTracker:
             self.run.summary.update({f"auc/{k}": v for k, v in summary.get("auc", {}).items()})
         except Exception as error:
             log.warning("W&B could not log the final curve (%s)", error)
+            self._logging = False
         finally:
             try:
-                self.run.finish()
+                self.run.finish(exit_code=0 if self._logging else 1)
             except Exception as error:
                 log.warning("W&B run did not close cleanly (%s)", error)
-            self.run = None

@@ -1,0 +1,114 @@
+"""Preemption-safe state: everything a run needs to continue exactly where it stopped.
+
+At every evaluation point the loops call ``Checkpointer.save``, which writes ``state.pt``
+atomically (a temporary file, then a rename): the model and optimizer, the label ledger, the
+loop's counters, every random state (the run's generators, torch, numpy, Python), the curve so
+far and the W&B run id. A run started again in the same folder restores it and continues; since
+every random draw after an evaluation point comes from the saved states, the resumed run writes
+the same ledger and the same curve.csv as a run that was never interrupted (on the same machine,
+with the same number of threads).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from epinet_al.tracking.atomic import atomic_write
+
+STATE_FILE = "state.pt"
+# Config keys that may change between a run and its resumption: they do not change its numbers.
+RESUMABLE_CHANGES = ("progress_bar", "logger", "resume")
+
+
+def _global_rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_global_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two resolved configs (ignoring RESUMABLE_CHANGES)."""
+    keys = [k for k in dict.fromkeys([*saved, *current]) if not (not prefix and k in RESUMABLE_CHANGES)]
+    differences = []
+    for key in keys:
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            differences += config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            differences.append(f"{prefix}{key} ({a!r} saved, {b!r} now)")
+    return differences
+
+
+class Checkpointer:
+    """Saves and restores a run's state in ``<output_dir>/state.pt``."""
+
+    def __init__(self, output_dir: Path, config: dict[str, Any]):
+        self.path = Path(output_dir) / STATE_FILE
+        self.config = config
+        self.saved: dict[str, Any] | None = None
+        if self.path.exists():
+            # weights_only=False: the file holds numpy and Python RNG states; it is this run's own file.
+            self.saved = torch.load(self.path, map_location="cpu", weights_only=False)
+            differences = config_differences(self.saved["config"], config)
+            if differences:
+                raise ValueError(
+                    f"cannot resume {self.path.parent}: its config differs in {'; '.join(differences[:5])}"
+                )
+        self._parts: dict[str, Any] = {}
+
+    @property
+    def curve(self) -> list[dict[str, float]]:
+        return list(self.saved["curve"]) if self.saved else []
+
+    @property
+    def wandb_run_id(self) -> str | None:
+        return self.saved.get("wandb_run_id") if self.saved else None
+
+    def attach(
+        self, *, module: Any, optimizer: Any, ledger: Any, streams: Any, recorder: Any, wandb_run_id: str | None
+    ) -> None:
+        """The objects whose state is saved and restored."""
+        self._parts = dict(module=module, optimizer=optimizer, ledger=ledger, streams=streams, recorder=recorder)
+        self._wandb_run_id = wandb_run_id
+
+    def save(self, loop_state: dict[str, Any]) -> None:
+        """Write the whole state atomically; called by the loops right after an evaluation point."""
+        parts = self._parts
+        state = {
+            "config": self.config,
+            "loop": loop_state,
+            "module": parts["module"].state_dict(),
+            "optimizer": parts["optimizer"].state_dict(),
+            "ledger": parts["ledger"].state_dict(),
+            "streams": parts["streams"].state_dict(),
+            "rng": _global_rng_state(),
+            "curve": parts["recorder"].rows,
+            "wandb_run_id": self._wandb_run_id,
+        }
+        atomic_write(self.path, lambda handle: torch.save(state, handle), mode="wb")
+
+    def restore(self) -> dict[str, Any] | None:
+        """Load the saved state into the attached objects; the loop's state, or None for a fresh run."""
+        if self.saved is None:
+            return None
+        parts, saved = self._parts, self.saved
+        parts["module"].load_state_dict(saved["module"])
+        parts["optimizer"].load_state_dict(saved["optimizer"])
+        parts["ledger"].load_state_dict(saved["ledger"])
+        parts["streams"].load_state_dict(saved["streams"])
+        _set_global_rng_state(saved["rng"])
+        return saved["loop"]

@@ -1,0 +1,48 @@
+"""Frozen-encoder features of a split, computed once and kept on disk.
+
+One file per (encoder, pooling, tokens) holds the features [N, F] of a whole split and a mask of the
+rows computed so far: a run that needs only a random subset of a large split (task.max_pool_size)
+computes those rows, and a later run with another subset computes only the rows still missing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from epinet_al.data.disk_cache import load_tensors, save_tensors
+from epinet_al.data.text_inputs import TokenizedInputs
+
+log = logging.getLogger(__name__)
+
+# Token batch -> features [B, F] on the CPU, computed under inference mode.
+Encode = Callable[[dict[str, torch.Tensor]], torch.Tensor]
+
+
+def cached_features(
+    path: Path, tokens: TokenizedInputs, rows: torch.Tensor, encode: Encode, batch_size: int
+) -> torch.Tensor:
+    """Features [R, F] of the examples ``rows`` [R] of ``tokens``, computing and saving the missing ones.
+
+    Missing rows are encoded in batches of similar lengths (little padding), ``batch_size`` at a time.
+    """
+    if path.is_file():
+        state = load_tensors(path)
+    else:
+        state = {"features": None, "done": torch.zeros(len(tokens), dtype=torch.bool)}
+    missing = rows[~state["done"][rows]].unique()
+    if missing.numel():
+        log.info("encoding %d examples into %s", missing.numel(), path)
+        subset = tokens.subset(missing)
+        for batch in tqdm(subset.length_batches(batch_size), desc="encoding", leave=False, disable=None):
+            features = encode(subset.take(batch)).float()
+            if state["features"] is None:
+                state["features"] = torch.zeros(len(tokens), features.shape[-1])
+            state["features"][missing[batch]] = features
+        state["done"][missing] = True
+        save_tensors(path, state)
+    return state["features"][rows]

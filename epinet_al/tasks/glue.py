@@ -1,0 +1,234 @@
+"""task=<GLUE id>: a GLUE task read through a Hugging Face encoder.
+
+The pool is ``task.pool_split`` (train) with its labels hidden behind the ledger; the evaluator scores
+``task.eval_splits`` (the dev sets; GLUE test labels are hidden) with the task's metrics as
+``val/<metric>`` (MNLI: ``val_matched/<metric>`` and ``val_mismatched/<metric>``), from the marginal
+prediction over A index samples: the mean of the A softmaxes, or of the A outputs for STS-B.
+
+Two modes, by ``model.finetune``:
+- ``frozen``: the pool and the evaluation sets hold the encoder's pooled features [N, F], computed
+  once under inference mode and cached on disk; the body is the identity and the head trains alone.
+- ``full``: they hold token ids (tokenized once, cached on disk, padded per batch); the encoder is the
+  body and trains with the head; scoring a candidate batch runs it once under inference mode.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from epinet_al.config import EncoderModelConfig, EvalConfig, GlueTaskConfig
+from epinet_al.data.disk_cache import cache_file
+from epinet_al.data.feature_cache import cached_features
+from epinet_al.data.glue_files import (
+    GLUE_DIR_ENV,
+    SUPPLEMENTARY_SPLITS,
+    GlueFormatError,
+    TextExamples,
+    glue_file_path,
+    load_glue_split,
+    load_glue_split_from_hub,
+    local_splits,
+)
+from epinet_al.data.glue_tasks import GlueTask, get_glue_task, report_split_name
+from epinet_al.data.inputs import Inputs, TensorInputs
+from epinet_al.data.text_inputs import TokenizedInputs, cached_tokenize
+from epinet_al.metrics import glue_metrics
+from epinet_al.networks.encoder import (
+    FINETUNE_MODES,
+    POOLINGS,
+    build_encoder_body,
+    encoder_identity,
+    load_tokenizer,
+    tokenizer_identity,
+)
+from epinet_al.tasks.task import ActiveLearningTask
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("local", "hub")
+
+
+@dataclass
+class EvalSplit:
+    """One labelled evaluation set: reported ``name`` (val), inputs, labels [N], index batches to run."""
+
+    name: str
+    inputs: Inputs
+    labels: torch.Tensor
+    batches: list[torch.Tensor]
+
+
+class GlueEvaluator:
+    """The task's metrics on every evaluation split, from the marginal prediction over A index samples."""
+
+    def __init__(self, task: GlueTask, splits: list[EvalSplit]):
+        self.task = task
+        self.splits = splits
+
+    def __call__(self, predict: Callable[[Any], torch.Tensor]) -> dict[str, float]:
+        metrics = {}
+        for split in self.splits:
+            outputs = torch.cat([predict(split.inputs.take(batch)) for batch in split.batches], dim=1)  # [A, N, C]
+            if self.task.is_regression:
+                prediction = outputs.double().mean(0)[:, 0]  # [N]
+            else:
+                prediction = torch.softmax(outputs.double(), dim=-1).mean(0)  # [N, C]
+            labels = split.labels[torch.cat(split.batches)]  # in the order the batches ran
+            metrics.update({f"{split.name}/{k}": v for k, v in glue_metrics(self.task, prediction, labels).items()})
+        return metrics
+
+
+class FrozenEncoder:
+    """Pooled features of token batches under inference mode; the encoder is loaded on the first call.
+
+    With every feature already cached, a run never loads the encoder at all.
+    """
+
+    def __init__(self, cfg: EncoderModelConfig, device: torch.device):
+        self.cfg = cfg
+        self.device = device
+        self.body: torch.nn.Module | None = None
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.body is None:
+            self.body = build_encoder_body(self.cfg).to(self.device).eval()
+        with torch.inference_mode():
+            return self.body({k: v.to(self.device) for k, v in batch.items()}).float().cpu()
+
+
+def build_glue_task(
+    cfg: GlueTaskConfig, model_cfg: Any, eval_cfg: EvalConfig, device: torch.device | None = None
+) -> ActiveLearningTask:
+    """The GLUE task ``cfg.name`` as an active-learning task for the encoder of ``model_cfg``."""
+    task = get_glue_task(cfg.name)
+    _check_config(cfg, model_cfg, task)
+    data_dir = _data_dir(cfg) if cfg.source == "local" else None
+    tokenizer = load_tokenizer(model_cfg)
+    tokenizer_key = tokenizer_identity(tokenizer)
+    max_length = min(cfg.max_length, model_cfg.max_length)
+    frozen = FrozenEncoder(model_cfg, device or torch.device("cpu")) if model_cfg.finetune == "frozen" else None
+
+    def split_data(split: str, cap: int) -> tuple[Inputs, torch.Tensor]:
+        examples = _load_split(task, split, data_dir)
+        rows = _subsample(len(examples), cap, cfg.seed, split)
+        name = f"{task.name}-{split}"
+        tokens, key = cached_tokenize(tokenizer, tokenizer_key, examples, max_length, model_cfg.cache_dir, name)
+        if frozen is None:
+            return tokens.subset(rows), examples.labels[rows]
+        feature_key = {"tokens": key, "encoder": encoder_identity(model_cfg)}
+        path = cache_file(model_cfg.cache_dir, "features", f"{name}-{model_cfg.name}-{model_cfg.pooling}", feature_key)
+        return TensorInputs(cached_features(path, tokens, rows, frozen, model_cfg.batch_size)), examples.labels[rows]
+
+    pool, pool_labels = split_data(cfg.pool_split, cfg.max_pool_size)
+    eval_splits = []
+    for split in cfg.eval_splits:
+        inputs, labels = split_data(split, cfg.max_eval_size)
+        batch_size = model_cfg.batch_size if isinstance(inputs, TokenizedInputs) else eval_cfg.batch_size
+        eval_splits.append(EvalSplit(report_split_name(split), inputs, labels, _batches(inputs, batch_size)))
+    return ActiveLearningTask(
+        name=task.name,
+        pool=pool,
+        pool_labels=pool_labels,
+        evaluator=GlueEvaluator(task, eval_splits),
+        num_outputs=task.num_labels,
+        primary_metric=f"{eval_splits[0].name}/{task.primary_metric}",
+        metric_mode=task.primary_mode,
+        regression=task.is_regression,
+    )
+
+
+def _check_config(cfg: GlueTaskConfig, model_cfg: Any, task: GlueTask) -> None:
+    if not isinstance(model_cfg, EncoderModelConfig):
+        raise ValueError(
+            f"task {cfg.name!r} reads text and needs an encoder, not model={getattr(model_cfg, 'name', model_cfg)!r}; "
+            "valid models: minilm (offline), bert_base, tiny"
+        )
+    if model_cfg.finetune not in FINETUNE_MODES:
+        raise ValueError(f"unknown model.finetune {model_cfg.finetune!r}; valid modes: {', '.join(FINETUNE_MODES)}")
+    if model_cfg.pooling not in POOLINGS:
+        raise ValueError(f"unknown model.pooling {model_cfg.pooling!r}; valid poolings: {', '.join(POOLINGS)}")
+    if cfg.source not in SOURCES:
+        raise ValueError(f"unknown task.source {cfg.source!r}; valid sources: {', '.join(SOURCES)}")
+    valid = local_splits(task) if cfg.source == "local" else task.splits
+    for split in [cfg.pool_split, *cfg.eval_splits]:
+        if split not in valid:
+            raise ValueError(
+                f"unknown split {split!r} for task {task.name} from source {cfg.source}; "
+                f"valid splits: {', '.join(valid)}"
+            )
+    if not cfg.eval_splits:
+        raise ValueError(f"task.eval_splits is empty; the dev splits of {task.name}: {list(task.eval_splits)}")
+    if cfg.pool_split in cfg.eval_splits:
+        raise ValueError(f"task.pool_split={cfg.pool_split!r} is also in task.eval_splits={list(cfg.eval_splits)}")
+    names = [report_split_name(s) for s in cfg.eval_splits]
+    if len(set(names)) != len(names):
+        raise ValueError(
+            f"task.eval_splits={list(cfg.eval_splits)} report under the same names {names}; keep one of each"
+        )
+    for key in ("max_pool_size", "max_eval_size"):
+        if getattr(cfg, key) < 0:
+            raise ValueError(f"task.{key} must be 0 (the whole split) or positive, got {getattr(cfg, key)}")
+    if model_cfg.batch_size <= 0:
+        raise ValueError(f"model.batch_size must be positive, got {model_cfg.batch_size}")
+    if cfg.max_length < 2 or model_cfg.max_length < 2:
+        raise ValueError(
+            f"task.max_length and model.max_length must be at least 2, got {cfg.max_length}, {model_cfg.max_length}"
+        )
+
+
+def _data_dir(cfg: GlueTaskConfig) -> Path:
+    if cfg.data_dir is None or not str(cfg.data_dir).strip():
+        raise ValueError(
+            f"task {cfg.name!r} reads local GLUE files (task.source=local) but no folder is set: set the environment "
+            f"variable {GLUE_DIR_ENV}=/path/to/glue or task.data_dir=/path/to/glue (the folder holding "
+            f"{get_glue_task(cfg.name).folder}/), or task.source=hub to download"
+        )
+    path = Path(cfg.data_dir).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"task.data_dir={cfg.data_dir!r} (default: the environment variable {GLUE_DIR_ENV}) is not a folder"
+        )
+    return path
+
+
+def _load_split(task: GlueTask, split: str, data_dir: Path | None) -> TextExamples:
+    if data_dir is None:
+        return load_glue_split_from_hub(task, split)
+    try:
+        return load_glue_split(task, split, data_dir)
+    except GlueFormatError as error:
+        supplementary = f"supplementary_{split}"
+        if (
+            supplementary in SUPPLEMENTARY_SPLITS
+            and not glue_file_path(task, split, data_dir).is_file()
+            and glue_file_path(task, supplementary, data_dir).is_file()
+        ):
+            raise GlueFormatError(
+                f"{error}; the same examples are there in the 3-column layout: "
+                "task.eval_splits=[supplementary_dev_matched,supplementary_dev_mismatched]"
+            ) from None
+        raise
+
+
+def _subsample(num: int, cap: int, seed: int, split: str) -> torch.Tensor:
+    """Rows [R] of a split: all of them, or ``cap`` drawn at random (sorted), seeded by (seed, split)."""
+    if cap == 0 or cap >= num:
+        return torch.arange(num)
+    # One stream per split, so capping the evaluation sets never changes the pool.
+    split_seed = int(np.random.SeedSequence([seed, zlib.crc32(split.encode())]).generate_state(1)[0])
+    return torch.randperm(num, generator=torch.Generator().manual_seed(split_seed))[:cap].sort().values
+
+
+def _batches(inputs: Inputs, batch_size: int) -> list[torch.Tensor]:
+    """Evaluation batches: token inputs grouped by length (little padding) for the encoder, features in order."""
+    if isinstance(inputs, TokenizedInputs):
+        return inputs.length_batches(batch_size)
+    return list(torch.arange(len(inputs)).split(batch_size))

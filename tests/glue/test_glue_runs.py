@@ -1,0 +1,92 @@
+"""GLUE end to end on the tiny random BERT: every layout in both modes, regression, the encoder_dropout head."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from epinet_al.data.glue_tasks import get_glue_task
+from epinet_al.experiment import run_experiment
+from tests.tiny_configs import TINY, experiment_config
+
+
+def curve(output_dir) -> list[dict[str, str]]:
+    with open(output_dir / "curve.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+# One task per layout: single sentence without header (CoLA) and with (SST-2), pair (RTE), MNLI's two
+# dev files, STS-B's float scores.
+LAYOUTS = {
+    "cola": [],
+    "sst2": [],
+    "rte": [],
+    "mnli": [],
+    "stsb": ["acquisition=variance"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("finetune", ["frozen", "full"])
+@pytest.mark.parametrize("task", sorted(LAYOUTS))
+def test_every_layout_runs_in_both_modes(glue_config, tmp_path, task, finetune):
+    cfg = glue_config(task, f"model.finetune={finetune}", *LAYOUTS[task])
+    summary = run_experiment(cfg, tmp_path / "run")
+    glue = get_glue_task(task)
+    splits = ["val_matched", "val_mismatched"] if task == "mnli" else ["val"]
+    rows = curve(tmp_path / "run")
+    assert [int(r["num_labels"]) for r in rows] == [4, 8, 12, 12]
+    assert {f"{s}/{m}" for s in splits for m in glue.metrics} <= set(rows[0])
+    assert summary["metric"] == {"name": f"{splits[0]}/{glue.primary_metric}", "mode": "max"}
+    assert summary["run"]["model"] == "tiny"
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["final"]["num_labels"] == 12
+
+
+def test_pool_protocol_runs_on_a_pair_task(glue_config, tmp_path):
+    cfg = glue_config("mrpc", "acquisition=entropy", "head=mlp", "model.finetune=full", protocol="pool")
+    summary = run_experiment(cfg, tmp_path / "run")
+    assert [int(r["num_labels"]) for r in curve(tmp_path / "run")] == [4, 8, 12]
+    assert {"val/f1", "val/acc", "val/nll"} <= set(summary["final"])
+
+
+def test_stsb_regression_with_the_epinet_and_variance(glue_config, tmp_path):
+    cfg = glue_config("stsb", "head=epinet", "acquisition=variance", "model.finetune=frozen")
+    summary = run_experiment(cfg, tmp_path / "run")
+    assert summary["metric"]["name"] == "val/pearson"
+    assert {"val/pearson", "val/spearman"} <= set(summary["final"])
+    assert "val/nll" not in summary["final"]  # no class probabilities for a regression task
+    assert summary["final"]["train/loss"] > 0  # squared error of the scores
+
+
+@pytest.mark.parametrize("priority", ["entropy", "margin", "var_ratios", "bald", "epig"])
+def test_classification_priorities_refuse_stsb(glue_config, tmp_path, priority):
+    cfg = glue_config("stsb", f"acquisition={priority}", "model.finetune=frozen")
+    with pytest.raises(ValueError, match=rf"priority '{priority}' needs class probabilities.*uniform, variance"):
+        run_experiment(cfg, tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_encoder_dropout_head_runs_end_to_end(glue_config, tmp_path):
+    cfg = glue_config("rte", "head=encoder_dropout", "acquisition=bald", "model.dropout_rate=0.2")
+    summary = run_experiment(cfg, tmp_path / "run")
+    assert summary["run"]["head"] == "encoder_dropout"
+    assert summary["final"]["num_labels"] == 12
+
+
+def test_encoder_dropout_refuses_a_frozen_encoder(glue_config, tmp_path):
+    with pytest.raises(ValueError, match="encoder_dropout.*model.finetune=full"):
+        run_experiment(glue_config("rte", "head=encoder_dropout", "model.finetune=frozen"), tmp_path / "run")
+
+
+def test_encoder_dropout_refuses_model_identity(tmp_path):
+    cfg = experiment_config([*TINY["prioritized"], "head=encoder_dropout", "acquisition=variance"])
+    with pytest.raises(ValueError, match="model='identity'"):
+        run_experiment(cfg, tmp_path / "run")
+
+
+def test_glue_task_refuses_model_identity(glue_dir, tmp_path):
+    cfg = experiment_config(["task=sst2", f"task.data_dir={glue_dir}", "trainer.accelerator=cpu"])
+    with pytest.raises(ValueError, match="needs an encoder.*minilm"):
+        run_experiment(cfg, tmp_path / "run")

@@ -1,0 +1,107 @@
+"""Every config option composes through Hydra and converts to the typed ExperimentConfig.
+
+Options are discovered by globbing conf/ and sweeps/, so a new YAML file is covered without
+touching this file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from epinet_al.cli import CONFIG_DIR
+from epinet_al.config import EpinetHeadConfig, ExperimentConfig, MLPHeadConfig, to_experiment_config
+from tests.tiny_configs import SWEEPS_DIR, compose_config, compose_sweep, experiment_config
+
+# hydra/ holds launcher presets, task_head/ the specialisations picked by the primary config itself.
+NOT_USER_GROUPS = {"hydra", "task_head"}
+GROUPS = sorted(d.name for d in Path(CONFIG_DIR).iterdir() if d.is_dir() and d.name not in NOT_USER_GROUPS)
+OPTIONS = [(group, f.stem) for group in GROUPS for f in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))]
+# The field that names a group's option in the run's config (budget and trainer options are presets).
+NAME_KEY = {"task": "name", "model": "name", "head": "name", "acquisition": "priority", "logger": "name"}
+SWEEPS = sorted(f.stem for f in SWEEPS_DIR.glob("*.yaml"))
+
+
+def test_discovery_found_the_groups():
+    assert {"task", "model", "head", "acquisition", "budget", "trainer", "logger"} <= set(GROUPS)
+    assert len(OPTIONS) >= len(GROUPS) * 1
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_every_option_composes_and_converts(group, option):
+    cfg = compose_config([f"{group}={option}"])
+    assert OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+    experiment = to_experiment_config(cfg)
+    assert isinstance(experiment, ExperimentConfig)
+    # One name per concept: the file name is the value the run logs.
+    if group in NAME_KEY:
+        assert getattr(getattr(experiment, group), NAME_KEY[group]) == option
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_every_option_rejects_unknown_keys(group, option):
+    # Each YAML starts from its schema, so a typo fails while composing, not deep inside a run.
+    with pytest.raises(ConfigCompositionException, match="not_a_key"):
+        compose_config([f"{group}={option}", f"{group}.not_a_key=1"])
+
+
+def test_misspelt_key_fails_at_compose_time():
+    with pytest.raises(ConfigCompositionException, match="index_dimm"):
+        compose_config(["head=epinet", "head.index_dimm=3"])
+
+
+def test_wrong_type_fails_at_compose_time():
+    with pytest.raises(ConfigCompositionException, match="index_dim"):
+        compose_config(["head=epinet", "head.index_dim=many"])
+
+
+def test_unknown_option_fails_at_compose_time():
+    with pytest.raises(ConfigCompositionException, match="nope"):
+        compose_config(["acquisition=nope"])
+
+
+def test_testbed_epinet_specialisation():
+    cfg = experiment_config(["task=testbed", "head=epinet"])
+    assert isinstance(cfg.head, EpinetHeadConfig)
+    assert cfg.head.index_dim == 8
+    assert cfg.head.train_index_samples == 8  # n_z follows index_dim
+    assert cfg.head.prior == "ensemble"
+    assert cfg.head.include_hidden is True
+    assert cfg.head.epinet_hidden == [15, 15]
+    assert cfg.head.prior_hidden == [5, 5]
+    assert cfg.head.prior_scale == pytest.approx(0.3 / cfg.task.temperature)
+    hot = experiment_config(["task=testbed", "head=epinet", "task.temperature=0.5"])
+    assert hot.head.prior_scale == pytest.approx(0.6)
+
+
+def test_command_line_overrides_the_specialisation():
+    cfg = experiment_config(["task=testbed", "head=epinet", "head.index_dim=3", "head.prior=mlp"])
+    assert cfg.head.index_dim == 3
+    assert cfg.head.train_index_samples == 3
+    assert cfg.head.prior == "mlp"
+
+
+def test_specialisation_only_applies_to_its_head():
+    cfg = experiment_config(["task=testbed", "head=mlp"])
+    assert isinstance(cfg.head, MLPHeadConfig)
+    assert cfg.head.train_index_samples == 1
+
+
+def sweep_jobs(name: str) -> list[list[str]]:
+    """The sweep's base config, plus each value of each swept parameter on its own."""
+    params = compose_sweep(name, [], return_hydra_config=True).hydra.sweeper.params or {}
+    jobs: list[list[str]] = [[]]
+    for override in OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()]):
+        values = override.sweep_string_iterator() if override.is_sweep_override() else [override.value()]
+        jobs += [[f"{override.key_or_group}={value}"] for value in values]
+    return jobs
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+def test_sweep_configs_compose(name):
+    for job in sweep_jobs(name):
+        assert isinstance(to_experiment_config(compose_sweep(name, job)), ExperimentConfig), job

@@ -1,0 +1,60 @@
+"""The cluster path for real: the smoke sweep submitted as sbatch jobs to a local SLURM cluster.
+
+The `slurm_cluster` fixture starts a single-node cluster (scripts/slurm-local.sh) or skips with the
+reason it could not. CI runs this test (as root on a machine like the development one).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.slurm_cluster import REPO_ROOT, slurm_cluster  # noqa: F401  (the fixture)
+from tests.tiny_configs import SWEEPS_DIR, compose_sweep
+
+pytestmark = pytest.mark.slurm
+
+# Two jobs start in parallel on the node; each imports torch and runs for seconds.
+SWEEP_TIMEOUT_S = 300
+
+
+def test_slurm_preset_requeues_preempted_and_timed_out_jobs():
+    launcher = compose_sweep("smoke", ["hydra/launcher=slurm"], return_hydra_config=True).hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    # submitit resubmits a job that timed out (up to max_num_timeout times) or was preempted (always),
+    # by calling the launcher's checkpoint(): the job reruns from its start into the same folder.
+    assert launcher.max_num_timeout > 0
+
+
+def test_smoke_sweep_runs_as_slurm_jobs(slurm_cluster, tmp_path):  # noqa: F811
+    sweep_dir = tmp_path / "smoke"
+    command = [
+        slurm_cluster["python"], "-m", "epinet_al", "--config-dir", str(SWEEPS_DIR), "--config-name", "smoke", "-m",
+        "hydra/launcher=slurm",
+        f"hydra.launcher.partition={slurm_cluster['partition']}",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=1",
+        "hydra.launcher.timeout_min=5",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=SWEEP_TIMEOUT_S)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    job_ids = set()
+    for priority in ("uniform", "variance"):
+        run_dir = sweep_dir / "testbed" / "identity" / "epinet" / priority / "seed0"
+        curve = pd.read_csv(run_dir / "curve.csv")
+        assert curve["num_labels"].iloc[-1] == 20  # the smoke budget, spent
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["run"]["agent"] == f"epinet/{priority}"
+        assert summary["final"]["num_labels"] == 20
+        # Hydra records the SLURM array job id (<array id>_<index>): the job ran through sbatch.
+        job_ids.add(yaml.safe_load((run_dir / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["id"])
+    array_ids = {job_id.split("_")[0] for job_id in job_ids}
+    assert len(job_ids) == 2 and len(array_ids) == 1 and next(iter(array_ids)).isdigit(), job_ids
+    # submitit keeps each job's sbatch script and logs under the sweep folder.
+    assert list((sweep_dir / ".submitit").glob("*/*_log.out"))
