@@ -221,9 +221,11 @@ class TrainerConfig:
     devices: int = 1
     precision: str = "32-true"
     optimizer: Any = field(
-        default_factory=lambda: {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
+        default_factory=lambda: {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3, "weight_decay": 0.01}
     )
     gradient_clip_norm: float | None = None
+    # CPU threads for torch (null: torch's default). Results are bit-identical only at a fixed count.
+    num_threads: int | None = None
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -15,6 +16,7 @@ import torch
 from lightning_fabric import Fabric, seed_everything
 
 from epinet_al.acquisition import EPISTEMIC_PRIORITIES, SELECTIONS, TARGET_PRIORITIES, get_priority
+from epinet_al.active_learning.checkpoint import STATE_FILE, Checkpointer
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.active_learning.pool import run_pool
 from epinet_al.active_learning.prioritized import run_prioritized
@@ -124,11 +126,46 @@ def build_module(cfg: ExperimentConfig, task: ActiveLearningTask, streams: SeedS
     )
 
 
+def prepare_output_dir(output_dir: Path) -> Path:
+    """Create the run folder and make sure files can be written there, before any work is done."""
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=output_dir).close()
+    except OSError as error:
+        raise PermissionError(f"output folder {output_dir} cannot be written: {error.strerror}") from None
+    return output_dir
+
+
+def start_trackers(
+    cfg: ExperimentConfig, task_name: str, config_dict: dict[str, Any], output_dir: Path, run_id: str | None
+) -> list[WandbTracker]:
+    """The experiment trackers besides curve.csv: a W&B run (resumed when ``run_id`` is given) or none."""
+    if cfg.logger.name == "none":
+        return []
+    if cfg.logger.name != "wandb":
+        raise ValueError(f"unknown logger {cfg.logger.name!r}; valid loggers: none, wandb")
+    agent = agent_name(cfg)
+    tracker = WandbTracker.start(
+        project=cfg.logger.project,
+        entity=cfg.logger.entity,
+        mode=cfg.logger.mode,
+        group=cfg.logger.group or f"{cfg.sweep}-{task_name}",
+        job_type=agent.replace("/", "-"),
+        name=f"{task_name}-{agent.replace('/', '-')}-seed{cfg.seed}",
+        tags=[task_name, cfg.head.name, cfg.acquisition.priority, *cfg.logger.tags],
+        config={**config_dict, "agent": agent},
+        output_dir=output_dir,
+        run_id=run_id,
+    )
+    return [tracker] if tracker else []
+
+
 def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
     """Run one experiment and write curve.csv and summary.json to ``output_dir``. Returns the summary."""
     start = time.perf_counter()
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = prepare_output_dir(Path(output_dir))
+    if cfg.trainer.num_threads is not None:
+        torch.set_num_threads(cfg.trainer.num_threads)
     seed_everything(cfg.seed, verbose=False)
     streams = SeedStreams.from_seed(cfg.seed)
 
@@ -147,27 +184,24 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
     module, optimizer = fabric.setup(module, optimizer)
 
     config_dict = dataclasses.asdict(cfg)
-    trackers = []
-    if cfg.logger.name == "wandb":
-        info = run_info(cfg)
-        tracker = WandbTracker.start(
-            project=cfg.logger.project, entity=cfg.logger.entity, mode=cfg.logger.mode,
-            group=cfg.logger.group or f"{cfg.sweep}-{task.name}", job_type=info["agent"].replace("/", "-"),
-            name=f"{task.name}-{info['agent'].replace('/', '-')}-seed{cfg.seed}",
-            tags=[task.name, cfg.head.name, cfg.acquisition.priority, *cfg.logger.tags],
-            config={**config_dict, "agent": info["agent"]}, output_dir=output_dir,
-        )
-        trackers = [tracker] if tracker else []
-    elif cfg.logger.name != "none":
-        raise ValueError(f"unknown logger {cfg.logger.name!r}; valid loggers: none, wandb")
-
-    recorder = CurveRecorder(output_dir, trackers)
+    checkpointer = Checkpointer(output_dir, config_dict)
+    if cfg.resume and checkpointer.saved is None:
+        raise FileNotFoundError(f"nothing to resume in {output_dir}: it has no {STATE_FILE}")
+    trackers = start_trackers(cfg, task.name, config_dict, output_dir, checkpointer.wandb_run_id)
+    recorder = CurveRecorder(output_dir, trackers, rows=checkpointer.curve)
+    ledger = LabelLedger(task.pool_labels, cfg.budget.max_labels)
+    checkpointer.attach(
+        module=module, optimizer=optimizer, ledger=ledger, streams=streams, recorder=recorder,
+        wandb_run_id=trackers[0].run_id if trackers else None,
+    )
+    if checkpointer.saved:
+        log.info("resuming %s from step %d", output_dir, checkpointer.saved["loop"]["step"])
     LOOPS[cfg.budget.protocol](
         fabric=fabric,
         module=module,
         optimizer=optimizer,
         pool=task.pool,
-        ledger=LabelLedger(task.pool_labels, cfg.budget.max_labels),
+        ledger=ledger,
         priority=get_priority(cfg.acquisition.priority, regression=task.regression),
         evaluator=task.evaluator,
         record=recorder,
@@ -178,6 +212,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         eval_generator=streams.eval,
         gradient_clip_norm=cfg.trainer.gradient_clip_norm,
         progress_bar=cfg.progress_bar,
+        checkpoint=checkpointer,
     )
 
     summary = {
@@ -187,6 +222,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         "auc": curve_auc(recorder.rows),
         "config": config_dict,
         "versions": collect_versions(),
+        "torch_threads": torch.get_num_threads(),
         "wall_time_s": round(time.perf_counter() - start, 3),
     }
     for tracker in trackers:

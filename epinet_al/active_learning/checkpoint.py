@@ -53,6 +53,34 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: s
     return differences
 
 
+def _load(path: Path, mmap: bool = False) -> dict[str, Any]:
+    try:
+        # weights_only=False: the file holds numpy and Python RNG states; it is this run's own file.
+        return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
+    except Exception as error:  # a truncated or foreign file: torch raises RuntimeError, pickle errors, EOFError
+        reason = f"{type(error).__name__}: {error}"
+        raise ValueError(f"{path} cannot be read ({reason}); remove it to start afresh") from None
+
+
+def _check_same_config(path: Path, saved: dict[str, Any], current: dict[str, Any]) -> None:
+    differences = config_differences(saved, current)
+    if differences:
+        raise ValueError(f"cannot resume {path.parent}: its config differs in {'; '.join(differences[:5])}")
+
+
+def check_resumable(output_dir: Path, config: dict[str, Any]) -> bool:
+    """Whether ``output_dir`` holds a saved state; refuses one saved with a different config.
+
+    Reads the saved config only (the tensors are memory-mapped, not read): cheap even for a large
+    model, so the command line can check a resume folder before anything is written to it.
+    """
+    path = Path(output_dir) / STATE_FILE
+    if not path.is_file():
+        return False
+    _check_same_config(path, _load(path, mmap=True)["config"], config)
+    return True
+
+
 class Checkpointer:
     """Saves and restores a run's state in ``<output_dir>/state.pt``."""
 
@@ -60,14 +88,12 @@ class Checkpointer:
         self.path = Path(output_dir) / STATE_FILE
         self.config = config
         self.saved: dict[str, Any] | None = None
+        # A save cut short by a kill leaves its temporary file; a large model's would pile up over requeues.
+        for stale in self.path.parent.glob(f".{STATE_FILE}.*.tmp"):
+            stale.unlink(missing_ok=True)
         if self.path.exists():
-            # weights_only=False: the file holds numpy and Python RNG states; it is this run's own file.
-            self.saved = torch.load(self.path, map_location="cpu", weights_only=False)
-            differences = config_differences(self.saved["config"], config)
-            if differences:
-                raise ValueError(
-                    f"cannot resume {self.path.parent}: its config differs in {'; '.join(differences[:5])}"
-                )
+            self.saved = _load(self.path)
+            _check_same_config(self.path, self.saved["config"], config)
         self._parts: dict[str, Any] = {}
 
     @property
