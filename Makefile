@@ -78,6 +78,17 @@ report: setup ## Compare the runs of SWEEP_DIR (default: the newest multirun/$(S
 	@test -n "$(SWEEP_DIR)" || { echo "no sweep folder under multirun/$(SWEEP): run make sweep SWEEP=$(SWEEP) or pass SWEEP_DIR=" >&2; exit 2; }
 	$(VENV)/bin/epinet-al-report $(SWEEP_DIR)
 
+# Extra arguments for a benchmark script, e.g. BENCH_ARGS="--passes 5". The GLUE benchmarks read GLUE_DIR.
+BENCH_ARGS ?=
+
+.PHONY: bench-cost
+bench-cost: setup ## Benchmark: time to score 1,000 SST-2 candidates per head, against a plain MiniLM pass
+	$(PY) benchmarks/acquisition_cost.py $(BENCH_ARGS)
+
+.PHONY: bench-overhead
+bench-overhead: setup ## Benchmark: framework vs a bare PyTorch loop (steps/s), peak memory of MiniLM runs
+	$(PY) benchmarks/framework_overhead.py $(BENCH_ARGS)
+
 .PHONY: wandb-sync
 wandb-sync: setup ## Upload the offline W&B runs under outputs/ and multirun/ (needs WANDB_API_KEY)
 	@runs=$$(find outputs multirun -type d -name 'offline-run-*' 2>/dev/null); \

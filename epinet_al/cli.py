@@ -28,14 +28,14 @@ from hydra.core.config_search_path import SearchPathQuery
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException
+from hydra.errors import HydraException, OverrideParseException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from epinet_al.active_learning.checkpoint import STATE_FILE, check_resumable
 from epinet_al.config import ExperimentConfig, to_experiment_config
-from epinet_al.experiment import run_experiment
+from epinet_al.experiment import check_names, run_experiment
 
 # conf/ sits at the top of the repository, next to the package (installed in editable mode).
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -89,7 +89,9 @@ def one_line(error: BaseException) -> str:
     cause: BaseException | None = error
     while cause is not None:
         line = next((line.strip() for line in str(cause).splitlines() if line.strip()), "")
-        if line and line not in parts:
+        if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and isinstance(cause.parent_node, DictConfig):
+            line += f"; valid keys: {', '.join(map(str, cause.parent_node.keys()))}"
+        if line and not any(line in part for part in parts):  # a cause the message already quotes adds nothing
             parts.append(line)
         cause = cause.__cause__
     parts = parts or [type(error).__name__]
@@ -168,7 +170,10 @@ def check_command_line(argv: list[str]) -> None:
     check_group_choices(args.overrides, group_options())
     if any(getattr(args, command) for command in _SHOW_COMMANDS):
         return
-    jobs = _job_overrides(args.overrides) if args.multirun else [args.overrides]
+    try:
+        jobs = _job_overrides(args.overrides) if args.multirun else [args.overrides]
+    except HydraException:
+        return  # a syntax error: Hydra's own message says where
     if jobs is None:
         return
     hydra_app = _hydra(args)
@@ -179,15 +184,17 @@ def check_command_line(argv: list[str]) -> None:
             with open_dict(cfg):
                 del cfg["hydra"]  # as Hydra does before calling the task function
             experiment = to_experiment_config(cfg)
+            check_names(experiment)
         # Every job shares the sweep folder; a single run checks its own folder (or resume folder).
         if folder is not None and args.multirun:
             _check_writable(folder)
         elif folder is not None:
             _check_run_folder(folder, experiment)
-    except (HydraException, OmegaConfBaseException, TypeError) as error:
+    except (HydraException, OmegaConfBaseException, TypeError, ValueError) as error:
         if _debug():
             raise
-        raise UsageError(one_line(error)) from None
+        where = f"cannot parse {error.override!r}: " if isinstance(error, OverrideParseException) else ""
+        raise UsageError(where + one_line(error)) from None
     finally:
         GlobalHydra.instance().clear()
 

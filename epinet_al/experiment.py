@@ -62,12 +62,21 @@ _POSITIVE_FIELDS = {
 }
 
 
+def check_names(cfg: ExperimentConfig) -> None:
+    """Refuse unknown protocol, selection or priority names; needs nothing built, so the command line
+    checks every job of a sweep with it before any job starts."""
+    if cfg.budget.protocol not in LOOPS:
+        raise ValueError(f"unknown protocol {cfg.budget.protocol!r}; valid protocols: {', '.join(LOOPS)}")
+    if cfg.acquisition.selection not in SELECTIONS:
+        raise ValueError(f"unknown selection {cfg.acquisition.selection!r}; valid selections: {', '.join(SELECTIONS)}")
+    get_priority(cfg.acquisition.priority)
+
+
 def check_config(cfg: ExperimentConfig, task: ActiveLearningTask) -> None:
     """Refuse inconsistent settings before any work is done."""
+    check_names(cfg)
     budget = cfg.budget
     pool_size = len(task.pool)
-    if budget.protocol not in LOOPS:
-        raise ValueError(f"unknown protocol {budget.protocol!r}; valid protocols: {', '.join(LOOPS)}")
     for field in _POSITIVE_FIELDS[budget.protocol]:
         if getattr(budget, field) <= 0:
             raise ValueError(f"budget.{field} must be positive, got {getattr(budget, field)}")
@@ -91,10 +100,6 @@ def check_config(cfg: ExperimentConfig, task: ActiveLearningTask) -> None:
         )
     if cfg.acquisition.num_index_samples <= 0 or cfg.eval.num_index_samples <= 0:
         raise ValueError("acquisition.num_index_samples and eval.num_index_samples must be positive")
-    if cfg.acquisition.selection not in SELECTIONS:
-        raise ValueError(
-            f"unknown selection {cfg.acquisition.selection!r}; valid selections: {', '.join(SELECTIONS)}"
-        )
     get_priority(cfg.acquisition.priority, regression=task.regression)
     if cfg.acquisition.priority in TARGET_PRIORITIES and cfg.acquisition.num_targets <= 0:
         raise ValueError(f"acquisition.num_targets must be positive, got {cfg.acquisition.num_targets}")
@@ -215,6 +220,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         checkpoint=checkpointer,
     )
 
+    recorder.flush()  # curve.csv complete (a failed write at an evaluation point is retried) before the summary
     summary = {
         "run": run_info(cfg),
         "metric": {"name": task.primary_metric, "mode": task.metric_mode},

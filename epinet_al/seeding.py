@@ -1,14 +1,28 @@
 """The seed tree: one master seed, independent random streams for each part of a run.
 
-    seed ──> task.seed (default ${seed}): the problem itself (testbed network, pool, test set;
-    │                                     GLUE pool/eval subsampling)
-    ├── init:        model initialisation (global torch RNG, set just before building the model)
-    ├── acquisition: candidate draws and random priority scores (uniform)
-    ├── index:       epistemic indices for training steps and scoring
-    └── eval:        epistemic indices for evaluation
+    seed ─┬─ task.seed (default ${seed}): the problem itself: the testbed's network, pool and test
+          │      set; for GLUE, the random subsets drawn when task.max_pool_size/max_eval_size cap a split
+          ├─ global RNGs (torch, numpy, Python): seeded with ``seed`` at the start of a run
+          │   (Lightning's seed_everything)
+          └─ SeedSequence(seed).spawn(4):
+              ├── init:        model initialisation: the global torch RNG is re-seeded with it just
+              │                before the model is built; after that it only drives the dropout
+              │                layers of an encoder that is fine-tuned (model.finetune=full)
+              ├── acquisition: candidate draws, random scores (uniform), stochastic selection, epig's
+              │                target inputs, the pool protocol's initial labels and minibatch order
+              ├── index:       epistemic indices for training steps and scoring (dropout masks and
+              │                ensemble members of those heads are drawn from their index)
+              └── eval:        epistemic indices for evaluation
+
+    model.init_seed (not from ``seed``): the weights of a randomly initialised encoder (model=tiny),
+    the same for every seed, so that its cached features stay valid across seeds.
 
 Streams come from numpy's SeedSequence, so they are independent of each other and adding a
-stream never changes the numbers drawn by the others.
+stream never changes the numbers drawn by the others. A run saves every stream's state (and the
+global RNGs') in state.pt at each evaluation point; a resumed run continues them from there and
+draws the same numbers as a run that was never stopped. Bit-identical results also need the same
+machine, package versions and number of threads (OMP_NUM_THREADS / torch.set_num_threads): the
+order of floating-point reductions, and so the last bits of a sum, depends on them.
 """
 
 from __future__ import annotations

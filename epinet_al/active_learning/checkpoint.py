@@ -125,7 +125,13 @@ class Checkpointer:
             "curve": parts["recorder"].rows,
             "wandb_run_id": self._wandb_run_id,
         }
-        atomic_write(self.path, lambda handle: torch.save(state, handle), mode="wb")
+        try:
+            atomic_write(self.path, lambda handle: torch.save(state, handle), mode="wb")
+        except OSError as error:
+            raise OSError(
+                f"could not save {self.path} ({error}); the state saved before is kept: run again in the same "
+                "folder to resume from it"
+            ) from error
 
     def restore(self) -> dict[str, Any] | None:
         """Load the saved state into the attached objects; the loop's state, or None for a fresh run."""

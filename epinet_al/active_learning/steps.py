@@ -74,7 +74,10 @@ def train_step(
     module.train()
     loss = module.training_step(fabric.to_device(batch), step)
     if not torch.isfinite(loss):
-        raise FloatingPointError(f"training loss is {loss.item()} at step {step}; stopping before the update")
+        raise FloatingPointError(
+            f"training loss is {loss.item()} at step {step}; stopped before the update (curve.csv and state.pt "
+            "keep the last evaluation point): lower trainer.optimizer.lr or set trainer.gradient_clip_norm"
+        )
     optimizer.zero_grad(set_to_none=True)
     fabric.backward(loss)
     if gradient_clip_norm is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -11,6 +12,8 @@ from epinet_al.tracking.atomic import atomic_write, atomic_write_text
 
 CURVE_FILE = "curve.csv"
 SUMMARY_FILE = "summary.json"
+
+log = logging.getLogger(__name__)
 
 
 class Tracker(Protocol):
@@ -26,6 +29,10 @@ class CurveRecorder:
 
     Columns: ``step``, ``num_labels`` (distinct labels used so far), then one ``split/metric``
     column per metric in order of first appearance.
+
+    A failed write (a full disk, a lost mount) does not stop the run: the row stays in ``rows``
+    (which state.pt saves too) and the next write, at the next evaluation point or ``flush`` at the
+    end, writes the whole curve; until then curve.csv keeps its last complete version.
     """
 
     def __init__(self, output_dir: Path, trackers: list[Tracker] | None = None, rows: list[dict] | None = None):
@@ -36,7 +43,10 @@ class CurveRecorder:
     def __call__(self, step: int, num_labels: int, metrics: dict[str, float]) -> None:
         row = {"step": step, "num_labels": num_labels, **metrics}
         self.rows.append(row)
-        self._write()
+        try:
+            self._write()
+        except OSError as error:
+            log.warning("could not write %s (%s); it is written again at the next evaluation point", self.path, error)
         for tracker in self.trackers:
             tracker.log(row)
 
@@ -49,6 +59,16 @@ class CurveRecorder:
             writer.writerows(self.rows)
 
         atomic_write(self.path, write)
+
+    def flush(self) -> None:
+        """Write the whole curve; at the end of a run, where a failure must stop the run before its summary."""
+        try:
+            self._write()
+        except OSError as error:
+            raise OSError(
+                f"could not write {self.path} ({error}); state.pt holds the whole curve: run again in the same "
+                "folder to write it"
+            ) from error
 
 
 def write_summary(output_dir: Path, summary: dict[str, Any]) -> Path:

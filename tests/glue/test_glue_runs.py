@@ -44,6 +44,7 @@ def test_every_layout_runs_in_both_modes(glue_config, tmp_path, task, finetune):
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["final"]["num_labels"] == 12
 
 
+@pytest.mark.slow
 def test_pool_protocol_runs_on_a_pair_task(glue_config, tmp_path):
     cfg = glue_config("mrpc", "acquisition=entropy", "head=mlp", "model.finetune=full", protocol="pool")
     summary = run_experiment(cfg, tmp_path / "run")
@@ -51,6 +52,7 @@ def test_pool_protocol_runs_on_a_pair_task(glue_config, tmp_path):
     assert {"val/f1", "val/acc", "val/nll"} <= set(summary["final"])
 
 
+@pytest.mark.slow
 def test_stsb_regression_with_the_epinet_and_variance(glue_config, tmp_path):
     cfg = glue_config("stsb", "head=epinet", "acquisition=variance", "model.finetune=frozen")
     summary = run_experiment(cfg, tmp_path / "run")

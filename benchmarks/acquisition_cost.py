@@ -1,0 +1,287 @@
+"""Benchmark: the cost of scoring 1,000 candidates with MiniLM, per uncertainty head, against a plain forward pass.
+
+Every scorer runs the framework's own ``score_candidates`` (epinet_al/active_learning/steps.py) on the
+same 1,000 SST-2 sentences (all 872 dev sentences, then the first train sentences to make up the count;
+tokenized by the framework, cut to 64 tokens), as the loops pass them: a batch of random candidates in
+one forward pass, padded to its longest sentence. The reference is one plain forward pass over the same
+batches: the encoder and the plain MLP head under ``torch.inference_mode``, no priority. All models are
+built by ``build_module`` from the real composed configs (``model=minilm model.finetune=full``) on the
+CPU, in one process, with ``--threads`` torch threads.
+
+Interleaved, paired rounds: the candidates are split at random into ``--parts`` disjoint batches (5 of
+200 by default, under the pool protocol's ``budget.score_batch_size`` of 256, so each is one forward
+pass). Each round scores one batch with every scorer, in an order rotated from round to round, and a
+scorer's ratio is taken against the plain pass of the same round, so a change of the machine's load
+between rounds cancels out. One pass over the parts scores every candidate once: the time for 1,000
+candidates is the sum over a pass (the median over passes with ``--passes`` > 1). The ratio column is
+the median over all rounds, with its range. Untimed warm-up on 8 candidates per scorer first.
+
+    GLUE_DIR=../shared/data/glue python benchmarks/acquisition_cost.py [--parts 5] [--passes 1] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+from hydra import compose, initialize_config_dir
+from lightning_fabric import Fabric
+
+from epinet_al.acquisition import get_priority
+from epinet_al.active_learning.steps import num_index_samples, score_candidates
+from epinet_al.cli import CONFIG_DIR
+from epinet_al.config import to_experiment_config
+from epinet_al.data.glue_files import TextExamples, load_glue_split
+from epinet_al.data.glue_tasks import get_glue_task
+from epinet_al.data.text_inputs import TokenizedInputs, tokenize
+from epinet_al.experiment import build_module
+from epinet_al.networks.encoder import load_tokenizer
+from epinet_al.seeding import SeedStreams
+
+MAX_LENGTH = 64
+BASE_OVERRIDES = [
+    "task=sst2",
+    "model=minilm",
+    "model.finetune=full",
+    f"task.max_length={MAX_LENGTH}",
+    "budget=glue_pool",
+]
+PLAIN = "plain forward"
+BAR_SCORER, BAR = "epinet A=100", 1.1
+HEAD_ROUNDS = 10  # repeats of the head-only timing (milliseconds each: cheap)
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """One row of the table: a head scored with a priority from A index samples (K for encoder dropout)."""
+
+    name: str
+    head: str
+    priority: str
+    num_index_samples: int
+
+
+SCORERS = [
+    Scorer("mlp", "mlp", "entropy", 1),  # a plain head has no index: one sample, a marginal priority
+    *(Scorer(f"epinet A={a}", "epinet", "variance", a) for a in (1, 10, 100, 1000)),
+    Scorer("ensemble (10 heads) A=10", "ensemble", "variance", 10),
+    *(Scorer(f"dropout head A={a}", "dropout", "variance", a) for a in (10, 100)),
+    Scorer("encoder MC dropout K=10", "encoder_dropout", "variance", 10),
+]
+
+
+def compose_config(scorer: Scorer):
+    overrides = [
+        *BASE_OVERRIDES,
+        f"head={scorer.head}",
+        f"acquisition={scorer.priority}",
+        f"acquisition.num_index_samples={scorer.num_index_samples}",
+    ]
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        return to_experiment_config(compose("config", overrides=overrides))
+
+
+def candidate_sentences(glue_dir: Path, num: int) -> TextExamples:
+    """``num`` SST-2 sentences: the dev split first, then train sentences in file order."""
+    task = get_glue_task("sst2")
+    dev = load_glue_split(task, "dev", glue_dir)
+    texts, labels = list(dev.text_a[:num]), dev.labels[:num]
+    if len(texts) < num:
+        train = load_glue_split(task, "train", glue_dir)
+        extra = num - len(texts)
+        texts += train.text_a[:extra]
+        labels = torch.cat([labels, train.labels[:extra]])
+    return TextExamples(texts, None, labels, f"{dev.source} + train")
+
+
+def plain_forward(fabric: Fabric, module, inputs: TokenizedInputs, batch: torch.Tensor) -> torch.Tensor:
+    """The reference: encoder + plain head on one candidate batch, no index samples, no priority.
+
+    Returns the encoder's features [B, H] (ENN.forward's two halves, written out to keep them).
+    """
+    module.eval()
+    index = module.sample_index(1)
+    with torch.inference_mode():
+        features = module.enn.body(fabric.to_device(inputs.take(batch)))
+        module.enn.head(features, index)
+    return features
+
+
+def head_and_priority(module, features: list[torch.Tensor], priority, num_samples: int, generator) -> None:
+    """score_candidates without the encoder: the head's A index samples and the priority on given features."""
+    module.eval()
+    with torch.inference_mode():
+        for batch in features:
+            index = module.sample_index(num_index_samples(module, num_samples))
+            priority(module.enn.head(batch, index).float(), generator=generator)
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candidates", type=int, default=1000)
+    parser.add_argument("--parts", type=int, default=5, help="disjoint candidate batches, one per round")
+    parser.add_argument("--passes", type=int, default=1, help="times every candidate is scored by every scorer")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (trainer.num_threads)")
+    parser.add_argument("--glue-dir", type=Path, default=os.environ.get("GLUE_DIR"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/acquisition_cost"))
+    args = parser.parse_args()
+    if args.glue_dir is None:
+        parser.error("set GLUE_DIR (the folder holding SST-2/) or pass --glue-dir")
+    torch.set_num_threads(args.threads)
+    # Lightning warns that `srun` exists whenever SLURM is installed; this single-process run needs no srun.
+    warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
+
+    fabric = Fabric(accelerator="cpu", devices=1, precision="32-true")
+    configs = {s.name: compose_config(s) for s in SCORERS}
+    max_batch = configs["mlp"].budget.score_batch_size
+    examples = candidate_sentences(args.glue_dir, args.candidates)
+    inputs = tokenize(load_tokenizer(configs["mlp"].model), examples, MAX_LENGTH)
+    order = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(0))  # random, as the loops draw
+    batches = list(order.tensor_split(args.parts))
+    if max(len(b) for b in batches) > max_batch:
+        parser.error(
+            f"batches of {max(len(b) for b in batches)} exceed budget.score_batch_size={max_batch}: raise --parts"
+        )
+
+    stub_task = SimpleNamespace(pool=None, num_outputs=2, regression=False)  # full mode never reads the pool
+    streams = SeedStreams.from_seed(0)
+    modules = {s.name: fabric.setup(build_module(configs[s.name], stub_task, streams)) for s in SCORERS}
+    priorities = {s.name: get_priority(s.priority) for s in SCORERS}
+    samples = {s.name: s.num_index_samples for s in SCORERS}
+
+    features: dict[int, torch.Tensor] = {}  # batch number -> the encoder's features, for the head-only timing
+
+    def run(name: str, batch: torch.Tensor, part: int = -1) -> None:
+        if name == PLAIN:
+            features[part] = plain_forward(fabric, modules["mlp"], inputs, batch)
+        else:
+            score_candidates(
+                fabric, modules[name], inputs.take(batch), priorities[name], samples[name], streams.acquisition
+            )
+
+    names = [PLAIN, *(s.name for s in SCORERS)]
+    start, load_start = time.perf_counter(), os.getloadavg()
+    for name in names:  # warm-up (allocator, oneDNN kernels), untimed
+        run(name, order[:8])
+    print(f"warm-up {time.perf_counter() - start:.0f} s; {args.passes} x {args.parts} rounds of {len(names)} scorers")
+
+    seconds: dict[str, list[float]] = {name: [] for name in names}  # [passes * parts], round by round
+    for round_ in range(args.passes * args.parts):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:  # rotated: no scorer always follows the same one
+            t0 = time.perf_counter()
+            run(name, batches[round_ % args.parts], round_ % args.parts)
+            seconds[name].append(time.perf_counter() - t0)
+        print(
+            f"round {round_ + 1}: plain {seconds[PLAIN][-1]:.2f} s, total {time.perf_counter() - start:.0f} s",
+            flush=True,
+        )
+
+    # The head and the priority alone, on the features of the plain passes: the part of each scorer's cost
+    # that is not the encoder, too small for the end-to-end rounds to resolve on a busy machine.
+    head_names = [s.name for s in SCORERS if s.head != "encoder_dropout"]
+    head_seconds: dict[str, list[float]] = {name: [] for name in head_names}
+    cached = [features[i] for i in range(args.parts)]
+    for round_ in range(HEAD_ROUNDS):
+        shift = round_ % len(head_names)
+        for name in head_names[shift:] + head_names[:shift]:
+            t0 = time.perf_counter()
+            head_and_priority(modules[name], cached, priorities[name], samples[name], streams.acquisition)
+            head_seconds[name].append(time.perf_counter() - t0)
+
+    results = {
+        "date": date.today().isoformat(),
+        "command": "python " + " ".join(sys.argv),
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "torch_threads": torch.get_num_threads(),
+            "load_average_start": load_start,
+            "load_average_end": os.getloadavg(),
+        },
+        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+        "candidates": len(inputs),
+        "candidate_source": examples.source,
+        "max_length": MAX_LENGTH,
+        "batch_sizes": [len(b) for b in batches],
+        "tokens": {
+            "real": int(inputs.lengths.sum()),
+            "padded": sum(len(b) * int(inputs.lengths[b].max()) for b in batches),
+        },
+        "parts": args.parts,
+        "passes": args.passes,
+        "wall_time_s": round(time.perf_counter() - start, 1),
+        "scorers": {},
+    }
+    for name in names:
+        scorer = next((s for s in SCORERS if s.name == name), Scorer(PLAIN, "mlp", "none", 1))
+        ratios = [t / p for t, p in zip(seconds[name], seconds[PLAIN], strict=True)]
+        pass_totals = [sum(seconds[name][i : i + args.parts]) for i in range(0, len(ratios), args.parts)]
+        results["scorers"][name] = {
+            "head": scorer.head,
+            "priority": scorer.priority,
+            "num_index_samples": scorer.num_index_samples,
+            "round_seconds": seconds[name],
+            "seconds_for_all": spread(pass_totals),
+            "round_ratios": ratios,
+            "ratio": spread(ratios),
+        }
+        if name in head_seconds:
+            plain_total = results["scorers"][PLAIN]["seconds_for_all"]["median"]
+            results["scorers"][name]["head_and_priority_seconds"] = spread(head_seconds[name])
+            results["scorers"][name]["head_and_priority_fraction"] = statistics.median(head_seconds[name]) / plain_total
+    bar_ratio = results["scorers"][BAR_SCORER]["ratio"]["median"]
+    results["bar"] = {"scorer": BAR_SCORER, "max_ratio": BAR, "ratio": bar_ratio, "met": bar_ratio <= BAR}
+
+    table = markdown_table(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(table + "\n")
+    print("\n" + table)
+    print(f"\nwrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.md')}")
+
+
+def markdown_table(results: dict) -> str:
+    passes, plain = results["passes"], results["scorers"][PLAIN]["seconds_for_all"]["median"]
+    time_header = f"time for {results['candidates']:,} candidates (s)" + (", median [min–max]" if passes > 1 else "")
+    lines = [
+        f"| scorer | priority | {time_header} | ratio to a plain forward pass, median [min–max] over "
+        f"{passes * results['parts']} rounds | head + priority alone (s), median of {HEAD_ROUNDS} "
+        "| head + priority / plain pass |",
+        "|---|---|--:|--:|--:|--:|",
+    ]
+    for name, row in results["scorers"].items():
+        t, r = row["seconds_for_all"], row["ratio"]
+        seconds = f"{t['median']:.1f}" + (f" [{t['min']:.1f}–{t['max']:.1f}]" if passes > 1 else "")
+        head = row.get("head_and_priority_seconds")
+        head_cells = f"{head['median']:.3f} | {head['median'] / plain:.2%}" if head else "— | —"
+        lines.append(
+            f"| {name} | {row['priority']} | {seconds} | {r['median']:.3f} [{r['min']:.3f}–{r['max']:.3f}] "
+            f"| {head_cells} |"
+        )
+    bar = results["bar"]
+    verdict = "met" if bar["met"] else "NOT met"
+    lines.append("")
+    lines.append(
+        f"Bar: {bar['scorer']} at most {bar['max_ratio']}x a plain forward pass: {bar['ratio']:.3f}x, {verdict}."
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,298 @@
+"""Benchmark: the framework's prioritized training rate against a bare PyTorch loop, and the peak memory of GLUE runs.
+
+Rate. ``run_prioritized`` (epinet_al/active_learning/prioritized.py, with Lightning Fabric, the label
+ledger, the priority registry and the selection rule) and a bare loop written below (plain PyTorch: no
+Fabric, no ledger, no checkpoints) run the same steps on the same model: SST-2 with MiniLM fine-tuned in
+full (``model=minilm model.finetune=full``, inputs cut to 64 tokens), the epinet head, N = 32 candidates
+per step scored by ``variance`` from A = 10 index samples, the top n = 8 trained on with the head's
+n_z = 30 index samples, Adam with the framework's parameter groups. Both start each round from the same
+weights and the same random states, so they draw the same candidates and take the same steps: the
+script checks that their mean losses agree. Rounds alternate (framework, bare, bare, framework, ...)
+after an untimed warm-up, and the rate ratio is the median over paired rounds. Evaluation and
+checkpoint saving are left out of both: the framework run gets an evaluator that computes nothing and
+no checkpointer. ``--frozen-steps`` adds the same comparison in frozen mode (cached features, the head
+alone), where a step is so cheap that the framework's per-step Python work is what is measured.
+
+Memory. Two real command-line runs, each in its own subprocess, report their peak resident set size
+(``ru_maxrss`` of that child, from ``os.wait4``): ``epinet-al task=sst2 model=minilm budget=glue``
+(frozen, 1,000 labels, 300 steps; the features are read from the cache when present) and a short
+full fine-tuning run. ``tracemalloc`` is not used: it sees Python objects only, not torch's tensor storage.
+
+    GLUE_DIR=../shared/data/glue python benchmarks/framework_overhead.py [--steps 15] [--rounds 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from datetime import date
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from lightning_fabric import Fabric
+
+from epinet_al.acquisition import get_priority
+from epinet_al.active_learning.ledger import LabelLedger
+from epinet_al.active_learning.prioritized import run_prioritized
+from epinet_al.cli import CONFIG_DIR
+from epinet_al.config import to_experiment_config
+from epinet_al.experiment import build_module
+from epinet_al.seeding import SeedStreams
+from epinet_al.tasks import build_task
+
+CANDIDATES, LABELED, INDEX_SAMPLES, MAX_LENGTH = 32, 8, 10, 64
+LOOP = [
+    "task=sst2",
+    "model=minilm",
+    "head=epinet",
+    "acquisition=variance",
+    f"acquisition.num_index_samples={INDEX_SAMPLES}",
+    "budget=prioritized",
+    f"budget.candidate_batch_size={CANDIDATES}",
+    f"budget.batch_size={LABELED}",
+    "trainer.accelerator=cpu",
+    "trainer.num_threads=1",
+    "progress_bar=false",
+]
+MODES = {
+    "full": ["model.finetune=full", f"task.max_length={MAX_LENGTH}"],
+    # The default max length: its features are the ones `epinet-al task=sst2 model=minilm` caches.
+    "frozen": ["model.finetune=frozen"],
+}
+BAR = 0.9
+MEMORY_RUNS = {
+    "frozen, budget=glue (1,000 labels, 300 steps)": [
+        "task=sst2",
+        "model=minilm",
+        "budget=glue",
+        "trainer.num_threads=1",
+        "progress_bar=false",
+    ],
+    "full fine-tuning, 20 steps (N=32, n=8, A=10, 200 dev sentences)": [
+        *LOOP,
+        *MODES["full"],
+        "budget.max_labels=160",
+        "budget.max_steps=20",
+        "budget.eval_labels=[160]",
+        "task.max_eval_size=200",
+    ],
+}
+
+
+def compose_config(overrides: list[str]):
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        return to_experiment_config(compose("config", overrides=overrides))
+
+
+class Bench:
+    """One model and pool, and the two ways to train it for ``steps`` prioritized steps from the same state."""
+
+    def __init__(self, mode: str):
+        self.cfg = compose_config([*LOOP, *MODES[mode]])
+        self.fabric = Fabric(accelerator="cpu", devices=1, precision="32-true")
+        self.task = build_task(self.cfg.task, self.cfg.eval, self.cfg.model, self.fabric.device)
+        self.module = build_module(self.cfg, self.task, SeedStreams.from_seed(0))
+        self.initial = {k: v.clone() for k, v in self.module.state_dict().items()}
+
+    def _reset(self, seed: int) -> SeedStreams:
+        """Initial weights, and the random states every run of round ``seed`` starts from."""
+        self.module.load_state_dict(self.initial)
+        torch.manual_seed(seed)  # the encoder's dropout in training
+        streams = SeedStreams.from_seed(seed)
+        self.module.index_generator = streams.index
+        return streams
+
+    def framework(self, steps: int, seed: int) -> tuple[float, float]:
+        """Seconds and mean loss of ``steps`` steps of run_prioritized."""
+        streams = self._reset(seed)
+        module, optimizer = self.fabric.setup(self.module, self.module.configure_optimizers())
+        ledger = LabelLedger(self.task.pool_labels, (steps + 1) * LABELED)  # never spent: every step labels
+        budget = dataclasses.replace(
+            self.cfg.budget, max_labels=ledger.budget, max_steps=steps, eval_labels=[], eval_every=0
+        )
+        losses = []
+        start = time.perf_counter()
+        run_prioritized(
+            fabric=self.fabric,
+            module=module,
+            optimizer=optimizer,
+            pool=self.task.pool,
+            ledger=ledger,
+            priority=get_priority(self.cfg.acquisition.priority),
+            evaluator=lambda predict: {},  # evaluation is left out of both loops
+            record=lambda step, num_labels, metrics: losses.append(metrics["train/loss"]),
+            budget=budget,
+            acquisition=self.cfg.acquisition,
+            eval_index_samples=1,
+            acquisition_generator=streams.acquisition,
+            eval_generator=streams.eval,
+            progress_bar=False,
+            checkpoint=None,
+        )
+        return time.perf_counter() - start, losses[-1]
+
+    def bare(self, steps: int, seed: int) -> tuple[float, float]:
+        """Seconds and mean loss of ``steps`` steps of the same loop in plain PyTorch."""
+        streams = self._reset(seed)
+        enn, pool, labels = self.module.enn, self.task.pool, self.task.pool_labels
+        lr, weight_decay = self.cfg.trainer.optimizer["lr"], self.cfg.trainer.optimizer["weight_decay"]
+        groups = [{"params": [p for p in enn.head.parameters() if p.requires_grad]}]
+        if self.cfg.model.finetune == "full":  # the encoder: its own lr, no decay on biases and LayerNorm
+            body, model = list(enn.body.parameters()), self.cfg.model
+            groups += [
+                {"params": [p for p in body if p.ndim >= 2], "lr": model.lr, "weight_decay": model.weight_decay},
+                {"params": [p for p in body if p.ndim < 2], "lr": model.lr, "weight_decay": 0.0},
+            ]
+        optimizer = torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
+        num_z = self.cfg.head.train_index_samples
+        losses = []
+        start = time.perf_counter()
+        for _ in range(steps):
+            candidates = torch.randperm(len(pool), generator=streams.acquisition)[:CANDIDATES]
+            enn.eval()
+            with torch.inference_mode():
+                logits = enn(pool.take(candidates), enn.head.sample_index(INDEX_SAMPLES, generator=streams.index))
+            scores = torch.softmax(logits.double(), dim=-1).var(dim=0, unbiased=False).sum(-1)  # variance
+            chosen = candidates[torch.sort(scores, descending=True, stable=True).indices[:LABELED]]
+            enn.train()
+            logits = enn(pool.take(chosen), enn.head.sample_index(num_z, generator=streams.index))  # [n_z, n, C]
+            loss = F.cross_entropy(logits.flatten(0, 1), labels[chosen].repeat(num_z))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        return time.perf_counter() - start, sum(losses) / len(losses)
+
+
+def compare(mode: str, steps: int, rounds: int) -> dict:
+    """Alternating paired rounds of both loops; steps per second and their ratio."""
+    bench = Bench(mode)
+    bench.framework(2, seed=rounds)  # warm-up, untimed
+    bench.bare(2, seed=rounds)
+    rows = []
+    for round_ in range(rounds):
+        order = ("framework", "bare") if round_ % 2 == 0 else ("bare", "framework")
+        times = {}
+        for name in order:
+            times[name] = getattr(bench, name)(steps, seed=round_)
+        (tf, loss_f), (tb, loss_b) = times["framework"], times["bare"]
+        rows.append({"framework_s": tf, "bare_s": tb, "ratio": tb / tf, "loss_framework": loss_f, "loss_bare": loss_b})
+        print(
+            f"{mode} round {round_ + 1}: framework {steps / tf:.3f} steps/s, bare {steps / tb:.3f} steps/s, "
+            f"ratio {tb / tf:.3f}, mean loss {loss_f:.5f} / {loss_b:.5f}",
+            flush=True,
+        )
+    ratios = [r["ratio"] for r in rows]
+    return {
+        "steps_per_round": steps,
+        "rounds": rows,
+        "framework_steps_per_s": statistics.median(steps / r["framework_s"] for r in rows),
+        "bare_steps_per_s": statistics.median(steps / r["bare_s"] for r in rows),
+        "ratio": {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)},
+        "same_steps": all(abs(r["loss_framework"] - r["loss_bare"]) <= 1e-4 * abs(r["loss_bare"]) for r in rows),
+    }
+
+
+def peak_memory(overrides: list[str], run_dir: Path) -> dict:
+    """Peak RSS and wall time of one `epinet-al` run in its own process."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    cmd = [str(Path(sys.executable).parent / "epinet-al"), *overrides, f"hydra.run.dir={run_dir}"]
+    start = time.perf_counter()
+    with open(run_dir / "output.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited with {code}; see {run_dir / 'output.log'}")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    print(f"memory: {usage.ru_maxrss / 1024:.0f} MiB peak RSS, {seconds:.0f} s: {' '.join(overrides)}", flush=True)
+    return {
+        "command": "epinet-al " + " ".join(overrides),
+        "peak_rss_mib": usage.ru_maxrss / 1024,  # Linux: KiB
+        "wall_s": seconds,
+        "primary_metric": {summary["metric"]["name"]: summary["final"].get(summary["metric"]["name"])},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=15, help="full fine-tuning steps per round and loop")
+    parser.add_argument("--rounds", type=int, default=4, help="paired rounds (each runs both loops)")
+    parser.add_argument("--frozen-steps", type=int, default=300, help="frozen-mode steps per round (0: skip)")
+    parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True, help="the peak-memory runs")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/framework_overhead"))
+    args = parser.parse_args()
+    if not os.environ.get("GLUE_DIR"):
+        parser.error("set GLUE_DIR (the folder holding SST-2/)")
+    torch.set_num_threads(1)  # trainer.num_threads=1, for both loops
+    # Lightning warns that `srun` exists whenever SLURM is installed; this single-process run needs no srun.
+    warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
+
+    start, load_start = time.perf_counter(), os.getloadavg()
+    results = {
+        "date": date.today().isoformat(),
+        "command": "python " + " ".join(sys.argv),
+        "machine": {"cpu_count": os.cpu_count(), "torch_threads": 1, "load_average_start": load_start},
+        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+        "setting": {"candidates": CANDIDATES, "labeled": LABELED, "index_samples": INDEX_SAMPLES},
+        "rate": {"full": compare("full", args.steps, args.rounds)},
+    }
+    if args.frozen_steps:
+        results["rate"]["frozen"] = compare("frozen", args.frozen_steps, args.rounds)
+    if args.memory:
+        runs = enumerate(MEMORY_RUNS.items())
+        results["memory"] = {name: peak_memory(overrides, args.out / f"run{i}") for i, (name, overrides) in runs}
+    results["machine"]["load_average_end"] = os.getloadavg()
+    results["wall_time_s"] = round(time.perf_counter() - start, 1)
+    ratio = results["rate"]["full"]["ratio"]["median"]
+    results["bar"] = {"min_ratio": BAR, "ratio": ratio, "met": ratio >= BAR}
+
+    table = markdown_tables(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out.with_suffix(".json")).write_text(json.dumps(results, indent=2) + "\n")
+    (args.out.with_suffix(".md")).write_text(table + "\n")
+    print("\n" + table)
+    print(f"\nwrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.md')}")
+
+
+def markdown_tables(results: dict) -> str:
+    lines = [
+        "| mode | steps per round | framework (steps/s) | bare loop (steps/s) "
+        "| framework / bare, median [min–max] | same steps |",
+        "|---|--:|--:|--:|--:|---|",
+    ]
+    for mode, rate in results["rate"].items():
+        r = rate["ratio"]
+        lines.append(
+            f"| {mode} | {rate['steps_per_round']} | {rate['framework_steps_per_s']:.3f} "
+            f"| {rate['bare_steps_per_s']:.3f} "
+            f"| {r['median']:.3f} [{r['min']:.3f}–{r['max']:.3f}] | {'yes' if rate['same_steps'] else 'no'} |"
+        )
+    bar = results["bar"]
+    lines += [
+        "",
+        f"Bar: full fine-tuning at least {bar['min_ratio']}x the bare loop: {bar['ratio']:.3f}x, "
+        f"{'met' if bar['met'] else 'NOT met'}.",
+        "",
+    ]
+    lines += ["| run | peak RSS (MiB) | wall time (s) |", "|---|--:|--:|"]
+    for name, run in results.get("memory", {}).items():
+        lines.append(f"| {name}: `{run['command']}` | {run['peak_rss_mib']:.0f} | {run['wall_s']:.0f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""`epinet-al` that stops at a chosen point of the run and waits there, so that a test can SIGKILL it
+at a known place instead of racing a run that takes a second.
+
+    python tests/stalled_cli.py <point> <marker file> <epinet-al arguments...>
+
+Points: ``train:<step>``: just before training step <step> (the states saved before it are on disk,
+the work done since the last one is not); ``save:<n>``: inside the n-th write of state.pt, after
+its temporary file is written and before the rename that replaces the previous state. On reaching
+the point the run creates the marker file and sleeps; nothing else about the run changes.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import epinet_al.active_learning.checkpoint as checkpoint
+import epinet_al.active_learning.pool as pool
+import epinet_al.active_learning.prioritized as prioritized
+from epinet_al.cli import main
+
+
+def _stall(marker: str) -> None:
+    Path(marker).touch()
+    time.sleep(3600)
+
+
+def _stall_before_train_step(stop: int, marker: str) -> None:
+    for loop in (pool, prioritized):
+
+        def stalling(fabric, module, optimizer, batch, step, *args, _train_step=loop.train_step):
+            if step == stop:
+                _stall(marker)
+            return _train_step(fabric, module, optimizer, batch, step, *args)
+
+        loop.train_step = stalling
+
+
+def _stall_inside_save(stop: int, marker: str) -> None:
+    atomic_write, saves = checkpoint.atomic_write, []
+
+    def stalling_write(path, write, mode="w"):
+        saves.append(path)
+
+        def write_then_stall(handle):
+            write(handle)
+            handle.flush()
+            if len(saves) == stop:
+                _stall(marker)
+
+        atomic_write(path, write_then_stall, mode)
+
+    checkpoint.atomic_write = stalling_write
+
+
+if __name__ == "__main__":
+    point, marker, *args = sys.argv[1:]
+    kind, _, number = point.partition(":")
+    {"train": _stall_before_train_step, "save": _stall_inside_save}[kind](int(number), marker)
+    sys.argv = ["epinet-al", *args]
+    main()

@@ -1,0 +1,143 @@
+"""Faults during training: a non-finite loss stops the run and keeps its last good state; a disk error
+while writing results never loses the curve.
+
+What a run does when a write fails:
+- curve.csv at an evaluation point: a warning; the row stays in memory and in state.pt, and the next
+  evaluation point writes the whole curve again (curve.csv keeps its last complete version meanwhile).
+- curve.csv at the end, or state.pt: the run stops with one line (exit 2) and no summary.json; the
+  files of the last good evaluation point stay, and running the same command again resumes from them.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+import epinet_al.active_learning.checkpoint as checkpoint
+import epinet_al.tracking.recorder as recorder
+from epinet_al.active_learning.checkpoint import STATE_FILE
+from epinet_al.experiment import run_experiment
+from epinet_al.models import EnnModule
+from epinet_al.tracking.recorder import CURVE_FILE, SUMMARY_FILE
+from tests.cli_runs import run_cli
+from tests.threads import single_thread  # noqa: F401  (the fixture)
+from tests.tiny_configs import TINY_PRIORITIZED, experiment_config
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+# The tiny run's evaluation points: eval_labels 5, 10 and 20 are crossed at steps 2, 3 and 7, and the run ends at 30.
+EVAL_STEPS = [2, 3, 7, 30]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, request) -> Path:
+    request.getfixturevalue("single_thread")
+    folder = tmp_path_factory.mktemp("reference")
+    run_experiment(experiment_config(TINY_PRIORITIZED), folder)
+    return folder
+
+
+def saved_state(folder: Path) -> dict:
+    return torch.load(folder / STATE_FILE, map_location="cpu", weights_only=False)
+
+
+def assert_last_good_point(folder: Path, step: int, reference: Path) -> None:
+    """curve.csv and state.pt hold the evaluation points up to ``step``, agree, and no summary exists."""
+    assert pd.read_csv(reference / CURVE_FILE)["step"].tolist() == EVAL_STEPS
+    curve = pd.read_csv(folder / CURVE_FILE)
+    assert curve["step"].tolist() == [s for s in EVAL_STEPS if s <= step]
+    state = saved_state(folder)
+    assert state["loop"]["step"] == step
+    assert [row["step"] for row in state["curve"]] == curve["step"].tolist()
+    assert all(torch.isfinite(value).all() for value in state["module"].values())
+    assert not (folder / SUMMARY_FILE).exists()
+
+
+def fail_once_at(calls: list, call: int, failing_from: bool = False):
+    """An atomic_write that raises ENOSPC at its ``call``-th call (from then on if ``failing_from``)."""
+
+    def write(path, *args, _write=recorder.atomic_write, **kwargs):
+        calls.append(path)
+        if len(calls) == call or (failing_from and len(calls) > call):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return _write(path, *args, **kwargs)
+
+    return write
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_state(reference, tmp_path, monkeypatch, capsys):
+    training_step = EnnModule.training_step
+
+    def nan_from_step_4(self, batch, step):
+        loss = training_step(self, batch, step)
+        return loss * math.nan if step >= 4 else loss
+
+    args = [*TINY_PRIORITIZED, f"hydra.run.dir={tmp_path}"]
+    with monkeypatch.context() as patch:
+        patch.setattr(EnnModule, "training_step", nan_from_step_4)
+        result = run_cli(args, monkeypatch, capsys)
+    assert result.code == 2
+    assert result.error == (
+        "training loss is nan at step 4; stopped before the update (curve.csv and state.pt keep the last "
+        "evaluation point): lower trainer.optimizer.lr or set trainer.gradient_clip_norm"
+    )
+    assert_last_good_point(tmp_path, step=3, reference=reference)
+    # The kept state is good: the same command, with the fault gone, ends as if nothing happened.
+    assert run_cli(args, monkeypatch, capsys).code == 0
+    assert (tmp_path / CURVE_FILE).read_bytes() == (reference / CURVE_FILE).read_bytes()
+
+
+def test_a_diverging_learning_rate_is_stopped_with_its_state_kept(tmp_path, monkeypatch, capsys):
+    # A real divergence: the first step with lr 1e30 leaves huge weights, the second loss is not finite.
+    args = [*TINY_PRIORITIZED, "budget.eval_labels=[4]", "trainer.optimizer.lr=1e30", f"hydra.run.dir={tmp_path}"]
+    result = run_cli(args, monkeypatch, capsys)
+    assert result.code == 2
+    assert result.error.startswith("training loss is nan at step 2; stopped before the update")
+    state = saved_state(tmp_path)
+    assert state["loop"]["step"] == 1 and len(pd.read_csv(tmp_path / CURVE_FILE)) == 1
+    assert not (tmp_path / SUMMARY_FILE).exists()
+
+
+def test_a_failed_curve_write_is_retried_at_the_next_point(reference, tmp_path, monkeypatch, caplog):
+    calls: list = []
+    monkeypatch.setattr(recorder, "atomic_write", fail_once_at(calls, call=2))
+    with caplog.at_level(logging.WARNING, logger=recorder.__name__):
+        run_experiment(experiment_config(TINY_PRIORITIZED), tmp_path)
+    assert "could not write" in caplog.text and "written again at the next evaluation point" in caplog.text
+    assert (tmp_path / CURVE_FILE).read_bytes() == (reference / CURVE_FILE).read_bytes()
+    assert (tmp_path / SUMMARY_FILE).exists()
+
+
+def test_a_curve_that_cannot_be_written_at_the_end_fails_the_run_and_is_kept(reference, tmp_path, monkeypatch, capsys):
+    args = [*TINY_PRIORITIZED, f"hydra.run.dir={tmp_path}"]
+    with monkeypatch.context() as patch:
+        # The disk fills up after the second evaluation point: curve.csv keeps two rows, state.pt all.
+        patch.setattr(recorder, "atomic_write", fail_once_at([], call=3, failing_from=True))
+        result = run_cli(args, monkeypatch, capsys)
+    assert result.code == 2
+    assert result.error.startswith(f"could not write {tmp_path / CURVE_FILE} ([Errno 28] No space left on device")
+    assert result.error.endswith("state.pt holds the whole curve: run again in the same folder to write it")
+    assert pd.read_csv(tmp_path / CURVE_FILE)["step"].tolist() == [2, 3]
+    assert [row["step"] for row in saved_state(tmp_path)["curve"]] == EVAL_STEPS
+    assert not (tmp_path / SUMMARY_FILE).exists()
+    assert run_cli(args, monkeypatch, capsys).code == 0
+    assert (tmp_path / CURVE_FILE).read_bytes() == (reference / CURVE_FILE).read_bytes()
+
+
+def test_a_state_that_cannot_be_saved_fails_the_run_keeping_the_one_before(reference, tmp_path, monkeypatch, capsys):
+    args = [*TINY_PRIORITIZED, f"hydra.run.dir={tmp_path}"]
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint, "atomic_write", fail_once_at([], call=2))
+        result = run_cli(args, monkeypatch, capsys)
+    assert result.code == 2
+    assert result.error.startswith(f"could not save {tmp_path / STATE_FILE} ([Errno 28] No space left on device")
+    assert saved_state(tmp_path)["loop"]["step"] == 2
+    assert not (tmp_path / SUMMARY_FILE).exists()
+    assert run_cli(args, monkeypatch, capsys).code == 0
+    assert (tmp_path / CURVE_FILE).read_bytes() == (reference / CURVE_FILE).read_bytes()
