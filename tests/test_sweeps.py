@@ -32,8 +32,8 @@ EXPECTED_JOBS = {
     "testbed_mlp": 20,  # mlp x {uniform, entropy} x 10 seeds
     "glue_priorities": 315,  # 7 tasks x 3 heads x 5 priorities x 3 seeds
     "glue_priorities_mlp": 63,  # 7 tasks x mlp x 3 marginal priorities x 3 seeds
-    "glue_minilm": 45,  # {cola, sst2, rte} x epinet x 5 priorities x 3 seeds
-    "glue_minilm_mlp": 27,  # {cola, sst2, rte} x mlp x 3 marginal priorities x 3 seeds
+    "glue_minilm": 36,  # {cola, sst2, rte} x epinet x {uniform, entropy, bald, variance} x 3 seeds
+    "glue_minilm_mlp": 18,  # {cola, sst2, rte} x mlp x {uniform, entropy} x 3 seeds
     "compare": 15,  # the lead's `make run` grid: epinet x 5 priorities x 3 seeds
 }
 SWEEPS = sorted(f.stem for f in SWEEPS_DIR.glob("*.yaml"))
