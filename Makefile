@@ -101,3 +101,7 @@ slurm-up: ## Start a single-node SLURM cluster on this machine (root; installs p
 .PHONY: slurm-down
 slurm-down: ## Stop the daemons that slurm-up started
 	bash scripts/slurm-local.sh down
+
+.PHONY: bench-testbed
+bench-testbed: setup ## Benchmark: testbed data efficiency, every head x priority x 10 problems, 3 settings
+	$(PY) benchmarks/testbed_efficiency.py $(BENCH_ARGS)

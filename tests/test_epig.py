@@ -22,7 +22,6 @@ from epinet_al.data.inputs import TensorInputs
 from epinet_al.experiment import run_experiment
 from epinet_al.models import EnnModule
 from epinet_al.networks import ENN, EnsembleHead, MLPHead
-from tests.threads import single_thread  # noqa: F401  (the fixture)
 from tests.tiny_configs import TINY, experiment_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -11,7 +11,6 @@ from torch import nn
 
 from epinet_al.models import EnnModule
 from epinet_al.networks import ENN, EpinetHead, IndexedMLP, MLPHead, reference_linear
-from tests.threads import single_thread  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -17,7 +17,6 @@ import epinet_al.active_learning.prioritized as prioritized_loop
 import epinet_al.experiment as experiment
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.experiment import run_experiment
-from tests.threads import single_thread  # noqa: F401  (the fixture)
 from tests.tiny_configs import TINY, TINY_PRIORITIZED, experiment_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")

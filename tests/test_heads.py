@@ -11,7 +11,6 @@ from epinet_al.acquisition import EPISTEMIC_PRIORITIES, PRIORITIES, TARGET_PRIOR
 from epinet_al.experiment import run_experiment
 from epinet_al.models import EnnModule
 from epinet_al.networks import ENN, HEADS, MLP, DropoutHead, EnsembleHead, build_head
-from tests.threads import single_thread  # noqa: F401  (the fixture)
 from tests.tiny_configs import TINY, experiment_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")
