@@ -240,24 +240,38 @@ def checkpoint_cost(bench: Bench, out_dir: Path, repeats: int = 3) -> dict:
     return {"save_seconds": seconds, "median_s": statistics.median(seconds), "size_mib": size}
 
 
+# Runs argv[2:] and writes its peak RSS (KiB) and exit code to argv[1].
+_STARTER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+open(sys.argv[1], "w").write(f"{usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
 def peak_memory(overrides: list[str], run_dir: Path) -> dict:
-    """Peak RSS and wall time of one `epinet-al` run in its own process."""
+    """Peak RSS and wall time of one `epinet-al` run in its own process, started by a small Python process.
+
+    On Linux a child's ru_maxrss starts from its parent's resident size (the high-water mark of the address
+    space that exec replaced), so a run started directly by this process, which holds two models, would
+    report at least this process's size. The small starter keeps that floor at a few MiB.
+    """
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     cmd = [str(Path(sys.executable).parent / "epinet-al"), *overrides, f"hydra.run.dir={run_dir}"]
+    result = run_dir / "peak_rss.txt"
     start = time.perf_counter()
     with open(run_dir / "output.log", "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
+        subprocess.run([sys.executable, "-c", _STARTER, str(result), *cmd], stdout=log, stderr=subprocess.STDOUT)
     seconds = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
+    max_rss_kib, code = (int(v) for v in result.read_text().split())
     if code != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited with {code}; see {run_dir / 'output.log'}")
     summary = json.loads((run_dir / "summary.json").read_text())
-    print(f"memory: {usage.ru_maxrss / 1024:.0f} MiB peak RSS, {seconds:.0f} s: {' '.join(overrides)}", flush=True)
+    print(f"memory: {max_rss_kib / 1024:.0f} MiB peak RSS, {seconds:.0f} s: {' '.join(overrides)}", flush=True)
     return {
         "command": "epinet-al " + " ".join(overrides),
-        "peak_rss_mib": usage.ru_maxrss / 1024,  # Linux: KiB
+        "peak_rss_mib": max_rss_kib / 1024,  # Linux: KiB
         "wall_s": seconds,
         "primary_metric": {summary["metric"]["name"]: summary["final"].get(summary["metric"]["name"])},
     }

@@ -55,9 +55,11 @@ def score_candidates(
     target_logits = {}
     with torch.inference_mode():
         index = module.sample_index(num_index_samples(module, num_samples))
-        logits = module(fabric.to_device(inputs), index).float().cpu()  # [A, B, C]
+        # Scores in float64: near its maximum the entropy of a float32 prediction has too few
+        # distinct values to rank close candidates (on two classes it then disagrees with margin).
+        logits = module(fabric.to_device(inputs), index).double().cpu()  # [A, B, C]
         if targets is not None:
-            target_logits["target_logits"] = module(fabric.to_device(targets), index).float().cpu()  # [A, T, C]
+            target_logits["target_logits"] = module(fabric.to_device(targets), index).double().cpu()  # [A, T, C]
     module.train(was_training)
     return priority(logits, generator=generator, **target_logits)
 
