@@ -20,7 +20,6 @@ from epinet_al.experiment import run_experiment
 from tests.cli_runs import run_cli, snapshot
 from tests.glue.tiny_glue import N_DEV, N_TRAIN, TINY_BUDGETS
 from tests.glue_fixtures import write_glue_fixture
-from tests.threads import single_thread  # noqa: F401  (the fixture)
 from tests.tiny_configs import TINY_POOL, TINY_PRIORITIZED, experiment_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -26,7 +26,6 @@ from epinet_al.experiment import run_experiment
 from epinet_al.seeding import SeedStreams
 from epinet_al.tracking.recorder import CURVE_FILE, SUMMARY_FILE, CurveRecorder
 from tests.cli_runs import run_cli
-from tests.threads import single_thread  # noqa: F401  (the fixture)
 from tests.tiny_configs import TINY, experiment_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")

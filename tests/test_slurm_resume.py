@@ -23,7 +23,6 @@ from epinet_al.active_learning.checkpoint import STATE_FILE
 from epinet_al.experiment import run_experiment
 from epinet_al.tracking.recorder import CURVE_FILE, SUMMARY_FILE
 from tests.slurm_cluster import REPO_ROOT, slurm_cluster  # noqa: F401  (the fixture)
-from tests.threads import single_thread  # noqa: F401  (the fixture)
 from tests.tiny_configs import TINY_PRIORITIZED, experiment_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("single_thread")]
