@@ -18,7 +18,7 @@ Memory. Two real command-line runs, each in its own subprocess, report their pea
 (frozen, 1,000 labels, 300 steps; the features are read from the cache when present) and a short
 full fine-tuning run. ``tracemalloc`` is not used: it sees Python objects only, not torch's tensor storage.
 
-    GLUE_DIR=../shared/data/glue python benchmarks/framework_overhead.py [--steps 20] [--rounds 6]
+    GLUE_DIR=../shared/data/glue python benchmarks/framework_overhead.py [--steps 5] [--rounds 24]
 """
 
 from __future__ import annotations
@@ -279,8 +279,8 @@ def peak_memory(overrides: list[str], run_dir: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20, help="full fine-tuning steps per round and loop")
-    parser.add_argument("--rounds", type=int, default=6, help="paired rounds (each runs both loops)")
+    parser.add_argument("--steps", type=int, default=5, help="full fine-tuning steps per round and loop")
+    parser.add_argument("--rounds", type=int, default=24, help="paired rounds (each runs both loops)")
     parser.add_argument("--frozen-steps", type=int, default=500, help="frozen-mode steps per round (0: skip)")
     parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True, help="the peak-memory runs")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/framework_overhead"))

@@ -28,7 +28,6 @@ LAYOUTS = {
 }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("finetune", ["frozen", "full"])
 @pytest.mark.parametrize("task", sorted(LAYOUTS))
 def test_every_layout_runs_in_both_modes(glue_config, tmp_path, task, finetune):
@@ -44,7 +43,6 @@ def test_every_layout_runs_in_both_modes(glue_config, tmp_path, task, finetune):
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["final"]["num_labels"] == 12
 
 
-@pytest.mark.slow
 def test_pool_protocol_runs_on_a_pair_task(glue_config, tmp_path):
     cfg = glue_config("mrpc", "acquisition=entropy", "head=mlp", "model.finetune=full", protocol="pool")
     summary = run_experiment(cfg, tmp_path / "run")
@@ -52,7 +50,6 @@ def test_pool_protocol_runs_on_a_pair_task(glue_config, tmp_path):
     assert {"val/f1", "val/acc", "val/nll"} <= set(summary["final"])
 
 
-@pytest.mark.slow
 def test_stsb_regression_with_the_epinet_and_variance(glue_config, tmp_path):
     cfg = glue_config("stsb", "head=epinet", "acquisition=variance", "model.finetune=frozen")
     summary = run_experiment(cfg, tmp_path / "run")
@@ -69,7 +66,6 @@ def test_classification_priorities_refuse_stsb(glue_config, tmp_path, priority):
         run_experiment(cfg, tmp_path / "run")
 
 
-@pytest.mark.slow
 def test_encoder_dropout_head_runs_end_to_end(glue_config, tmp_path):
     cfg = glue_config("rte", "head=encoder_dropout", "acquisition=bald", "model.dropout_rate=0.2")
     summary = run_experiment(cfg, tmp_path / "run")
