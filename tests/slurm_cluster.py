@@ -78,3 +78,15 @@ def slurm_cluster() -> Iterator[dict[str, str]]:
                     f"slurm-local.sh down failed: {_last_line(down.stderr + down.stdout)}",
                     file=sys.stderr,
                 )
+
+
+def slurm_launcher_overrides(cluster: dict, sweep_dir) -> list[str]:
+    """Hydra overrides that send a sweep's jobs to the local cluster as small sbatch jobs."""
+    return [
+        "hydra/launcher=slurm",
+        f"hydra.launcher.partition={cluster['partition']}",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=1",
+        "hydra.launcher.timeout_min=5",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]

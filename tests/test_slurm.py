@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.slurm_cluster import REPO_ROOT, slurm_cluster  # noqa: F401  (the fixture)
+from tests.slurm_cluster import REPO_ROOT, slurm_cluster, slurm_launcher_overrides  # noqa: F401  (the fixture)
 from tests.tiny_configs import SWEEPS_DIR, compose_sweep
 
 pytestmark = pytest.mark.slurm
@@ -34,12 +34,7 @@ def test_smoke_sweep_runs_as_slurm_jobs(slurm_cluster, tmp_path):  # noqa: F811
     sweep_dir = tmp_path / "smoke"
     command = [
         slurm_cluster["python"], "-m", "epinet_al", "--config-dir", str(SWEEPS_DIR), "--config-name", "smoke", "-m",
-        "hydra/launcher=slurm",
-        f"hydra.launcher.partition={slurm_cluster['partition']}",
-        "hydra.launcher.cpus_per_task=1",
-        "hydra.launcher.mem_gb=1",
-        "hydra.launcher.timeout_min=5",
-        f"hydra.sweep.dir={sweep_dir}",
+        *slurm_launcher_overrides(slurm_cluster, sweep_dir),
     ]  # fmt: skip
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=SWEEP_TIMEOUT_S)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

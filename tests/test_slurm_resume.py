@@ -22,7 +22,7 @@ import torch
 from epinet_al.active_learning.checkpoint import STATE_FILE
 from epinet_al.experiment import run_experiment
 from epinet_al.tracking.recorder import CURVE_FILE, SUMMARY_FILE
-from tests.slurm_cluster import REPO_ROOT, slurm_cluster  # noqa: F401  (the fixture)
+from tests.slurm_cluster import REPO_ROOT, slurm_cluster, slurm_launcher_overrides  # noqa: F401  (the fixture)
 from tests.tiny_configs import TINY_PRIORITIZED, experiment_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("single_thread")]
@@ -61,12 +61,7 @@ def test_requeued_job_resumes_in_its_folder(slurm_cluster, tmp_path):  # noqa: F
     }
     command = [
         slurm_cluster["python"], "-m", "epinet_al", "-m", *TINY_PRIORITIZED,
-        "hydra/launcher=slurm",
-        f"hydra.launcher.partition={slurm_cluster['partition']}",
-        "hydra.launcher.cpus_per_task=1",
-        "hydra.launcher.mem_gb=1",
-        "hydra.launcher.timeout_min=5",
-        f"hydra.sweep.dir={sweep_dir}",
+        *slurm_launcher_overrides(slurm_cluster, sweep_dir),
     ]  # fmt: skip
     log, job_id = tmp_path / "sweep.log", None
     with log.open("w") as output:
