@@ -88,3 +88,26 @@ def test_glue_task_refuses_model_identity(glue_dir, tmp_path):
     cfg = experiment_config(["task=sst2", f"task.data_dir={glue_dir}", "trainer.accelerator=cpu"])
     with pytest.raises(ValueError, match="needs an encoder.*minilm"):
         run_experiment(cfg, tmp_path / "run")
+
+
+# Every head in both protocols on a GLUE task (every priority with every head on [A, B, C] logits is
+# covered in tests/test_heads.py); encoder_dropout needs an encoder that runs, so full fine-tuning.
+HEAD_RUNS = [
+    ("mlp", "entropy", "frozen"),
+    ("epinet", "variance", "frozen"),
+    ("dropout", "bald", "frozen"),
+    ("ensemble", "epig", "frozen"),
+    ("encoder_dropout", "variance", "full"),
+]
+
+
+@pytest.mark.parametrize("protocol", ["prioritized", "pool"])
+@pytest.mark.parametrize(("head", "priority", "finetune"), HEAD_RUNS)
+def test_every_head_runs_in_both_protocols(glue_config, tmp_path, head, priority, finetune, protocol):
+    cfg = glue_config(
+        "sst2", f"head={head}", f"acquisition={priority}", f"model.finetune={finetune}", protocol=protocol
+    )
+    summary = run_experiment(cfg, tmp_path / "run")
+    assert summary["run"]["head"] == head and summary["run"]["protocol"] == protocol
+    assert summary["final"]["num_labels"] == 12
+    assert {"val/acc", "val/nll"} <= set(summary["final"])
