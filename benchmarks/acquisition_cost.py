@@ -8,15 +8,18 @@ batches: the encoder and the plain MLP head under ``torch.inference_mode``, no p
 built by ``build_module`` from the real composed configs (``model=minilm model.finetune=full``) on the
 CPU, in one process, with ``--threads`` torch threads.
 
-Interleaved, paired rounds: the candidates are split at random into ``--parts`` disjoint batches (5 of
-200 by default, under the pool protocol's ``budget.score_batch_size`` of 256, so each is one forward
-pass). Each round scores one batch with every scorer, in an order rotated from round to round, and a
-scorer's ratio is taken against the plain pass of the same round, so a change of the machine's load
-between rounds cancels out. One pass over the parts scores every candidate once: the time for 1,000
-candidates is the sum over a pass (the median over passes with ``--passes`` > 1). The ratio column is
-the median over all rounds, with its range. Untimed warm-up on 8 candidates per scorer first.
+Interleaved, paired rounds: the candidates are split at random into ``--parts`` disjoint batches (10 of
+100 by default: the default prioritized budget's ``candidate_batch_size``, each one forward pass). Each
+round scores one batch with every scorer, in a random order drawn anew each round, and a scorer's ratio
+is taken against the plain pass of the same round (run twice, at random places, and averaged), so a
+change of the machine's load between rounds cancels out. One pass over the parts scores every candidate
+once: the time for 1,000 candidates is the sum over a pass (the median over passes with ``--passes`` >
+1). The ratio column is the median over all rounds, with its range. Untimed warm-up on 8 candidates per
+scorer first. Last, the head and priority alone are timed on the encoder features of the plain passes:
+the part of each cost that is not the encoder, too small for the end-to-end rounds to resolve on a busy
+machine.
 
-    GLUE_DIR=../shared/data/glue python benchmarks/acquisition_cost.py [--parts 5] [--passes 1] [--threads 1]
+    GLUE_DIR=../shared/data/glue python benchmarks/acquisition_cost.py [--parts 10] [--passes 1] [--threads 1]
 """
 
 from __future__ import annotations
@@ -134,7 +137,7 @@ def spread(values: list[float]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=1000)
-    parser.add_argument("--parts", type=int, default=5, help="disjoint candidate batches, one per round")
+    parser.add_argument("--parts", type=int, default=10, help="disjoint candidate batches, one per round")
     parser.add_argument("--passes", type=int, default=1, help="times every candidate is scored by every scorer")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (trainer.num_threads)")
     parser.add_argument("--glue-dir", type=Path, default=os.environ.get("GLUE_DIR"))
@@ -181,12 +184,18 @@ def main() -> None:
     print(f"warm-up {time.perf_counter() - start:.0f} s; {args.passes} x {args.parts} rounds of {len(names)} scorers")
 
     seconds: dict[str, list[float]] = {name: [] for name in names}  # [passes * parts], round by round
+    shuffle = torch.Generator().manual_seed(1)
+    # The plain pass is every ratio's denominator in its round: it runs twice, at random places, and its mean counts.
+    slots = [*names, PLAIN]
     for round_ in range(args.passes * args.parts):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:  # rotated: no scorer always follows the same one
+        part = round_ % args.parts
+        times: dict[str, list[float]] = {name: [] for name in names}
+        for i in torch.randperm(len(slots), generator=shuffle).tolist():  # a new order each round
             t0 = time.perf_counter()
-            run(name, batches[round_ % args.parts], round_ % args.parts)
-            seconds[name].append(time.perf_counter() - t0)
+            run(slots[i], batches[part], part)
+            times[slots[i]].append(time.perf_counter() - t0)
+        for name in names:
+            seconds[name].append(statistics.mean(times[name]))
         print(
             f"round {round_ + 1}: plain {seconds[PLAIN][-1]:.2f} s, total {time.perf_counter() - start:.0f} s",
             flush=True,
@@ -197,9 +206,9 @@ def main() -> None:
     head_names = [s.name for s in SCORERS if s.head != "encoder_dropout"]
     head_seconds: dict[str, list[float]] = {name: [] for name in head_names}
     cached = [features[i] for i in range(args.parts)]
-    for round_ in range(HEAD_ROUNDS):
-        shift = round_ % len(head_names)
-        for name in head_names[shift:] + head_names[:shift]:
+    for _ in range(HEAD_ROUNDS):
+        for i in torch.randperm(len(head_names), generator=shuffle).tolist():
+            name = head_names[i]
             t0 = time.perf_counter()
             head_and_priority(modules[name], cached, priorities[name], samples[name], streams.acquisition)
             head_seconds[name].append(time.perf_counter() - t0)
