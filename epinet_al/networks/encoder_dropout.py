@@ -15,30 +15,20 @@ dropout: an example's sample a depends on its batch, not on the example alone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from epinet_al.networks.head import Head
-from epinet_al.networks.mlp import MLP
+from epinet_al.networks.dropout import DropoutHead
 
 _SEED_HIGH = 2**62
 
 
-class EncoderDropoutHead(Head):
-    """An MLP head features -> hidden -> C with dropout on its hidden units, over an encoder with dropout."""
+class EncoderDropoutHead(DropoutHead):
+    """The dropout head (masks on its hidden units) over an encoder that runs with dropout per sample."""
 
     body_per_index = True
-
-    def __init__(self, feature_dim: int, num_outputs: int, *, hidden: Sequence[int], dropout_rate: float):
-        super().__init__()
-        if not 0.0 <= dropout_rate < 1.0:
-            raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate}")
-        self.dropout_rate = dropout_rate
-        self.widths = list(hidden)
-        self.base = MLP(feature_dim, hidden, num_outputs)
 
     def sample_index(self, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``num`` seed pairs [A, 2] (int64): the encoder's dropout seed, the head's mask seed."""
@@ -46,12 +36,8 @@ class EncoderDropoutHead(Head):
 
     def _keep_masks(self, seeds: torch.Tensor) -> torch.Tensor:
         """One keep-mask [sum(H)] per seed: [A, sum(H)], 1 = keep, each unit kept with probability 1 - p."""
-        return (
-            torch.stack(
-                [torch.rand(sum(self.widths), generator=torch.Generator().manual_seed(s)) for s in seeds.tolist()]
-            )
-            >= self.dropout_rate
-        )
+        masks = [torch.rand(sum(self.widths), generator=torch.Generator().manual_seed(s)) for s in seeds.tolist()]
+        return (torch.stack(masks) >= self.dropout_rate).float()
 
     def forward(self, features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """features [B, F] (or [A, B, F], one per index sample), seed pairs [A, 2] -> logits [A, B, C]."""
@@ -59,12 +45,7 @@ class EncoderDropoutHead(Head):
             raise ValueError(
                 f"encoder_dropout index must be integer seed pairs [A, 2], got {index.dtype} {tuple(index.shape)}"
             )
-        masks = self._keep_masks(index[:, 1].cpu()).to(features.device, features.dtype) / (1.0 - self.dropout_rate)
-        x = features
-        for layer, mask in zip(self.base.hidden_layers, masks.split(self.widths, dim=1), strict=True):
-            x = torch.relu(layer(x)) * mask.unsqueeze(1)  # [A, B, H]
-        out = self.base.output_layer(x)
-        return out.expand(index.shape[0], *out.shape[-2:]) if out.ndim == 2 else out
+        return super().forward(features, self._keep_masks(index[:, 1].cpu()).to(features.device))
 
     def forward_with_body(self, body: nn.Module, inputs: Any, index: torch.Tensor) -> torch.Tensor:
         """The body once per index sample, its dropout on and seeded by index[a, 0]: logits [A, B, C]."""
