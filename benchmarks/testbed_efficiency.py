@@ -9,17 +9,17 @@ baseline, and prints a Markdown table for docs/benchmarks.md.
 
     python benchmarks/testbed_efficiency.py [--seeds 10] [--workers 2] [--out benchmarks/results/testbed]
 
-Runs already finished (summary.json present) are skipped, so an interrupted benchmark continues.
+Runs already finished (summary.json present) are skipped, so an interrupted benchmark continues
+(benchmarks/runs.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from pathlib import Path
+
+from runs import run_jobs
 
 # (input_dim, temperature): the make-run default first, then two other testbed settings.
 SETTINGS = [(2, 0.1), (10, 0.1), (2, 0.5)]
@@ -42,26 +42,6 @@ def agents() -> list[tuple[str, str]]:
     return [(h, p) for h, p in itertools.product(HEADS, PRIORITIES) if not (h == "mlp" and p in EPISTEMIC)]
 
 
-def run_one(overrides: list[str], out_dir: str) -> tuple[str, float]:
-    """Compose the config and run one experiment (in a worker process)."""
-    import logging
-    import warnings
-
-    from hydra import compose, initialize_config_dir
-
-    from epinet_al.cli import CONFIG_DIR
-    from epinet_al.config import to_experiment_config
-    from epinet_al.experiment import run_experiment
-
-    logging.disable(logging.INFO)
-    warnings.filterwarnings("ignore")
-    start = time.perf_counter()
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = to_experiment_config(compose("config", overrides=overrides))
-    run_experiment(cfg, Path(out_dir))
-    return out_dir, time.perf_counter() - start
-
-
 def setting_name(input_dim: int, temperature: float) -> str:
     return f"D{input_dim}_rho{temperature}"
 
@@ -82,8 +62,6 @@ def main() -> None:
         jobs = []
         for (head, priority), seed in itertools.product(agents(), range(args.seeds)):
             out_dir = root / head / priority / f"seed{seed}"
-            if (out_dir / "summary.json").exists():
-                continue
             overrides = [
                 *BUDGET,
                 f"task.input_dim={input_dim}",
@@ -94,14 +72,7 @@ def main() -> None:
                 f"sweep=bench-testbed-{setting_name(input_dim, temperature)}",
             ]
             jobs.append((overrides, str(out_dir)))
-        start = time.perf_counter()
-        print(f"{root}: {len(jobs)} runs to do", flush=True)
-        with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(run_one, *job) for job in jobs]
-            for done, future in enumerate(as_completed(futures), 1):
-                out_dir, seconds = future.result()
-                print(f"  [{done}/{len(jobs)}] {out_dir} ({seconds:.1f} s)", flush=True)
-        print(f"{root}: {time.perf_counter() - start:.0f} s", flush=True)
+        run_jobs(jobs, args.workers, str(root))
 
         summary = summarize(load_runs(root), baseline="mlp/uniform")
         report = write_report(summary, root / "report")

@@ -48,6 +48,9 @@ class GlueTaskConfig:
     # Random subsets for quick runs on large tasks (0: the whole split), drawn with `seed`.
     max_pool_size: int = 0
     max_eval_size: int = 0
+    # Examples carved out of the pool split (drawn with `seed`) that are never acquired: a labelled split
+    # for choosing hyperparameters, evaluated at every curve point as tune/<metric> (0: none).
+    tune_size: int = 0
     # Token budget per example (pairs are truncated longest first); also capped by model.max_length.
     max_length: int = 128
     seed: int = 0
@@ -266,6 +269,9 @@ class ExperimentConfig:
     progress_bar: bool = True
     # A run folder to continue from its last saved state (its config must match).
     resume: str | None = None
+    # Keep state.pt once the run has finished (false: delete it after summary.json is written; a fine-tuned
+    # encoder's state is hundreds of MB, which adds up over a benchmark's hundreds of runs).
+    keep_state: bool = True
 
 
 _SCHEMAS: dict[str, dict[str, type]] = {

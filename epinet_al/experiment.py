@@ -196,7 +196,11 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
     recorder = CurveRecorder(output_dir, trackers, rows=checkpointer.curve)
     ledger = LabelLedger(task.pool_labels, cfg.budget.max_labels)
     checkpointer.attach(
-        module=module, optimizer=optimizer, ledger=ledger, streams=streams, recorder=recorder,
+        module=module,
+        optimizer=optimizer,
+        ledger=ledger,
+        streams=streams,
+        recorder=recorder,
         wandb_run_id=trackers[0].run_id if trackers else None,
     )
     if checkpointer.saved:
@@ -234,6 +238,8 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
     for tracker in trackers:
         tracker.finish(summary, recorder.rows)
     write_summary(output_dir, summary)
+    if not cfg.keep_state:
+        checkpointer.discard()
     log.info("wrote %s", output_dir)
     return summary
 

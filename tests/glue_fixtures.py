@@ -95,9 +95,7 @@ def _formats(task_folder: str, split: str) -> _Format:
         return _Format(header, lambda i, a, b, y: [str(i), str(2 * i + 1), str(2 * i + 2), a, b, y], 5)
     if task_folder == "STS-B":
         meta = ["main-captions", "MSRvid", "2012test"]
-        return _Format(
-            _STSB_HEADER, lambda i, a, b, y: [str(i), *meta, f"{i:04d}", "none", "none", a, b, y], 9
-        )
+        return _Format(_STSB_HEADER, lambda i, a, b, y: [str(i), *meta, f"{i:04d}", "none", "none", a, b, y], 9)
     if task_folder == "MNLI":
         parses = ["( a ( b c ) )", "( d e )", "(ROOT (S (NP a)))", "(ROOT (S (NP d)))"]
         if split == "train":

@@ -125,6 +125,12 @@ def test_a_finished_run_started_again_changes_nothing(reference, tmp_path, monke
     assert_same_run(folder, reference["prioritized"])
 
 
+def test_a_finished_run_can_leave_no_state(tmp_path, reference):
+    run_experiment(experiment_config([*TINY["prioritized"], "keep_state=false"]), tmp_path)
+    assert not (tmp_path / STATE_FILE).exists() and (reference["prioritized"] / STATE_FILE).exists()
+    assert (tmp_path / CURVE_FILE).read_text() == (reference["prioritized"] / CURVE_FILE).read_text()
+
+
 def test_resume_of_a_folder_without_state_fails_clearly(tmp_path, monkeypatch, capsys):
     (tmp_path / "notes.txt").write_text("not a run")
     result = run_cli([*TINY["prioritized"], f"resume={tmp_path}"], monkeypatch, capsys)

@@ -52,8 +52,9 @@ def rank_candidates(
         raise ValueError(f"selection temperature must be positive, got {temperature}")
     uniform = torch.rand(scores.shape, generator=generator, dtype=torch.float64).clamp_min(1e-300)
     gumbel = -torch.log(-torch.log(uniform))
-    return torch.sort(_log_weights(scores, mode, temperature) + gumbel.to(scores.device), descending=True,
-                      stable=True).indices
+    return torch.sort(
+        _log_weights(scores, mode, temperature) + gumbel.to(scores.device), descending=True, stable=True
+    ).indices
 
 
 def select_top(scores: torch.Tensor, num: int) -> torch.Tensor:

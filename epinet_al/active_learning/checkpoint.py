@@ -111,6 +111,10 @@ class Checkpointer:
         self._parts = dict(module=module, optimizer=optimizer, ledger=ledger, streams=streams, recorder=recorder)
         self._wandb_run_id = wandb_run_id
 
+    def discard(self) -> None:
+        """Delete the saved state (the run is finished: there is nothing left to resume)."""
+        self.path.unlink(missing_ok=True)
+
     def save(self, loop_state: dict[str, Any]) -> None:
         """Write the whole state atomically; called by the loops right after an evaluation point."""
         parts = self._parts

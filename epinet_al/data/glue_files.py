@@ -171,9 +171,7 @@ def read_glue_file(path: Path, task: GlueTask, split: str = "train") -> TextExam
         wanted = [c for c in (layout.text_a, layout.text_b, layout.label) if c is not None]
         missing = [c for c in wanted if c not in header]
         if missing:
-            raise GlueFormatError(
-                f"{path}:1: missing header columns {missing}; header is {_short(header, 300)}"
-            )
+            raise GlueFormatError(f"{path}:1: missing header columns {missing}; header is {_short(header, 300)}")
         columns = {name: header.index(name) for name in wanted}
         first_row = 1
     ia, il = columns.get(layout.text_a, layout.text_a), columns.get(layout.label, layout.label)
@@ -213,9 +211,7 @@ def hub_split_name(split: str) -> str:
     try:
         return _HUB_SPLITS[split]
     except KeyError:
-        raise ValueError(
-            f"GLUE split {split!r} has no hub equivalent; valid: {', '.join(_HUB_SPLITS)}"
-        ) from None
+        raise ValueError(f"GLUE split {split!r} has no hub equivalent; valid: {', '.join(_HUB_SPLITS)}") from None
 
 
 def load_glue_split_from_hub(task: GlueTask, split: str) -> TextExamples:
@@ -286,10 +282,7 @@ def _missing_file_message(task: GlueTask, split: str, path: Path) -> str:
     while not parent.is_dir() and parent != parent.parent:
         parent = parent.parent
     present = sorted(p.name for p in parent.iterdir()) if parent.is_dir() else []
-    return (
-        f"{what}; folder {folder} does not exist; entries in {parent}: "
-        f"{', '.join(present) if present else '(none)'}"
-    )
+    return f"{what}; folder {folder} does not exist; entries in {parent}: {', '.join(present) if present else '(none)'}"
 
 
 def _short(value: object, limit: int = 60) -> str:

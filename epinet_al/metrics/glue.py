@@ -73,9 +73,7 @@ def _check_probs(task: GlueTask, probs: torch.Tensor, labels: torch.Tensor) -> N
 
 # Each takes (probs [B, C] float64, labels [B] int64) or (preds [B] float64, targets [B] float64).
 def _accuracy(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return tmf.accuracy(
-        probs.argmax(dim=1), labels, task="multiclass", num_classes=probs.shape[1], average="micro"
-    )
+    return tmf.accuracy(probs.argmax(dim=1), labels, task="multiclass", num_classes=probs.shape[1], average="micro")
 
 
 def _f1(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -30,9 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default per task: priority uniform, head mlp if several)",
     )
     parser.add_argument("--metric", metavar="NAME", help="compare on this split/metric column instead")
-    parser.add_argument(
-        "--mode", choices=MODES, help="with --metric: whether lower (min) or higher (max) is better"
-    )
+    parser.add_argument("--mode", choices=MODES, help="with --metric: whether lower (min) or higher (max) is better")
     return parser
 
 

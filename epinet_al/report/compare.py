@@ -24,6 +24,8 @@ TABLE_COLUMNS = [
     "auc_ci",
     "labels_to_reach",  # labels at which the seed-mean curve reaches the baseline's mean final value
     "savings",  # baseline's labels to reach its own mean final value / labels_to_reach
+    "auc_diff_mean",  # AUC minus the baseline's AUC on the same seed, mean over the seeds both ran
+    "auc_diff_ci",  # ... and its 95% t-interval half-width: a paired comparison (NaN for the baseline)
 ]
 
 
@@ -122,25 +124,33 @@ def _summarize_task(
     curves = _seed_curves(runs, metric)
     base = _pick_baseline(task, runs, baseline)
     grid = _grid(curves)
-    bands = {agent: _band(seed_curves, grid) for agent, seed_curves in curves.items()}
+    bands = {agent: _band(list(by_seed.values()), grid) for agent, by_seed in curves.items()}
 
     # AUCs average over the label range every seed covers, so that agents compare on one range.
-    every = [curve for seed_curves in curves.values() for curve in seed_curves]
+    every = [curve for by_seed in curves.values() for curve in by_seed.values()]
     lo, hi = max(x[0] for x, _ in every), min(x[-1] for x, _ in every)
     if hi <= lo:
         log.warning("task %s: the runs share no label range (%s to %s); AUC left empty", task, lo, hi)
 
     # The target is the baseline's mean final value; the baseline's own labels to reach it are the
     # numerator of every agent's savings ratio.
-    target = np.nan if base is None else float(np.mean([y[-1] for _, y in curves[base]]))
+    target = np.nan if base is None else float(np.mean([y[-1] for _, y in curves[base].values()]))
     base_labels = np.nan if base is None else stats.labels_to_reach(grid, bands[base].mean, target, mode)
 
+    aucs = {
+        agent: {seed: stats.normalized_auc(curve, lo, hi) if hi > lo else np.nan for seed, curve in by_seed.items()}
+        for agent, by_seed in curves.items()
+    }
     rows = {}
-    for agent, seed_curves in curves.items():
+    for agent, by_seed in curves.items():
+        seed_curves = list(by_seed.values())
         final_mean, final_ci = stats.t_interval(np.array([y[-1] for _, y in seed_curves]))
-        aucs = [stats.normalized_auc(curve, lo, hi) if hi > lo else np.nan for curve in seed_curves]
-        auc_mean, auc_ci = stats.t_interval(np.array(aucs))
+        auc_mean, auc_ci = stats.t_interval(np.array(list(aucs[agent].values())))
         reach = np.nan if base is None else stats.labels_to_reach(grid, bands[agent].mean, target, mode)
+        paired = [] if base is None or agent == base else sorted(set(aucs[agent]) & set(aucs[base]))
+        diff_mean, diff_ci = (
+            stats.t_interval(np.array([aucs[agent][s] - aucs[base][s] for s in paired])) if paired else (np.nan, np.nan)
+        )
         rows[agent] = {
             "seeds": len(seed_curves),
             "final_labels": float(np.mean([x[-1] for x, _ in seed_curves])),
@@ -150,6 +160,8 @@ def _summarize_task(
             "auc_ci": float(auc_ci),
             "labels_to_reach": reach,
             "savings": stats.savings_ratio(base_labels, reach),
+            "auc_diff_mean": float(diff_mean),
+            "auc_diff_ci": float(diff_ci),
         }
     table = pd.DataFrame.from_dict(rows, orient="index", columns=TABLE_COLUMNS)
     table.index.name = "agent"
@@ -161,7 +173,9 @@ def _summarize_task(
         second_curves = _seed_curves(runs, second)
         second_grid = _grid(second_curves)
         all_bands[second] = {
-            agent: _band(second_curves[agent], second_grid) for agent in table.index if agent in second_curves
+            agent: _band(list(second_curves[agent].values()), second_grid)
+            for agent in table.index
+            if agent in second_curves
         }
     return TaskSummary(task, metric, mode, base, (float(lo), float(hi)), table, all_bands)
 
@@ -176,9 +190,7 @@ def _primary_metric(task: str, runs: pd.DataFrame) -> tuple[str, str]:
     for run, run_rows in runs.groupby("run", sort=True):
         if metric not in run_rows.columns or run_rows[metric].isna().all():
             logged = [c for c in run_rows.columns if is_metric_column(c) and run_rows[c].notna().any()]
-            raise ReportError(
-                f"run {run}: primary metric {metric!r} not in curve.csv; columns: {', '.join(logged)}"
-            )
+            raise ReportError(f"run {run}: primary metric {metric!r} not in curve.csv; columns: {', '.join(logged)}")
     return str(metric), str(mode)
 
 
@@ -198,22 +210,23 @@ def _second_metric(runs: pd.DataFrame, primary: str) -> str | None:
     return next((c for c in logged if "acc" in c.split("/", 1)[1]), None)
 
 
-def _seed_curves(runs: pd.DataFrame, metric: str) -> dict[str, list[stats.Curve]]:
-    """agent -> one curve per seed (sorted by seed) of `metric`; runs that never logged it are left
-    out. Relies on load_runs' rows being unique and sorted in num_labels within a run."""
-    curves: dict[str, list[stats.Curve]] = {}
-    for (agent, _), run_rows in runs.groupby(["agent", "seed"], sort=True):
+def _seed_curves(runs: pd.DataFrame, metric: str) -> dict[str, dict[int, stats.Curve]]:
+    """agent -> seed -> curve of `metric`, seeds in order; runs that never logged it are left out.
+    Relies on load_runs' rows being unique and sorted in num_labels within a run."""
+    curves: dict[str, dict[int, stats.Curve]] = {}
+    for (agent, seed), run_rows in runs.groupby(["agent", "seed"], sort=True):
         points = run_rows[["num_labels", metric]].dropna()
         if not points.empty:
-            curves.setdefault(str(agent), []).append(
-                (points["num_labels"].to_numpy(dtype=float), points[metric].to_numpy(dtype=float))
+            curves.setdefault(str(agent), {})[int(seed)] = (
+                points["num_labels"].to_numpy(dtype=float),
+                points[metric].to_numpy(dtype=float),
             )
     return curves
 
 
-def _grid(curves: dict[str, list[stats.Curve]]) -> np.ndarray:
+def _grid(curves: dict[str, dict[int, stats.Curve]]) -> np.ndarray:
     """The union of all evaluated label counts: [G]."""
-    return np.unique(np.concatenate([x for seed_curves in curves.values() for x, _ in seed_curves]))
+    return np.unique(np.concatenate([x for by_seed in curves.values() for x, _ in by_seed.values()]))
 
 
 def _band(seed_curves: list[stats.Curve], grid: np.ndarray) -> Band:

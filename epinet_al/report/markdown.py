@@ -20,6 +20,8 @@ metric value over it. *Labels to reach*: the first label count at which the agen
 curve reaches the baseline's mean final value (linear interpolation between evaluation points; \
 computed on the seed-mean curve, not per seed; — = never). *Savings*: the baseline's labels to \
 reach its own mean final value divided by the agent's (> 1: the agent needs fewer labels). \
+*AUC − baseline (paired)*: the agent's AUC minus the baseline's on the same seed, over the seeds \
+both ran (an interval that excludes 0 is a difference the seeds agree on). \
 Rows are sorted by AUC, best first, the best in bold."""
 
 
@@ -54,8 +56,9 @@ def _task_section(task: TaskSummary) -> str:
         f"![{task.task}]({figure_filename(task.task)})"
     )
     lines = [
-        f"| agent | seeds | final {task.metric} | labels at final | AUC | labels to reach | savings |",
-        "|---|--:|--:|--:|--:|--:|--:|",
+        f"| agent | seeds | final {task.metric} | labels at final | AUC | AUC − baseline (paired) | labels to reach "
+        "| savings |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     best = task.table.index[0] if math.isfinite(task.table["auc_mean"].iat[0]) else None
     for agent, row in task.table.iterrows():
@@ -68,6 +71,7 @@ def _task_section(task: TaskSummary) -> str:
             _mean_ci(row["final_mean"], row["final_ci"]),
             _number(row["final_labels"], ".0f"),
             _mean_ci(row["auc_mean"], row["auc_ci"]),
+            _mean_ci(row["auc_diff_mean"], row["auc_diff_ci"], signed=True),
             _number(row["labels_to_reach"], ".0f"),
             _number(row["savings"], ".2f", suffix="×"),
         ]
@@ -84,10 +88,11 @@ def _win_table(wins: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _mean_ci(mean: float, half_width: float) -> str:
+def _mean_ci(mean: float, half_width: float, signed: bool = False) -> str:
     if not math.isfinite(mean):
         return MISSING
-    return f"{mean:.4f}" if not math.isfinite(half_width) else f"{mean:.4f} ± {half_width:.4f}"
+    text = f"{mean:+.4f}" if signed else f"{mean:.4f}"
+    return text if not math.isfinite(half_width) else f"{text} ± {half_width:.4f}"
 
 
 def _number(value: float, spec: str, suffix: str = "") -> str:

@@ -102,9 +102,7 @@ def _load_run(run_dir: Path, sweep_dir: Path) -> pd.DataFrame:
 
     curve = pd.read_csv(run_dir / CURVE)
     if "num_labels" not in curve.columns:
-        raise ReportError(
-            f"{run_dir / CURVE}: no num_labels column; columns: {', '.join(map(str, curve.columns))}"
-        )
+        raise ReportError(f"{run_dir / CURVE}: no num_labels column; columns: {', '.join(map(str, curve.columns))}")
     # GroupBy.last skips NaN, so each column keeps its latest logged value at that label count.
     curve = curve.dropna(subset=["num_labels"]).groupby("num_labels", sort=True).last().reset_index()
     curve["num_labels"] = curve["num_labels"].astype(int)

@@ -54,6 +54,8 @@ from epinet_al.tasks.task import ActiveLearningTask
 log = logging.getLogger(__name__)
 
 SOURCES = ("local", "hub")
+# The split carved out of the pool for choosing hyperparameters (GLUE's dev split is reported as val).
+TUNE_SPLIT = "tune"
 
 
 @dataclass
@@ -116,9 +118,8 @@ def build_glue_task(
     max_length = min(cfg.max_length, model_cfg.max_length)
     frozen = FrozenEncoder(model_cfg, device or torch.device("cpu")) if model_cfg.finetune == "frozen" else None
 
-    def split_data(split: str, cap: int) -> tuple[Inputs, torch.Tensor]:
-        examples = _load_split(task, split, data_dir)
-        rows = _subsample(len(examples), cap, cfg.seed, split)
+    def encode(split: str, examples: TextExamples, rows: torch.Tensor) -> tuple[Inputs, torch.Tensor]:
+        """The model inputs and labels of ``rows`` of a split: token ids, or cached frozen features."""
         name = f"{task.name}-{split}"
         tokens, key = cached_tokenize(tokenizer, tokenizer_key, examples, max_length, model_cfg.cache_dir, name)
         if frozen is None:
@@ -127,12 +128,22 @@ def build_glue_task(
         path = cache_file(model_cfg.cache_dir, "features", f"{name}-{model_cfg.name}-{model_cfg.pooling}", feature_key)
         return TensorInputs(cached_features(path, tokens, rows, frozen, model_cfg.batch_size)), examples.labels[rows]
 
-    pool, pool_labels = split_data(cfg.pool_split, cfg.max_pool_size)
+    def eval_split(name: str, inputs: Inputs, labels: torch.Tensor) -> EvalSplit:
+        batch_size = model_cfg.batch_size if isinstance(inputs, TokenizedInputs) else eval_cfg.batch_size
+        return EvalSplit(name, inputs, labels, _batches(inputs, batch_size))
+
+    pool_examples = _load_split(task, cfg.pool_split, data_dir)
+    tune_rows, pool_rows = _carve_tune_rows(
+        _subsample(len(pool_examples), cfg.max_pool_size, cfg.seed, cfg.pool_split), cfg
+    )
+    pool, pool_labels = encode(cfg.pool_split, pool_examples, pool_rows)
     eval_splits = []
     for split in cfg.eval_splits:
-        inputs, labels = split_data(split, cfg.max_eval_size)
-        batch_size = model_cfg.batch_size if isinstance(inputs, TokenizedInputs) else eval_cfg.batch_size
-        eval_splits.append(EvalSplit(report_split_name(split), inputs, labels, _batches(inputs, batch_size)))
+        examples = _load_split(task, split, data_dir)
+        rows = _subsample(len(examples), cfg.max_eval_size, cfg.seed, split)
+        eval_splits.append(eval_split(report_split_name(split), *encode(split, examples, rows)))
+    if tune_rows.numel():
+        eval_splits.append(eval_split(TUNE_SPLIT, *encode(cfg.pool_split, pool_examples, tune_rows)))
     return ActiveLearningTask(
         name=task.name,
         pool=pool,
@@ -176,6 +187,8 @@ def _check_config(cfg: GlueTaskConfig, model_cfg: Any, task: GlueTask) -> None:
     for key in ("max_pool_size", "max_eval_size"):
         if getattr(cfg, key) < 0:
             raise ValueError(f"task.{key} must be 0 (the whole split) or positive, got {getattr(cfg, key)}")
+    if cfg.tune_size < 0:
+        raise ValueError(f"task.tune_size must be 0 (no tune split) or positive, got {cfg.tune_size}")
     if model_cfg.batch_size <= 0:
         raise ValueError(f"model.batch_size must be positive, got {model_cfg.batch_size}")
     if cfg.max_length < 2 or model_cfg.max_length < 2:
@@ -225,6 +238,19 @@ def _subsample(num: int, cap: int, seed: int, split: str) -> torch.Tensor:
     # One stream per split, so capping the evaluation sets never changes the pool.
     split_seed = int(np.random.SeedSequence([seed, zlib.crc32(split.encode())]).generate_state(1)[0])
     return torch.randperm(num, generator=torch.Generator().manual_seed(split_seed))[:cap].sort().values
+
+
+def _carve_tune_rows(rows: torch.Tensor, cfg: GlueTaskConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(tune rows, pool rows): ``cfg.tune_size`` of the pool's rows drawn with (seed, "tune"), both sorted."""
+    if cfg.tune_size == 0:
+        return rows[:0], rows
+    if cfg.tune_size >= rows.shape[0]:
+        raise ValueError(
+            f"task.tune_size={cfg.tune_size} leaves no pool: the pool split {cfg.pool_split!r} has {rows.shape[0]} rows"
+        )
+    tune_seed = int(np.random.SeedSequence([cfg.seed, zlib.crc32(TUNE_SPLIT.encode())]).generate_state(1)[0])
+    order = torch.randperm(rows.shape[0], generator=torch.Generator().manual_seed(tune_seed))
+    return rows[order[: cfg.tune_size]].sort().values, rows[order[cfg.tune_size :]].sort().values
 
 
 def _batches(inputs: Inputs, batch_size: int) -> list[torch.Tensor]:

@@ -207,9 +207,7 @@ def test_malformed_rte_names_file_line_and_problem(tmp_path, defect):
 def test_malformed_every_layout(tmp_path, name, defect):
     task = get_glue_task(name)
     fixture = write_glue_fixture(tmp_path, FOLDERS[name], malformed=defect, malformed_split="train")
-    with pytest.raises(
-        GlueFormatError, match="^" + re.escape(f"{fixture.files['train']}:{fixture.bad_line}: ")
-    ):
+    with pytest.raises(GlueFormatError, match="^" + re.escape(f"{fixture.files['train']}:{fixture.bad_line}: ")):
         load_glue_split(task, "train", tmp_path)
     # The other files of the task are untouched and still read.
     for split in task.eval_splits:

@@ -110,6 +110,8 @@ def test_mnli_reports_matched_and_mismatched_from_the_supplementary_files(glue_c
         (["task.source=web"], "unknown task.source 'web'.*local, hub"),
         (["model.finetune=partial"], "unknown model.finetune 'partial'.*full, frozen"),
         (["task.max_pool_size=-1"], "task.max_pool_size must be 0"),
+        (["task.tune_size=-1"], "task.tune_size must be 0"),
+        ([f"task.tune_size={N_TRAIN}"], f"task.tune_size={N_TRAIN} leaves no pool"),
     ],
 )
 def test_invalid_task_settings_are_refused(glue_config, overrides, message):
@@ -136,6 +138,24 @@ def test_caps_draw_a_seeded_random_subset(glue_config):
     assert pool_rows() == pool_rows()
     assert pool_rows() != pool_rows("seed=1")  # task.seed follows the run's seed
     assert pool_rows() == pool_rows("task.max_eval_size=4")  # each split draws from its own stream
+
+
+def test_tune_split_is_carved_out_of_the_pool_and_evaluated(glue_config):
+    def tune_task(*overrides):
+        return build(glue_config("sst2", "model.finetune=frozen", "task.tune_size=4", *overrides))
+
+    task = tune_task()
+    whole = build(glue_config("sst2", "model.finetune=frozen"))
+    tune = task.evaluator.splits[-1]
+    assert tune.name == "tune" and len(tune.labels) == 4 and len(task.pool) == N_TRAIN - 4
+    # The tune rows and the pool rows are disjoint and together the whole pool split.
+    rows = torch.cat([task.pool.data, tune.inputs.data])
+    assert sorted(map(tuple, rows.tolist())) == sorted(map(tuple, whole.pool.data.tolist()))
+    assert task.primary_metric == "val/acc"  # dev stays the reported split
+    metrics = task.evaluator(lambda features: torch.zeros(1, features.shape[0], 2))
+    assert {"val/acc", "tune/acc", "tune/nll"} <= set(metrics)
+    assert torch.equal(tune_task().pool.data, task.pool.data)
+    assert not torch.equal(tune_task("seed=1").pool.data, task.pool.data)  # drawn with task.seed
 
 
 # ---------------------------------------------------------------- the frozen-feature cache

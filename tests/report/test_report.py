@@ -155,6 +155,12 @@ def test_summary_table_by_hand(sweep: Path) -> None:
     savings = table["savings"]
     assert savings["epinet/variance"] == 2.0 and savings["mlp/uniform"] == 1.0
     assert savings["ensemble/bald"] == pytest.approx(1.25) and math.isnan(savings["mlp/entropy"])
+    # Paired with the baseline seed by seed: variance is 0.125 better on both seeds (no spread), the
+    # one-seed agents differ from the baseline's seed 0 (AUC 0.8125) with no interval.
+    diff = table["auc_diff_mean"]
+    assert diff["epinet/variance"] == pytest.approx(-0.125) and table.at["epinet/variance", "auc_diff_ci"] == 0.0
+    assert diff["ensemble/bald"] == pytest.approx(0.635 - 0.8125) and diff["mlp/entropy"] == pytest.approx(-0.0125)
+    assert math.isnan(table.at["ensemble/bald", "auc_diff_ci"]) and math.isnan(diff["mlp/uniform"])
     # test/acc is plotted beside the primary metric, for the agents that logged it.
     assert list(testbed.bands) == ["test/nll", "test/acc"]
     assert list(testbed.bands["test/acc"]) == ["mlp/uniform"]
@@ -210,8 +216,11 @@ def test_write_report_files(sweep: Path, tmp_path: Path) -> None:
     assert all((out / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names if n.endswith(".png"))
     text = report.read_text()
     assert "![testbed](testbed.png)" in text and "![win matrix](win_matrix.png)" in text
-    assert "| **epinet/variance** | 2 | 0.5000 ± 0.7941 | 100 | 0.6250 ± 0.7941 | 50 | 2.00× |" in text
-    assert "| mlp/entropy | 1 | 0.6000 | 100 | 0.8000 | — | — |" in text
+    variance_row = (
+        "| **epinet/variance** | 2 | 0.5000 ± 0.7941 | 100 | 0.6250 ± 0.7941 | -0.1250 ± 0.0000 | 50 | 2.00× |"  # noqa: E501
+    )
+    assert variance_row in text
+    assert "| mlp/entropy | 1 | 0.6000 | 100 | 0.8000 | -0.0125 | — | — |" in text
     assert "| mlp/uniform (baseline) |" in text
     table = pd.read_csv(out / "summary.csv")
     assert len(table) == 7
