@@ -102,6 +102,14 @@ slurm-up: ## Start a single-node SLURM cluster on this machine (root; installs p
 slurm-down: ## Stop the daemons that slurm-up started
 	bash scripts/slurm-local.sh down
 
+.PHONY: bench-glue
+bench-glue: setup ## Benchmark: GLUE at matched label budgets, frozen MiniLM, 7 tasks x 5 seeds, tuned alike (GLUE_DIR)
+	$(PY) benchmarks/glue_efficiency.py --mode frozen $(BENCH_ARGS)
+
+.PHONY: bench-glue-full
+bench-glue-full: setup ## Benchmark: the same with MiniLM fine-tuned, SST-2 and RTE x 3 seeds (GLUE_DIR; a GPU helps)
+	$(PY) benchmarks/glue_efficiency.py --mode full $(BENCH_ARGS)
+
 .PHONY: bench-testbed
 bench-testbed: setup ## Benchmark: testbed data efficiency, every head x priority x 10 problems, 3 settings
 	$(PY) benchmarks/testbed_efficiency.py $(BENCH_ARGS)

@@ -239,7 +239,7 @@ def markdown_table(table: pd.DataFrame, chosen: pd.DataFrame, metric: str, budge
     lines = [
         f"| agent | {metric} at {header} labels | AUC | Δ AUC vs baseline (paired) | labels to reach baseline | "
         "savings | chosen lr/bs per budget |",
-        "|---|" + "--:|" * (len(budget_grid) + 5) + "---|",
+        "|---|" + "--:|" * (len(budget_grid) + 4) + "---|",
     ]
     for row in table.itertuples():
         values = " | ".join(f"{row.curve[b]:.3f}" if b in row.curve else "—" for b in budget_grid)
@@ -265,6 +265,7 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true", help="summarize the finished runs, run nothing")
     parser.add_argument("--budgets", default=None, help="comma-separated label budgets instead of the mode's")
     parser.add_argument("--heads", default=None, help="comma-separated heads instead of the mode's")
+    parser.add_argument("--learning-rates", default=None, help="comma-separated learning rates instead of the mode's")
     parser.add_argument("--overrides", default="", help="extra Hydra overrides for every run, e.g. 'trainer=gpu'")
     args = parser.parse_args()
     mode = MODES[args.mode]
@@ -272,6 +273,8 @@ def main() -> None:
         mode = dataclasses.replace(mode, budgets=tuple(int(b) for b in args.budgets.split(",")))
     if args.heads:
         mode = dataclasses.replace(mode, heads=tuple(args.heads.split(",")))
+    if args.learning_rates:
+        mode = dataclasses.replace(mode, learning_rates=tuple(float(lr) for lr in args.learning_rates.split(",")))
     tasks = args.tasks.split(",") if args.tasks else list(mode.tasks)
     unknown = [t for t in tasks if t not in mode.tasks]
     if unknown:
@@ -300,6 +303,11 @@ def main() -> None:
             rest = jobs_for(spec, mode, args.mode, task_root, chosen_points(chosen), later, extra)
             run_jobs(rest, args.workers, f"{task_root} (chosen configs, seeds {mode.tune_seeds}-{seeds - 1})")
             finals = load_finals(spec, mode, task_root, seeds)
+        # An agent compares only over the whole budget grid (an interrupted benchmark can leave one short).
+        counts = chosen.groupby("agent")["budget"].nunique()
+        for agent in counts[counts < len(budgets(spec, mode))].index:
+            print(f"{name}: {agent} left out, not every budget has finished runs", flush=True)
+        chosen = chosen[chosen["agent"].map(counts) == len(budgets(spec, mode))]
         finals.to_csv(task_root / "runs.csv", index=False)
         chosen.to_csv(task_root / "chosen.csv", index=False)
         runs = matched_label_runs(finals, chosen, spec)

@@ -84,15 +84,17 @@ def main() -> None:
 def markdown_table(table) -> str:
     """The benchmark's columns of the report's summary table, as Markdown."""
     lines = [
-        "| agent | AUC test/nll | final test/nll | labels to reach baseline's final | savings |",
-        "|---|--:|--:|--:|--:|",
+        "| agent | AUC test/nll | AUC − baseline (paired) | final test/nll | labels to reach baseline's final "
+        "| savings |",
+        "|---|--:|--:|--:|--:|--:|",
     ]
     for row in table.itertuples():
         reach = "—" if row.labels_to_reach != row.labels_to_reach else f"{row.labels_to_reach:.0f}"
         savings = "—" if row.savings != row.savings else f"{row.savings:.2f}x"
+        diff = "—" if row.auc_diff_mean != row.auc_diff_mean else f"{row.auc_diff_mean:+.4f} ± {row.auc_diff_ci:.4f}"
         lines.append(
-            f"| {row.agent} | {row.auc_mean:.4f} ± {row.auc_ci:.4f} | {row.final_mean:.4f} ± {row.final_ci:.4f} "
-            f"| {reach} | {savings} |"
+            f"| {row.agent} | {row.auc_mean:.4f} ± {row.auc_ci:.4f} | {diff} "
+            f"| {row.final_mean:.4f} ± {row.final_ci:.4f} | {reach} | {savings} |"
         )
     return "\n".join(lines)
 
