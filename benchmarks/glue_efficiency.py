@@ -86,6 +86,7 @@ class Mode:
     lr_key: str  # the learning rate that is swept: the head's (frozen) or the encoder's (full)
     overrides: tuple[str, ...] = ()
     heads: tuple[str, ...] = ("mlp", "epinet", "dropout", "ensemble")
+    only_agents: tuple[str, ...] = ()  # "head/priority" names to keep (empty: every agent of the heads)
 
 
 MODES = {
@@ -137,7 +138,8 @@ Point = tuple[str, str, int, float, int]
 
 
 def grid(spec: TaskSpec, mode: Mode) -> list[Point]:
-    points = itertools.product(agents(spec, mode.heads), budgets(spec, mode), mode.learning_rates, mode.batch_sizes)
+    pairs = [(h, p) for h, p in agents(spec, mode.heads) if not mode.only_agents or f"{h}/{p}" in mode.only_agents]
+    points = itertools.product(pairs, budgets(spec, mode), mode.learning_rates, mode.batch_sizes)
     return [(head, priority, budget, lr, batch_size) for (head, priority), budget, lr, batch_size in points]
 
 
@@ -265,6 +267,7 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true", help="summarize the finished runs, run nothing")
     parser.add_argument("--budgets", default=None, help="comma-separated label budgets instead of the mode's")
     parser.add_argument("--heads", default=None, help="comma-separated heads instead of the mode's")
+    parser.add_argument("--agents", default=None, help="comma-separated head/priority subset of the mode's agents")
     parser.add_argument("--learning-rates", default=None, help="comma-separated learning rates instead of the mode's")
     parser.add_argument("--overrides", default="", help="extra Hydra overrides for every run, e.g. 'trainer=gpu'")
     args = parser.parse_args()
@@ -273,6 +276,8 @@ def main() -> None:
         mode = dataclasses.replace(mode, budgets=tuple(int(b) for b in args.budgets.split(",")))
     if args.heads:
         mode = dataclasses.replace(mode, heads=tuple(args.heads.split(",")))
+    if args.agents:
+        mode = dataclasses.replace(mode, only_agents=tuple(args.agents.split(",")))
     if args.learning_rates:
         mode = dataclasses.replace(mode, learning_rates=tuple(float(lr) for lr in args.learning_rates.split(",")))
     tasks = args.tasks.split(",") if args.tasks else list(mode.tasks)
