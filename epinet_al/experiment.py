@@ -98,11 +98,23 @@ def check_config(cfg: ExperimentConfig, task: ActiveLearningTask) -> None:
         raise ValueError(
             f"budget.initial_labels={budget.initial_labels} is larger than budget.max_labels={budget.max_labels}"
         )
+    check_optimizer(cfg.trainer.optimizer)
     if cfg.acquisition.num_index_samples <= 0 or cfg.eval.num_index_samples <= 0:
         raise ValueError("acquisition.num_index_samples and eval.num_index_samples must be positive")
     get_priority(cfg.acquisition.priority, regression=task.regression)
     if cfg.acquisition.priority in TARGET_PRIORITIES and cfg.acquisition.num_targets <= 0:
         raise ValueError(f"acquisition.num_targets must be positive, got {cfg.acquisition.num_targets}")
+
+
+def check_optimizer(optimizer: Any) -> None:
+    """trainer.optimizer is an open mapping (any torch optimizer's keywords): its common numbers are checked here."""
+    for key in ("lr", "weight_decay"):
+        value = optimizer.get(key) if hasattr(optimizer, "get") else None
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (key == "lr" and value == 0):
+            bound = "a positive number" if key == "lr" else "a number >= 0"
+            raise ValueError(f"trainer.optimizer.{key} must be {bound}, got {value!r}")
 
 
 def build_module(cfg: ExperimentConfig, task: ActiveLearningTask, streams: SeedStreams) -> EnnModule:

@@ -103,6 +103,14 @@ TESTBED_CASES = {
         "budget.initial_labels=30 is larger than budget.max_labels=20",
     ),
     "pool_zero_train_steps": ([*TINY_POOL, "budget.train_steps=0"], "budget.train_steps must be positive, got 0"),
+    "learning_rate_not_a_number": (
+        [*P, "trainer.optimizer.lr=abc"],
+        "trainer.optimizer.lr must be a positive number, got 'abc'",
+    ),
+    "negative_weight_decay": (
+        [*P, "trainer.optimizer.weight_decay=-0.1"],
+        "trainer.optimizer.weight_decay must be a number >= 0, got -0.1",
+    ),
     # An epistemic priority needs a head with an index.
     "epistemic_priority_with_plain_head": (
         [*P, "head=mlp", "acquisition=bald"],
