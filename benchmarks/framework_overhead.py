@@ -46,6 +46,7 @@ from lightning_fabric import Fabric
 from epinet_al.acquisition import get_priority
 from epinet_al.active_learning.checkpoint import Checkpointer
 from epinet_al.active_learning.ledger import LabelLedger
+from epinet_al.active_learning.loop_setup import LoopSetup
 from epinet_al.active_learning.prioritized import run_prioritized
 from epinet_al.active_learning.steps import train_step
 from epinet_al.cli import CONFIG_DIR
@@ -126,7 +127,7 @@ class Bench:
         )
         losses = []
         start = time.perf_counter()
-        run_prioritized(
+        setup = LoopSetup(
             fabric=self.fabric,
             module=module,
             optimizer=optimizer,
@@ -135,7 +136,6 @@ class Bench:
             priority=get_priority(self.cfg.acquisition.priority),
             evaluator=lambda predict: {},  # evaluation is left out of both loops
             record=lambda step, num_labels, metrics: losses.append(metrics["train/loss"]),
-            budget=budget,
             acquisition=self.cfg.acquisition,
             eval_index_samples=1,
             acquisition_generator=streams.acquisition,
@@ -143,6 +143,7 @@ class Bench:
             progress_bar=False,
             checkpoint=None,
         )
+        run_prioritized(setup, budget)
         return time.perf_counter() - start, losses[-1]
 
     def bare(self, steps: int, seed: int) -> tuple[float, float]:

@@ -18,6 +18,7 @@ from lightning_fabric import Fabric, seed_everything
 from epinet_al.acquisition import EPISTEMIC_PRIORITIES, SELECTIONS, TARGET_PRIORITIES, get_priority
 from epinet_al.active_learning.checkpoint import STATE_FILE, Checkpointer
 from epinet_al.active_learning.ledger import LabelLedger
+from epinet_al.active_learning.loop_setup import LoopSetup
 from epinet_al.active_learning.pool import run_pool
 from epinet_al.active_learning.prioritized import run_prioritized
 from epinet_al.config import ExperimentConfig
@@ -217,7 +218,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
     )
     if checkpointer.saved:
         log.info("resuming %s from step %d", output_dir, checkpointer.saved["loop"]["step"])
-    LOOPS[cfg.budget.protocol](
+    setup = LoopSetup(
         fabric=fabric,
         module=module,
         optimizer=optimizer,
@@ -226,7 +227,6 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         priority=get_priority(cfg.acquisition.priority, regression=task.regression),
         evaluator=task.evaluator,
         record=recorder,
-        budget=cfg.budget,
         acquisition=cfg.acquisition,
         eval_index_samples=cfg.eval.num_index_samples,
         acquisition_generator=streams.acquisition,
@@ -235,6 +235,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         progress_bar=cfg.progress_bar,
         checkpoint=checkpointer,
     )
+    LOOPS[cfg.budget.protocol](setup, cfg.budget)
 
     recorder.flush()  # curve.csv complete (a failed write at an evaluation point is retried) before the summary
     summary = {

@@ -9,21 +9,15 @@ one of ``eval_labels``, every ``eval_every`` steps if set, and at the end.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
-from lightning_fabric import Fabric
 from tqdm.auto import tqdm
 
-from epinet_al.acquisition import Priority, rank_candidates
-from epinet_al.active_learning.checkpoint import Checkpointer
+from epinet_al.acquisition import rank_candidates
 from epinet_al.active_learning.ledger import LabelLedger
-from epinet_al.active_learning.steps import Evaluator, draw_targets, evaluate, score_candidates, train_step
-from epinet_al.data.inputs import Inputs
-
-# Called with (step, num_labels, metrics) at every evaluation point.
-Recorder = Callable[[int, int, dict[str, float]], None]
+from epinet_al.active_learning.loop_setup import LoopSetup
+from epinet_al.active_learning.steps import draw_targets, evaluate, score_candidates, train_step
 
 
 def draw_candidates(pool_size: int, ledger: LabelLedger, num: int, generator: torch.Generator) -> torch.Tensor:
@@ -34,70 +28,57 @@ def draw_candidates(pool_size: int, ledger: LabelLedger, num: int, generator: to
     return labeled[torch.randperm(labeled.shape[0], generator=generator)[:num]]
 
 
-def run_prioritized(
-    *,
-    fabric: Fabric,
-    module: Any,
-    optimizer: torch.optim.Optimizer,
-    pool: Inputs,
-    ledger: LabelLedger,
-    priority: Priority,
-    evaluator: Evaluator,
-    record: Recorder,
-    budget: Any,
-    acquisition: Any,
-    eval_index_samples: int,
-    acquisition_generator: torch.Generator,
-    eval_generator: torch.Generator,
-    gradient_clip_norm: float | None = None,
-    progress_bar: bool = True,
-    checkpoint: Checkpointer | None = None,
-) -> None:
-    """Run ``budget.max_steps`` prioritized steps; ``record`` gets the curve row by row.
-
-    With a ``checkpoint``, the run's state is saved after every evaluation point and a saved
-    state is restored first, so the loop continues after the last saved step.
-    """
+def run_prioritized(run: LoopSetup, budget: Any) -> None:
+    """Run ``budget.max_steps`` prioritized steps; ``run.record`` gets the curve row by row."""
     eval_labels = sorted(set(budget.eval_labels))
-    saved = checkpoint.restore() if checkpoint else None
+    saved = run.checkpoint.restore() if run.checkpoint else None
     first_step, next_eval = (saved["step"] + 1, saved["next_eval"]) if saved else (1, 0)
     losses: list[float] = []
 
     def evaluation_point(step: int) -> None:
-        metrics = evaluate(fabric, module, evaluator, eval_index_samples, eval_generator)
+        metrics = evaluate(run.fabric, run.module, run.evaluator, run.eval_index_samples, run.eval_generator)
         if losses:
             metrics["train/loss"] = sum(losses) / len(losses)
             losses.clear()
-        record(step, ledger.num_labels, metrics)
-        if checkpoint:
-            checkpoint.save({"step": step, "next_eval": next_eval})
+        run.record(step, run.ledger.num_labels, metrics)
+        if run.checkpoint:
+            run.checkpoint.save({"step": step, "next_eval": next_eval})
 
     steps = range(first_step, budget.max_steps + 1)
     bar = tqdm(
-        steps, desc="prioritized", initial=first_step - 1, total=budget.max_steps, disable=not progress_bar, leave=False
+        steps,
+        desc="prioritized",
+        initial=first_step - 1,
+        total=budget.max_steps,
+        disable=not run.progress_bar,
+        leave=False,
     )
     for step in bar:
-        candidates = draw_candidates(len(pool), ledger, budget.candidate_batch_size, acquisition_generator)
-        targets = draw_targets(pool, ledger, acquisition, acquisition_generator)
+        candidates = draw_candidates(len(run.pool), run.ledger, budget.candidate_batch_size, run.acquisition_generator)
+        targets = draw_targets(run.pool, run.ledger, run.acquisition, run.acquisition_generator)
         scores = score_candidates(
-            fabric,
-            module,
-            pool.take(candidates),
-            priority,
-            acquisition.num_index_samples,
-            acquisition_generator,
+            run.fabric,
+            run.module,
+            run.pool.take(candidates),
+            run.priority,
+            run.acquisition.num_index_samples,
+            run.acquisition_generator,
             targets,
         )
         ranked = candidates[
-            rank_candidates(scores, acquisition.selection, acquisition.temperature, acquisition_generator)
+            rank_candidates(scores, run.acquisition.selection, run.acquisition.temperature, run.acquisition_generator)
         ]
-        chosen = ledger.within_budget(ranked)[: budget.batch_size]
-        labels = ledger.reveal(chosen)
-        losses.append(train_step(fabric, module, optimizer, (pool.take(chosen), labels), step, gradient_clip_norm))
-        bar.set_postfix(labels=ledger.num_labels, refresh=False)
+        chosen = run.ledger.within_budget(ranked)[: budget.batch_size]
+        labels = run.ledger.reveal(chosen)
+        losses.append(
+            train_step(
+                run.fabric, run.module, run.optimizer, (run.pool.take(chosen), labels), step, run.gradient_clip_norm
+            )
+        )
+        bar.set_postfix(labels=run.ledger.num_labels, refresh=False)
 
         crossed = False
-        while next_eval < len(eval_labels) and ledger.num_labels >= eval_labels[next_eval]:
+        while next_eval < len(eval_labels) and run.ledger.num_labels >= eval_labels[next_eval]:
             next_eval += 1
             crossed = True
         periodic = budget.eval_every > 0 and step % budget.eval_every == 0
