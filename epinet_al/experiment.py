@@ -235,7 +235,13 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         progress_bar=cfg.progress_bar,
         checkpoint=checkpointer,
     )
-    LOOPS[cfg.budget.protocol](setup, cfg.budget)
+    try:
+        LOOPS[cfg.budget.protocol](setup, cfg.budget)
+    except BaseException:
+        # Closed here rather than at interpreter exit: a requeued run resumes the same W&B run id.
+        for tracker in trackers:
+            tracker.fail()
+        raise
 
     recorder.flush()  # curve.csv complete (a failed write at an evaluation point is retried) before the summary
     summary = {

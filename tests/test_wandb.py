@@ -122,6 +122,15 @@ def test_a_log_failure_mid_run_stops_logging_but_not_the_run(wandb_env, monkeypa
     assert run.exit_code == 1
 
 
+def test_a_run_that_fails_closes_its_wandb_run_as_failed(wandb_env):
+    out = wandb_env / "run"
+    # A learning rate this large makes the loss non-finite within a few steps: the loop raises.
+    with pytest.raises(FloatingPointError):
+        run_experiment(experiment_config([*WANDB_OVERRIDES, "trainer.optimizer.lr=1e30"]), out)
+    run = offline_run(out)
+    assert run.exit_code == 1 and not (out / "summary.json").exists()
+
+
 def test_unknown_mode_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown W&B mode 'onlin'; valid modes: online, offline, disabled"):
         WandbTracker.start(

@@ -85,6 +85,13 @@ class WandbTracker:
             log.warning("W&B logging failed (%s); W&B is off for the rest of this run", error)
             self._logging = False
 
+    def fail(self) -> None:
+        """Close the run marked failed (the experiment raised): its dashboard curve stops where it stopped."""
+        try:
+            self.run.finish(exit_code=1)
+        except Exception as error:
+            log.warning("W&B run did not close cleanly (%s)", error)
+
     def finish(self, summary: dict[str, Any], rows: list[dict[str, float]]) -> None:
         """The final curve as a table and a line plot, summary values, and close the run."""
         import wandb
