@@ -192,6 +192,9 @@ class PrioritizedBudgetConfig:
     max_steps: int = 1000  # SGD steps in all; after the budget is spent, only labeled data is used
     eval_labels: list[int] = field(default_factory=lambda: [10, 20, 40, 60, 80, 100])
     eval_every: int = 0  # also evaluate every this many steps (0: only at eval_labels and the end)
+    # Batches once the budget is spent: "priority" (the paper's loop: the top n of N labeled candidates)
+    # or "uniform" (n labeled examples at random: plain training on the acquired set).
+    replay: str = "priority"
 
 
 @dataclass

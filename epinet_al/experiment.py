@@ -20,7 +20,7 @@ from epinet_al.active_learning.checkpoint import STATE_FILE, Checkpointer
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.active_learning.loop_setup import LoopSetup
 from epinet_al.active_learning.pool import run_pool
-from epinet_al.active_learning.prioritized import run_prioritized
+from epinet_al.active_learning.prioritized import REPLAYS, run_prioritized
 from epinet_al.config import ExperimentConfig
 from epinet_al.models import EnnModule
 from epinet_al.networks import ENN, build_head
@@ -86,6 +86,8 @@ def check_config(cfg: ExperimentConfig, task: ActiveLearningTask) -> None:
     if budget.max_labels > pool_size:
         raise ValueError(f"budget.max_labels={budget.max_labels} is larger than the pool ({pool_size} examples)")
     if budget.protocol == "prioritized":
+        if budget.replay not in REPLAYS:
+            raise ValueError(f"unknown budget.replay {budget.replay!r}; valid: {', '.join(REPLAYS)}")
         if budget.candidate_batch_size > pool_size:
             raise ValueError(
                 f"budget.candidate_batch_size={budget.candidate_batch_size} is larger than the pool ({pool_size})"

@@ -181,6 +181,29 @@ def test_prioritized_reveals_only_the_top_ranked_candidates(watch_labels, tmp_pa
     assert len(labeled) == MAX_LABELS
 
 
+def test_uniform_replay_stops_scoring_once_the_budget_is_spent(watch_labels, tmp_path, monkeypatch):
+    """replay=uniform: the acquisition steps are the priority loop's; then batches of labeled examples at random."""
+    scored: list[int] = []
+    score = prioritized_loop.score_candidates
+
+    def recording_score(*args, **kwargs):
+        scored.append(len(watch_labels["requests"]))
+        return score(*args, **kwargs)
+
+    monkeypatch.setattr(prioritized_loop, "score_candidates", recording_score)
+    run(tmp_path, [*TINY_PRIORITIZED, "budget.replay=uniform"])
+    requests = watch_labels["requests"]
+    spent = next(i for i, (_, remaining) in enumerate(requests) if remaining == 0)
+    assert scored == list(range(spent)) and 0 < spent < 30  # scored only while labels remained
+    assert len(requests) == 30 and len({i for request, _ in requests for i in request}) == MAX_LABELS
+    assert all(len(request) == 4 for request, _ in requests[spent:])  # n labeled examples per step
+
+
+def test_unknown_replay_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown budget.replay 'sometimes'; valid: priority, uniform"):
+        run_experiment(experiment_config([*TINY_PRIORITIZED, "budget.replay=sometimes"]), tmp_path)
+
+
 def test_epistemic_priority_needs_an_index(tmp_path):
     cfg = experiment_config([*TINY_PRIORITIZED, "head=mlp", "acquisition=bald"])
     with pytest.raises(ValueError, match="bald") as info:

@@ -3,8 +3,10 @@
 For each step: draw a candidate batch of N pool inputs uniformly without replacement (labels
 hidden), score them with the priority function, reveal the labels of the top n that the budget
 allows, and take one SGD step on those n. Once the budget is spent, candidates come from the
-labeled examples only. The run is evaluated whenever the number of distinct labels used crosses
-one of ``eval_labels``, every ``eval_every`` steps if set, and at the end.
+labeled examples only (``budget.replay=priority``), or each step trains on n labeled examples
+drawn at random (``uniform``: acquisition as above, then plain training on the acquired set).
+The run is evaluated whenever the number of distinct labels used crosses one of ``eval_labels``,
+every ``eval_every`` steps if set, and at the end.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.active_learning.loop_setup import LoopSetup
 from epinet_al.active_learning.steps import draw_targets, evaluate, score_candidates, train_step
 
+# What a step trains on once the label budget is spent (budget.replay).
+REPLAYS = ("priority", "uniform")
+
 
 def draw_candidates(pool_size: int, ledger: LabelLedger, num: int, generator: torch.Generator) -> torch.Tensor:
     """N pool indices uniformly without replacement; only labeled ones once the budget is spent."""
@@ -26,6 +31,24 @@ def draw_candidates(pool_size: int, ledger: LabelLedger, num: int, generator: to
         return torch.randperm(pool_size, generator=generator)[:num]
     labeled = ledger.labeled_indices()
     return labeled[torch.randperm(labeled.shape[0], generator=generator)[:num]]
+
+
+def prioritized_batch(run: LoopSetup, budget: Any) -> torch.Tensor:
+    """The n pool indices to train on next: the top of N scored candidates, within the label budget."""
+    candidates = draw_candidates(len(run.pool), run.ledger, budget.candidate_batch_size, run.acquisition_generator)
+    targets = draw_targets(run.pool, run.ledger, run.acquisition, run.acquisition_generator)
+    scores = score_candidates(
+        run.fabric,
+        run.module,
+        run.pool.take(candidates),
+        run.priority,
+        run.acquisition.num_index_samples,
+        run.acquisition_generator,
+        targets,
+    )
+    selection = run.acquisition
+    ranked = candidates[rank_candidates(scores, selection.selection, selection.temperature, run.acquisition_generator)]
+    return run.ledger.within_budget(ranked)[: budget.batch_size]
 
 
 def run_prioritized(run: LoopSetup, budget: Any) -> None:
@@ -54,27 +77,14 @@ def run_prioritized(run: LoopSetup, budget: Any) -> None:
         leave=False,
     )
     for step in bar:
-        candidates = draw_candidates(len(run.pool), run.ledger, budget.candidate_batch_size, run.acquisition_generator)
-        targets = draw_targets(run.pool, run.ledger, run.acquisition, run.acquisition_generator)
-        scores = score_candidates(
-            run.fabric,
-            run.module,
-            run.pool.take(candidates),
-            run.priority,
-            run.acquisition.num_index_samples,
-            run.acquisition_generator,
-            targets,
-        )
-        ranked = candidates[
-            rank_candidates(scores, run.acquisition.selection, run.acquisition.temperature, run.acquisition_generator)
-        ]
-        chosen = run.ledger.within_budget(ranked)[: budget.batch_size]
+        if run.ledger.remaining == 0 and budget.replay == "uniform":
+            labeled = run.ledger.labeled_indices()
+            chosen = labeled[torch.randperm(labeled.shape[0], generator=run.acquisition_generator)[: budget.batch_size]]
+        else:
+            chosen = prioritized_batch(run, budget)
         labels = run.ledger.reveal(chosen)
-        losses.append(
-            train_step(
-                run.fabric, run.module, run.optimizer, (run.pool.take(chosen), labels), step, run.gradient_clip_norm
-            )
-        )
+        batch = (run.pool.take(chosen), labels)
+        losses.append(train_step(run.fabric, run.module, run.optimizer, batch, step, run.gradient_clip_norm))
         bar.set_postfix(labels=run.ledger.num_labels, refresh=False)
 
         crossed = False
