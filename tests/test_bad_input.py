@@ -85,7 +85,7 @@ TESTBED_CASES = {
     "unknown_key": (
         [*P, "budget.max_lables=10"],
         "Could not override 'budget.max_lables': Key 'max_lables' not in 'PrioritizedBudgetConfig'; valid keys: "
-        "protocol, max_labels, candidate_batch_size, batch_size, max_steps, eval_labels, eval_every",
+        "protocol, max_labels, candidate_batch_size, batch_size, max_steps, eval_labels, eval_every, replay",
     ),
     # Sizes.
     "batch_larger_than_candidates": (
