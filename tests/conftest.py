@@ -10,6 +10,7 @@ unless a test turns it on for itself.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -25,3 +26,14 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_prioritized_run(tmp_path_factory, single_thread) -> Path:
+    """One finished run of the tiny prioritized config, to compare against: tests must not change it."""
+    from epinet_al.experiment import run_experiment
+    from tests.tiny_configs import TINY_PRIORITIZED, experiment_config
+
+    folder = tmp_path_factory.mktemp("tiny_prioritized_run")
+    run_experiment(experiment_config(TINY_PRIORITIZED), folder)
+    return folder

@@ -16,11 +16,10 @@ import pytest
 
 from epinet_al.acquisition import PRIORITIES as PRIORITY_REGISTRY
 from epinet_al.cli import group_options
-from epinet_al.experiment import run_experiment
 from tests.cli_runs import run_cli, snapshot
 from tests.glue.tiny_glue import N_DEV, N_TRAIN, TINY_BUDGETS
 from tests.glue_fixtures import write_glue_fixture
-from tests.tiny_configs import TINY_POOL, TINY_PRIORITIZED, experiment_config
+from tests.tiny_configs import TINY_POOL, TINY_PRIORITIZED
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -141,12 +140,9 @@ def test_sweep_folder_that_cannot_be_created(tmp_path, monkeypatch, capsys):
     assert result.code == 2 and result.error.startswith(f"output folder {tmp_path}/afile/s cannot be created")
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, request) -> Path:
-    request.getfixturevalue("single_thread")
-    folder = tmp_path_factory.mktemp("finished")
-    run_experiment(experiment_config(TINY_PRIORITIZED), folder)
-    return folder
+@pytest.fixture
+def finished_run(tiny_prioritized_run) -> Path:
+    return tiny_prioritized_run
 
 
 def test_resume_with_another_config_names_the_key_and_changes_nothing(finished_run, monkeypatch, capsys):

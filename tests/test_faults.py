@@ -34,12 +34,9 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 EVAL_STEPS = [2, 3, 7, 30]
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, request) -> Path:
-    request.getfixturevalue("single_thread")
-    folder = tmp_path_factory.mktemp("reference")
-    run_experiment(experiment_config(TINY_PRIORITIZED), folder)
-    return folder
+@pytest.fixture
+def reference(tiny_prioritized_run) -> Path:
+    return tiny_prioritized_run
 
 
 def saved_state(folder: Path) -> dict:

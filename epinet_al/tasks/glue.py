@@ -118,15 +118,20 @@ def build_glue_task(
     max_length = min(cfg.max_length, model_cfg.max_length)
     frozen = FrozenEncoder(model_cfg, device or torch.device("cpu")) if model_cfg.finetune == "frozen" else None
 
-    def encode(split: str, examples: TextExamples, rows: torch.Tensor) -> tuple[Inputs, torch.Tensor]:
-        """The model inputs and labels of ``rows`` of a split: token ids, or cached frozen features."""
+    def encode(split: str, examples: TextExamples, *row_sets: torch.Tensor) -> list[tuple[Inputs, torch.Tensor]]:
+        """The model inputs and labels of each set of rows of a split: token ids, or cached frozen features.
+
+        The split's token and feature caches are read once for all the sets (the pool and the tune split).
+        """
         name = f"{task.name}-{split}"
         tokens, key = cached_tokenize(tokenizer, tokenizer_key, examples, max_length, model_cfg.cache_dir, name)
         if frozen is None:
-            return tokens.subset(rows), examples.labels[rows]
+            return [(tokens.subset(rows), examples.labels[rows]) for rows in row_sets]
         feature_key = {"tokens": key, "encoder": encoder_identity(model_cfg)}
         path = cache_file(model_cfg.cache_dir, "features", f"{name}-{model_cfg.name}-{model_cfg.pooling}", feature_key)
-        return TensorInputs(cached_features(path, tokens, rows, frozen, model_cfg.batch_size)), examples.labels[rows]
+        features = cached_features(path, tokens, torch.cat(row_sets), frozen, model_cfg.batch_size)
+        parts = features.split([rows.shape[0] for rows in row_sets])
+        return [(TensorInputs(part), examples.labels[rows]) for part, rows in zip(parts, row_sets, strict=True)]
 
     def eval_split(name: str, inputs: Inputs, labels: torch.Tensor) -> EvalSplit:
         batch_size = model_cfg.batch_size if isinstance(inputs, TokenizedInputs) else eval_cfg.batch_size
@@ -136,14 +141,14 @@ def build_glue_task(
     tune_rows, pool_rows = _carve_tune_rows(
         _subsample(len(pool_examples), cfg.max_pool_size, cfg.seed, cfg.pool_split), cfg
     )
-    pool, pool_labels = encode(cfg.pool_split, pool_examples, pool_rows)
+    row_sets = [pool_rows, tune_rows] if tune_rows.numel() else [pool_rows]
+    (pool, pool_labels), *tune = encode(cfg.pool_split, pool_examples, *row_sets)
     eval_splits = []
     for split in cfg.eval_splits:
         examples = _load_split(task, split, data_dir)
         rows = _subsample(len(examples), cfg.max_eval_size, cfg.seed, split)
-        eval_splits.append(eval_split(report_split_name(split), *encode(split, examples, rows)))
-    if tune_rows.numel():
-        eval_splits.append(eval_split(TUNE_SPLIT, *encode(cfg.pool_split, pool_examples, tune_rows)))
+        eval_splits.append(eval_split(report_split_name(split), *encode(split, examples, rows)[0]))
+    eval_splits += [eval_split(TUNE_SPLIT, *inputs_labels) for inputs_labels in tune]
     return ActiveLearningTask(
         name=task.name,
         pool=pool,
