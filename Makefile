@@ -38,9 +38,11 @@ setup: $(STAMP) ## Create the virtualenv and install the project (done by every 
 .PHONY: run
 run: setup ## The main job: compare priorities and heads on the synthetic testbed, then plot and tabulate
 	rm -rf $(OUT)
-	$(VENV)/bin/epinet-al --config-dir sweeps --config-name compare -m hydra.sweep.dir=$(OUT)/epinet
+	@# Both parts at once: their jobs run side by side on the local launcher.
+	$(VENV)/bin/epinet-al --config-dir sweeps --config-name compare -m hydra.sweep.dir=$(OUT)/epinet & epinet=$$!; \
 	$(VENV)/bin/epinet-al --config-dir sweeps --config-name compare -m hydra.sweep.dir=$(OUT)/mlp \
-		head=mlp acquisition=uniform,entropy
+		head=mlp acquisition=uniform,entropy & mlp=$$!; \
+	wait $$epinet; first=$$?; wait $$mlp; test $$first = 0 -a $$? = 0
 	$(VENV)/bin/epinet-al-report $(OUT)
 
 .PHONY: test

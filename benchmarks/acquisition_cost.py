@@ -38,11 +38,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
+from epinet_al.active_learning.steps import num_index_samples, score_candidates
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
 
 from epinet_al.acquisition import get_priority
-from epinet_al.active_learning.steps import num_index_samples, score_candidates
 from epinet_al.cli import CONFIG_DIR
 from epinet_al.config import to_experiment_config
 from epinet_al.data.glue_files import TextExamples, load_glue_split

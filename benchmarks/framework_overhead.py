@@ -40,15 +40,15 @@ from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
+from epinet_al.active_learning.loop_setup import LoopSetup
+from epinet_al.active_learning.steps import train_step
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
 
 from epinet_al.acquisition import get_priority
 from epinet_al.active_learning.checkpoint import Checkpointer
 from epinet_al.active_learning.ledger import LabelLedger
-from epinet_al.active_learning.loop_setup import LoopSetup
 from epinet_al.active_learning.prioritized import run_prioritized
-from epinet_al.active_learning.steps import train_step
 from epinet_al.cli import CONFIG_DIR
 from epinet_al.config import to_experiment_config
 from epinet_al.experiment import build_module

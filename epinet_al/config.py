@@ -91,6 +91,10 @@ class EncoderModelConfig:
     # biases and LayerNorm weights get no weight decay.
     lr: float = 2e-5
     weight_decay: float = 0.01
+    # The learning-rate schedule of full fine-tuning (BERT's recipe): linear warmup over warmup_ratio of each
+    # fit's steps, then linear decay to 0 ("linear"), or a constant rate ("constant"). Frozen mode: constant.
+    lr_schedule: str = "linear"
+    warmup_ratio: float = 0.1
     # Examples per encoder pass at inference (frozen features, evaluation); 64 is fastest on a CPU, a GPU
     # wants more.
     batch_size: int = 64
@@ -109,6 +113,8 @@ class MLPHeadConfig:
     hidden: list[int] = field(default_factory=lambda: [50, 50])
     # Index samples per training step (n_z); a plain head has one network, so 1.
     train_index_samples: int = 1
+    # Multiplier on the head's reference L2 term s(N) * sum(theta^2) (Head.reference_l2); 0: no L2 term.
+    l2_scale: float = 1.0
 
 
 @dataclass
@@ -127,6 +133,8 @@ class EpinetHeadConfig:
     prior_scale: float = 1.0
     # Index samples per training step (n_z); the loss is averaged over them. Defaults to index_dim.
     train_index_samples: int = 30
+    # Multiplier on the head's reference L2 term s(N) * sum(theta^2) (Head.reference_l2); 0: no L2 term.
+    l2_scale: float = 1.0
 
 
 @dataclass
@@ -138,6 +146,8 @@ class DropoutHeadConfig:
     dropout_rate: float = 0.1
     # Masks per training step; 1 is ordinary dropout training.
     train_index_samples: int = 1
+    # Multiplier on the head's reference L2 term s(N) * sum(theta^2) (Head.reference_l2); 0: no L2 term.
+    l2_scale: float = 1.0
 
 
 @dataclass
@@ -149,6 +159,8 @@ class EnsembleHeadConfig:
     ensemble_size: int = 10
     # Member ids per training step, drawn without repeats: ensemble_size trains every member each step.
     train_index_samples: int = 10
+    # Multiplier on the head's reference L2 term s(N) * sum(theta^2) (Head.reference_l2); 0: no L2 term.
+    l2_scale: float = 1.0
 
 
 @dataclass
@@ -160,6 +172,8 @@ class EncoderDropoutHeadConfig:
     dropout_rate: float = 0.1  # the head's hidden units; the encoder's rate is model.dropout_rate
     # Masks per training step; 1 is ordinary dropout training (each costs an encoder pass).
     train_index_samples: int = 1
+    # Multiplier on the head's reference L2 term s(N) * sum(theta^2) (Head.reference_l2); 0: no L2 term.
+    l2_scale: float = 1.0
 
 
 # ---------------------------------------------------------------- acquisition
@@ -186,7 +200,9 @@ class PrioritizedBudgetConfig:
     """The paper's loop: per step, score a random candidate batch and train on the top ones."""
 
     protocol: str = "prioritized"
-    max_labels: int = 100  # label budget: distinct examples whose label may be revealed
+    # Label budget: distinct examples whose label may be revealed; 0: no cap (the whole pool, the paper's
+    # anytime curve: labels used = distinct examples revealed after max_steps).
+    max_labels: int = 100
     candidate_batch_size: int = 100  # N: candidates drawn per step, uniformly without replacement
     batch_size: int = 10  # n: top-scored candidates labeled and trained on per step
     max_steps: int = 1000  # SGD steps in all; after the budget is spent, only labeled data is used
@@ -209,11 +225,30 @@ class PoolBudgetConfig:
     max_labels: int = 100
     initial_labels: int = 10
     acquire_size: int = 10  # k: labels acquired per round
-    train_steps: int = 300  # SGD steps per round on the labeled set
-    batch_size: int = 32  # minibatch size of those steps (capped at the labeled-set size)
+    # SGD steps per round on the labeled set, in minibatches drawn from the labeled set reshuffled epoch
+    # after epoch (an example repeats within a batch when fewer than batch_size are labeled: the reference fit).
+    train_steps: int = 1000
+    batch_size: int = 100
     reinitialize: bool = True  # retrain from the initial weights each round (else warm start)
     pool_subsample: int = 0  # score only this many random unlabeled examples per round (0: all)
     score_batch_size: int = 1024  # candidates scored per forward pass
+
+
+@dataclass
+class SubsetBudgetConfig:
+    """The baseline without prioritization: fixed random subsets of the pool, each trained from scratch.
+
+    Nested subsets (the first N of one seeded permutation of the pool) of sizes ``fractions`` of the pool
+    (or ``sizes`` when given); each is trained from the initial weights for ``train_steps`` steps (or
+    ``epochs`` passes when train_steps is 0, the paper's 10 epochs) and evaluated once: one curve point per size.
+    """
+
+    protocol: str = "subset"
+    fractions: list[float] = field(default_factory=lambda: [0.05, 0.15, 0.5])
+    sizes: list[int] = field(default_factory=list)
+    train_steps: int = 1000
+    epochs: float = 0.0
+    batch_size: int = 100
 
 
 # ---------------------------------------------------------------- plumbing
@@ -227,7 +262,7 @@ class TrainerConfig:
     devices: int = 1
     precision: str = "32-true"
     optimizer: Any = field(
-        default_factory=lambda: {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3, "weight_decay": 0.01}
+        default_factory=lambda: {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3, "weight_decay": 0.0}
     )
     gradient_clip_norm: float | None = None
     # CPU threads for torch (null: torch's default). Results are bit-identical only at a fixed count.
@@ -288,7 +323,7 @@ _SCHEMAS: dict[str, dict[str, type]] = {
         "encoder_dropout": EncoderDropoutHeadConfig,
     },
     "acquisition": {"acquisition": AcquisitionConfig},
-    "budget": {"prioritized": PrioritizedBudgetConfig, "pool": PoolBudgetConfig},
+    "budget": {"prioritized": PrioritizedBudgetConfig, "pool": PoolBudgetConfig, "subset": SubsetBudgetConfig},
     "trainer": {"trainer": TrainerConfig},
     "logger": {"logger": LoggerConfig},
 }

@@ -16,12 +16,14 @@ import torch
 from lightning_fabric import Fabric, seed_everything
 
 from epinet_al.acquisition import EPISTEMIC_PRIORITIES, SELECTIONS, TARGET_PRIORITIES, get_priority
+from epinet_al.active_learning.agent import LR_SCHEDULES, Agent
 from epinet_al.active_learning.checkpoint import STATE_FILE, Checkpointer
 from epinet_al.active_learning.ledger import LabelLedger
-from epinet_al.active_learning.loop_setup import LoopSetup
+from epinet_al.active_learning.loop import Loop
 from epinet_al.active_learning.pool import run_pool
 from epinet_al.active_learning.prioritized import REPLAYS, run_prioritized
-from epinet_al.config import ExperimentConfig
+from epinet_al.active_learning.subset import run_subset, subset_sizes
+from epinet_al.config import EncoderModelConfig, ExperimentConfig
 from epinet_al.models import EnnModule
 from epinet_al.networks import ENN, build_head
 from epinet_al.networks.body import body_param_groups, build_body
@@ -36,7 +38,7 @@ from epinet_al.tracking.wandb_tracker import WandbTracker
 log = logging.getLogger(__name__)
 
 # The acquisition protocols, by budget.protocol; they take the same arguments.
-LOOPS = {"prioritized": run_prioritized, "pool": run_pool}
+LOOPS = {"prioritized": run_prioritized, "pool": run_pool, "subset": run_subset}
 
 
 def agent_name(cfg: ExperimentConfig) -> str:
@@ -58,9 +60,17 @@ def run_info(cfg: ExperimentConfig) -> dict[str, Any]:
 
 
 _POSITIVE_FIELDS = {
-    "prioritized": ("max_labels", "candidate_batch_size", "batch_size", "max_steps"),
+    "prioritized": ("candidate_batch_size", "batch_size", "max_steps"),
     "pool": ("max_labels", "initial_labels", "acquire_size", "train_steps", "batch_size", "score_batch_size"),
+    "subset": ("batch_size",),
 }
+
+
+def label_budget(budget: object, pool_size: int) -> int:
+    """The labels a protocol may reveal on a pool of ``pool_size``: what the ledger allows."""
+    if budget.protocol == "subset":
+        return subset_sizes(budget, pool_size)[-1]
+    return budget.max_labels or pool_size  # prioritized: 0 is no cap
 
 
 def check_names(cfg: ExperimentConfig) -> None:
@@ -83,7 +93,16 @@ def check_config(cfg: ExperimentConfig, task: ActiveLearningTask) -> None:
             raise ValueError(f"budget.{field} must be positive, got {getattr(budget, field)}")
     if pool_size == 0:
         raise ValueError(f"the pool of task {task.name!r} is empty")
-    if budget.max_labels > pool_size:
+    if budget.protocol == "subset":
+        subset_sizes(budget, pool_size)
+        if budget.train_steps < 0 or (budget.train_steps == 0 and budget.epochs <= 0):
+            raise ValueError(
+                f"budget.train_steps={budget.train_steps} with budget.epochs={budget.epochs}: give a positive "
+                "train_steps, or train_steps=0 and positive epochs"
+            )
+    elif budget.max_labels < 0:
+        raise ValueError(f"budget.max_labels must be >= 0 (0: no cap), got {budget.max_labels}")
+    elif budget.max_labels > pool_size:
         raise ValueError(f"budget.max_labels={budget.max_labels} is larger than the pool ({pool_size} examples)")
     if budget.protocol == "prioritized":
         if budget.replay not in REPLAYS:
@@ -97,11 +116,20 @@ def check_config(cfg: ExperimentConfig, task: ActiveLearningTask) -> None:
                 f"budget.batch_size={budget.batch_size} is larger than "
                 f"budget.candidate_batch_size={budget.candidate_batch_size}"
             )
-    elif budget.initial_labels > budget.max_labels:
+    elif budget.protocol == "pool" and budget.initial_labels > budget.max_labels:
         raise ValueError(
             f"budget.initial_labels={budget.initial_labels} is larger than budget.max_labels={budget.max_labels}"
         )
     check_optimizer(cfg.trainer.optimizer)
+    if cfg.head.l2_scale < 0:
+        raise ValueError(f"head.l2_scale must be >= 0 (0: no L2 term), got {cfg.head.l2_scale}")
+    if isinstance(cfg.model, EncoderModelConfig):
+        if cfg.model.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"unknown model.lr_schedule {cfg.model.lr_schedule!r}; valid schedules: {', '.join(LR_SCHEDULES)}"
+            )
+        if not 0 <= cfg.model.warmup_ratio < 1:
+            raise ValueError(f"model.warmup_ratio must be in [0, 1), got {cfg.model.warmup_ratio}")
     if cfg.acquisition.num_index_samples <= 0 or cfg.eval.num_index_samples <= 0:
         raise ValueError("acquisition.num_index_samples and eval.num_index_samples must be positive")
     get_priority(cfg.acquisition.priority, regression=task.regression)
@@ -143,6 +171,8 @@ def build_module(cfg: ExperimentConfig, task: ActiveLearningTask, streams: SeedS
         index_generator=streams.index,
         regression=task.regression,
         body_param_groups=body_param_groups(body, cfg.model),
+        l2_scale=cfg.head.l2_scale,
+        temperature=task.temperature,
     )
 
 
@@ -209,7 +239,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"nothing to resume in {output_dir}: it has no {STATE_FILE}")
     trackers = start_trackers(cfg, task.name, config_dict, output_dir, checkpointer.wandb_run_id)
     recorder = CurveRecorder(output_dir, trackers, rows=checkpointer.curve)
-    ledger = LabelLedger(task.pool_labels, cfg.budget.max_labels)
+    ledger = LabelLedger(task.pool_labels, label_budget(cfg.budget, len(task.pool)))
     checkpointer.attach(
         module=module,
         optimizer=optimizer,
@@ -220,25 +250,34 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
     )
     if checkpointer.saved:
         log.info("resuming %s from step %d", output_dir, checkpointer.saved["loop"]["step"])
-    setup = LoopSetup(
-        fabric=fabric,
-        module=module,
-        optimizer=optimizer,
+    # Full fine-tuning follows BERT's recipe (warmup, then linear decay); a head on fixed features keeps its rate.
+    full = isinstance(cfg.model, EncoderModelConfig) and cfg.model.finetune == "full"
+    agent = Agent(
+        fabric,
+        module,
+        optimizer,
+        num_index_samples=cfg.acquisition.num_index_samples,
+        eval_index_samples=cfg.eval.num_index_samples,
+        eval_generator=streams.eval,
+        gradient_clip_norm=cfg.trainer.gradient_clip_norm,
+        lr_schedule=cfg.model.lr_schedule if full else "constant",
+        warmup_ratio=cfg.model.warmup_ratio if full else 0.0,
+    )
+    loop = Loop(
+        agent=agent,
         pool=task.pool,
         ledger=ledger,
         priority=get_priority(cfg.acquisition.priority, regression=task.regression),
+        needs_targets=cfg.acquisition.priority in TARGET_PRIORITIES,
+        acquisition=cfg.acquisition,
         evaluator=task.evaluator,
         record=recorder,
-        acquisition=cfg.acquisition,
-        eval_index_samples=cfg.eval.num_index_samples,
-        acquisition_generator=streams.acquisition,
-        eval_generator=streams.eval,
-        gradient_clip_norm=cfg.trainer.gradient_clip_norm,
-        progress_bar=cfg.progress_bar,
+        generator=streams.acquisition,
         checkpoint=checkpointer,
+        progress_bar=cfg.progress_bar,
     )
     try:
-        LOOPS[cfg.budget.protocol](setup, cfg.budget)
+        LOOPS[cfg.budget.protocol](loop, cfg.budget)
     except BaseException:
         # Closed here rather than at interpreter exit: a requeued run resumes the same W&B run id.
         for tracker in trackers:

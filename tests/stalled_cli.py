@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 import epinet_al.active_learning.checkpoint as checkpoint
-import epinet_al.active_learning.pool as pool
-import epinet_al.active_learning.prioritized as prioritized
+from epinet_al.active_learning.agent import Agent
 from epinet_al.cli import main
 
 
@@ -27,14 +26,11 @@ def _stall(marker: str) -> None:
 
 
 def _stall_before_train_step(stop: int, marker: str) -> None:
-    for loop in (pool, prioritized):
+    def stall_at(step: int) -> None:
+        if step == stop:
+            _stall(marker)
 
-        def stalling(fabric, module, optimizer, batch, step, *args, _train_step=loop.train_step):
-            if step == stop:
-                _stall(marker)
-            return _train_step(fabric, module, optimizer, batch, step, *args)
-
-        loop.train_step = stalling
+    Agent.before_train_step.append(stall_at)
 
 
 def _stall_inside_save(stop: int, marker: str) -> None:

@@ -16,8 +16,8 @@ from lightning_fabric import Fabric
 from epinet_al.acquisition import EPISTEMIC_PRIORITIES, TARGET_PRIORITIES, epig, get_priority
 from epinet_al.acquisition.priorities import bald
 from epinet_al.active_learning import LabelLedger
-from epinet_al.active_learning.steps import draw_targets, score_candidates
-from epinet_al.config import AcquisitionConfig
+from epinet_al.active_learning.agent import Agent
+from epinet_al.active_learning.sampling import draw_targets
 from epinet_al.data.inputs import TensorInputs
 from epinet_al.experiment import run_experiment
 from epinet_al.models import EnnModule
@@ -104,19 +104,17 @@ def test_targets_are_seeded_unlabeled_pool_examples():
     pool = TensorInputs(torch.arange(20.0)[:, None])
     ledger = LabelLedger(torch.zeros(20, dtype=torch.long), budget=20)
     ledger.reveal(torch.arange(12))
-    acquisition = AcquisitionConfig(priority="epig", num_targets=5)
 
-    def draw(seed: int) -> torch.Tensor:
-        return draw_targets(pool, ledger, acquisition, torch.Generator().manual_seed(seed))[:, 0]
+    def draw(seed: int, num: int = 5) -> torch.Tensor:
+        return draw_targets(pool, ledger, num, torch.Generator().manual_seed(seed))[:, 0]
 
     assert torch.equal(draw(0), draw(0))
     assert not torch.equal(draw(0), draw(1))
     assert draw(0).unique().numel() == 5 and (draw(0) >= 12).all()
-    acquisition.num_targets = 100  # more than the 8 unlabeled examples: all of them
-    assert sorted(draw(0).tolist()) == list(range(12, 20))
+    # More than the 8 unlabeled examples: all of them.
+    assert sorted(draw(0, num=100).tolist()) == list(range(12, 20))
     ledger.reveal(torch.arange(12, 20))  # nothing left unlabeled: targets come from the whole pool
-    assert sorted(draw(0).tolist()) == list(range(20))
-    assert draw_targets(pool, ledger, AcquisitionConfig(priority="bald"), torch.Generator()) is None
+    assert sorted(draw(0, num=100).tolist()) == list(range(20))
 
 
 def test_target_logits_use_the_candidates_index():
@@ -127,7 +125,7 @@ def test_target_logits_use_the_candidates_index():
         train_index_samples=5,
         index_generator=torch.Generator().manual_seed(0),
     )
-    candidates, targets = torch.randn(6, 3), torch.randn(4, 3)
+    pool, targets = TensorInputs(torch.randn(6, 3)), torch.randn(4, 3)
     seen = {}
 
     def priority(logits, generator=None, *, target_logits):
@@ -135,11 +133,19 @@ def test_target_logits_use_the_candidates_index():
         return epig(logits, target_logits=target_logits)
 
     state = module.index_generator.get_state()
-    score_candidates(Fabric(accelerator="cpu", devices=1), module, candidates, priority, 7, torch.Generator(), targets)
+    agent = Agent(
+        Fabric(accelerator="cpu", devices=1),
+        module,
+        torch.optim.SGD(module.parameters(), lr=0.1),
+        num_index_samples=7,
+        eval_index_samples=7,
+        eval_generator=torch.Generator(),
+    )
+    agent.score(pool, torch.arange(6), priority, torch.Generator(), targets=targets, batch_size=4)
     module.index_generator.set_state(state)
     index = module.sample_index(7)
     with torch.no_grad():
-        torch.testing.assert_close(seen["logits"], module(candidates, index).double())
+        torch.testing.assert_close(seen["logits"], module(pool.data, index).double())
         torch.testing.assert_close(seen["target_logits"], module(targets, index).double())
 
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import torch
 
-import epinet_al.active_learning.prioritized as prioritized_loop
 import epinet_al.experiment as experiment
+from epinet_al.active_learning.agent import Agent
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.experiment import run_experiment
 from tests.tiny_configs import TINY, TINY_PRIORITIZED, experiment_config
@@ -148,20 +148,15 @@ def test_pool_labels_are_only_read_by_the_ledger(watch_labels, tmp_path, protoco
 def test_prioritized_reveals_only_the_top_ranked_candidates(watch_labels, tmp_path, monkeypatch):
     """Each step reveals the batch_size best-ranked of that step's candidates, and nothing else."""
     steps: list[dict] = []
-    draw, rank = prioritized_loop.draw_candidates, prioritized_loop.rank_candidates
+    score = Agent.score
 
-    def recording_draw(*args, **kwargs):
-        candidates = draw(*args, **kwargs)
-        steps.append({"candidates": candidates})
-        return candidates
+    def recording_score(self, pool, candidates, *args, **kwargs):
+        scores = score(self, pool, candidates, *args, **kwargs)
+        # topk selection: the best scores first, ties in candidate order.
+        steps.append({"ranked": candidates[torch.sort(scores, descending=True, stable=True).indices].tolist()})
+        return scores
 
-    def recording_rank(*args, **kwargs):
-        ranking = rank(*args, **kwargs)
-        steps[-1]["ranked"] = steps[-1]["candidates"][ranking].tolist()
-        return ranking
-
-    monkeypatch.setattr(prioritized_loop, "draw_candidates", recording_draw)
-    monkeypatch.setattr(prioritized_loop, "rank_candidates", recording_rank)
+    monkeypatch.setattr(Agent, "score", recording_score)
     run(tmp_path, TINY_PRIORITIZED)
 
     requests = watch_labels["requests"]
@@ -184,13 +179,13 @@ def test_prioritized_reveals_only_the_top_ranked_candidates(watch_labels, tmp_pa
 def test_uniform_replay_stops_scoring_once_the_budget_is_spent(watch_labels, tmp_path, monkeypatch):
     """replay=uniform: the acquisition steps are the priority loop's; then batches of labeled examples at random."""
     scored: list[int] = []
-    score = prioritized_loop.score_candidates
+    score = Agent.score
 
     def recording_score(*args, **kwargs):
         scored.append(len(watch_labels["requests"]))
         return score(*args, **kwargs)
 
-    monkeypatch.setattr(prioritized_loop, "score_candidates", recording_score)
+    monkeypatch.setattr(Agent, "score", recording_score)
     run(tmp_path, [*TINY_PRIORITIZED, "budget.replay=uniform"])
     requests = watch_labels["requests"]
     spent = next(i for i, (_, remaining) in enumerate(requests) if remaining == 0)

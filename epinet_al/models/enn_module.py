@@ -15,15 +15,21 @@ OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimize
 
 
 class EnnModule(pl.LightningModule):
-    """Cross-entropy averaged over ``train_index_samples`` indices (n_z) and over the batch.
+    """Cross-entropy averaged over ``train_index_samples`` indices (n_z) and over the batch, plus the head's L2.
 
     ``regression=True`` (one output, float targets: STS-B) makes it the squared error of that output,
     averaged the same way. ``body_param_groups`` are optimizer groups with their own settings (a
-    fine-tuned encoder's learning rate); every other trainable parameter forms the first group.
+    fine-tuned encoder's learning rate and decoupled weight decay); every other trainable parameter
+    forms the first group.
+
+    The L2 term is the reference recipe's: ``l2_scale * head.reference_l2(N, temperature) * sum(theta^2)``
+    over the head's trainable parameters, N the labels used so far, so the regularisation weakens as
+    labels accumulate. It lives in the loss, apart from the optimizer's own (decoupled) weight decay.
 
     The base model gets its gradient through mu's part of the logits, the epinet through its own
     part; the prior has no trainable parameters. ``index_generator`` draws the training indices,
-    so the run's index stream is seeded and can be saved and restored.
+    so the run's index stream is seeded and can be saved and restored. Fabric drives it by hand
+    (no Trainer): the LightningModule base gives Fabric's precision and device handling.
     """
 
     def __init__(
@@ -35,6 +41,8 @@ class EnnModule(pl.LightningModule):
         index_generator: torch.Generator | None = None,
         regression: bool = False,
         body_param_groups: list[dict[str, Any]] | None = None,
+        l2_scale: float = 0.0,
+        temperature: float = 1.0,
     ):
         super().__init__()
         if train_index_samples <= 0:
@@ -45,6 +53,8 @@ class EnnModule(pl.LightningModule):
         self.index_generator = index_generator
         self.regression = regression
         self.body_param_groups = body_param_groups or []
+        self.l2_scale = l2_scale
+        self.temperature = temperature
 
     @property
     def head(self):
@@ -58,12 +68,24 @@ class EnnModule(pl.LightningModule):
         """``num`` indices from the head's reference distribution, from this run's index stream."""
         return self.enn.head.sample_index(num, generator=self.index_generator)
 
-    def training_step(self, batch: tuple[Any, torch.Tensor], batch_idx: int = 0) -> torch.Tensor:
+    def l2_weight(self, num_labels: int) -> float:
+        """s(N): the weight of sum(theta^2) in the loss after ``num_labels`` labels (0 without an L2 term)."""
+        if self.l2_scale == 0 or num_labels <= 0:
+            return 0.0
+        return self.l2_scale * self.enn.head.reference_l2(num_labels, self.temperature)
+
+    def training_step(self, batch: tuple[Any, torch.Tensor], num_labels: int = 0) -> dict[str, torch.Tensor]:
+        """``loss`` (to minimise) and ``data_loss`` (without the L2 term) of one labeled batch, with the L2
+        weight for ``num_labels`` labels used so far."""
         inputs, labels = batch
         logits = self(inputs, self.sample_index(self.train_index_samples))  # [n_z, B, C]
         if self.regression:  # C = 1
-            return F.mse_loss(logits[..., 0].float(), labels.float().expand(logits.shape[0], -1))
-        return F.cross_entropy(logits.flatten(0, 1).float(), labels.repeat(logits.shape[0]))
+            loss = F.mse_loss(logits[..., 0].float(), labels.float().expand(logits.shape[0], -1))
+        else:
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.repeat(logits.shape[0]))
+        weight = self.l2_weight(num_labels)
+        total = loss + weight * self.enn.head.l2_penalty() if weight else loss
+        return {"loss": total, "data_loss": loss.detach()}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # Frozen parameters (the epinet prior, a frozen encoder) never reach the optimizer.

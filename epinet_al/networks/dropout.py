@@ -30,6 +30,7 @@ class DropoutHead(Head):
             raise ValueError("the dropout head needs at least one hidden layer to drop units from, got hidden=[]")
         if not 0.0 <= dropout_rate < 1.0:
             raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate}")
+        self.feature_dim = feature_dim
         self.dropout_rate = dropout_rate
         self.widths = list(hidden)
         self.base = MLP(feature_dim, hidden, num_outputs)

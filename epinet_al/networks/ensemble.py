@@ -32,6 +32,7 @@ class EnsembleHead(Head):
         super().__init__()
         if ensemble_size <= 0:
             raise ValueError(f"ensemble_size must be positive, got {ensemble_size}")
+        self.feature_dim = feature_dim
         self.ensemble_size = ensemble_size
         # Build the members as ordinary MLPs (the reference init, one draw each), then stack them.
         members = [MLP(feature_dim, hidden, num_outputs) for _ in range(ensemble_size)]
@@ -42,6 +43,11 @@ class EnsembleHead(Head):
         self.biases = nn.ParameterList(
             nn.Parameter(torch.stack([m[i].bias.detach() for m in layers])) for i in range(len(layers[0]))
         )  # each [M, out]
+
+    def reference_l2(self, num_labels: int, temperature: float) -> float:
+        """sqrt(rho) * D / (M * N): the reference ensemble's scale on the member-averaged loss
+        (neural_testbed agents/factories/ensemble.py); the sum runs over all M members' weights."""
+        return super().reference_l2(num_labels, temperature) / self.ensemble_size
 
     def sample_index(self, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``num`` member ids [A]: rounds of a random permutation of the M members (see the module doc)."""

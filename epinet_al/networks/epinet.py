@@ -43,16 +43,31 @@ class IndexedMLP(nn.Module):
 
 
 class EnsemblePrior(nn.Module):
-    """sum_d z_d p_d(x): D small random MLPs on the raw input (the testbed agent's prior)."""
+    """sum_d z_d p_d(x): D small random MLPs on the raw input (the testbed agent's prior).
+
+    The members are built as ordinary MLPs (reference init, one draw each) and stored stacked, one
+    [D, in, out] weight per layer, so the D members run as one batched MLP.
+    """
 
     def __init__(self, feature_dim: int, index_dim: int, hidden: Sequence[int], num_outputs: int):
         super().__init__()
-        self.members = nn.ModuleList(MLP(feature_dim, hidden, num_outputs) for _ in range(index_dim))
+        members = [MLP(feature_dim, hidden, num_outputs) for _ in range(index_dim)]
+        layers = [[*member.hidden_layers, member.output_layer] for member in members]
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.stack([m[i].weight.detach().T for m in layers])) for i in range(len(layers[0]))
+        )  # each [D, in, out]
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.stack([m[i].bias.detach() for m in layers])) for i in range(len(layers[0]))
+        )  # each [D, out]
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """x [B, F], z [A, D] -> [A, B, C]."""
-        outputs = torch.stack([member(x) for member in self.members])  # [D, B, C]
-        return torch.einsum("dbc,ad->abc", outputs, z)
+        out = x.unsqueeze(0).expand(len(self.weights[0]), -1, -1)  # [D, B, F]
+        for layer, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            if layer > 0:
+                out = torch.relu(out)
+            out = torch.baddbmm(bias.unsqueeze(1), out, weight)  # [D, B, out]
+        return torch.einsum("dbc,ad->abc", out, z)
 
 
 class EpinetHead(Head):
@@ -72,6 +87,7 @@ class EpinetHead(Head):
         prior_scale: float,
     ):
         super().__init__()
+        self.feature_dim = feature_dim
         self.index_dim = index_dim
         self.include_hidden = include_hidden
         self.prior_scale = prior_scale
@@ -92,6 +108,11 @@ class EpinetHead(Head):
 
     def sample_index(self, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(num, self.index_dim, generator=generator)
+
+    def reference_l2(self, num_labels: int, temperature: float) -> float:
+        """0.2 * (D / N)^0.7 on the base and the epinet (neural_testbed agents/factories/epinet.py); the
+        prior is frozen and carries none. The temperature does not enter: the prior's scale already has it."""
+        return 0.2 * (self.feature_dim / num_labels) ** 0.7
 
     def forward(self, features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         mu, hidden = self.base.forward_with_hidden(features)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -25,11 +26,31 @@ class Head(nn.Module):
     #: calls ``forward_with_body``, which runs the body once per index sample instead of once per batch.
     body_per_index: bool = False
 
+    #: Width F of the features the head reads (set by each head): the D of the reference L2 formulas.
+    feature_dim: int
+
     def sample_index(self, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
         raise NotImplementedError
 
     def forward(self, features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def forward_with_body(self, body: nn.Module, inputs: object, index: torch.Tensor) -> torch.Tensor:
+        """Logits [A, B, C] running ``body`` once per index sample (heads with ``body_per_index`` only)."""
+        raise NotImplementedError
+
+    def reference_l2(self, num_labels: int, temperature: float) -> float:
+        """The scale s of the L2 term s * sum(theta^2) after ``num_labels`` labels (the reference recipe).
+
+        google-deepmind/neural_testbed (agents/factories/baselines.py, dropout.py): s = sqrt(rho) * D / N for a
+        single network, with D the input width and rho the problem's temperature (1 for real data): the
+        prior's weight shrinks as labels accumulate, so few labels give a smooth, unconfident fit.
+        """
+        return math.sqrt(temperature) * self.feature_dim / num_labels
+
+    def l2_penalty(self) -> torch.Tensor:
+        """sum(theta^2) over the head's trainable parameters (a frozen prior has none), no 1/2: the reference's."""
+        return torch.stack([p.square().sum() for p in self.parameters() if p.requires_grad]).sum()
 
 
 class MLPHead(Head):
@@ -39,6 +60,7 @@ class MLPHead(Head):
 
     def __init__(self, feature_dim: int, num_outputs: int, hidden: Sequence[int]):
         super().__init__()
+        self.feature_dim = feature_dim
         self.base = MLP(feature_dim, hidden, num_outputs)
 
     def sample_index(self, num: int, generator: torch.Generator | None = None) -> torch.Tensor:

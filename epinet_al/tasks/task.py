@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from epinet_al.active_learning.steps import Evaluator
 from epinet_al.data.inputs import Inputs
+
+# An evaluator maps a predict function (model inputs -> logits [A, B, C] on the CPU) to metrics
+# named "split/metric".
+Evaluator = Callable[[Callable[[Any], torch.Tensor]], dict[str, float]]
 
 
 @dataclass
@@ -22,3 +27,5 @@ class ActiveLearningTask:
     primary_metric: str  # "split/metric" used by reports
     metric_mode: str  # "min" or "max": which way is better
     regression: bool = False  # one real-valued output per example (STS-B): MSE loss, no class probabilities
+    # The labels' temperature rho (the testbed's; 1 for real data): enters the reference L2 formulas.
+    temperature: float = 1.0

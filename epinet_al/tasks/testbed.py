@@ -58,4 +58,5 @@ def build_testbed_task(cfg: TestbedTaskConfig, eval_batch_size: int) -> ActiveLe
         num_outputs=cfg.num_classes,
         primary_metric="test/nll",
         metric_mode="min",
+        temperature=cfg.temperature,
     )

@@ -13,17 +13,15 @@ import time
 from pathlib import Path
 
 if os.environ.get("EPINET_AL_HOLD"):
-    import epinet_al.active_learning.prioritized as _prioritized
+    from epinet_al.active_learning.agent import Agent
 
     _hold = Path(os.environ["EPINET_AL_HOLD"])
     _step = int(os.environ["EPINET_AL_HOLD_STEP"])
-    _train_step = _prioritized.train_step
 
-    def _held_train_step(fabric, module, optimizer, batch, step, *args):
+    def _hold_at(step: int) -> None:
         if step == _step and _hold.exists():
             Path(f"{_hold}.held").write_text(f"{os.getpid()} {os.environ.get('SLURM_JOB_ID', '')}")
             while _hold.exists():
                 time.sleep(0.1)
-        return _train_step(fabric, module, optimizer, batch, step, *args)
 
-    _prioritized.train_step = _held_train_step
+    Agent.before_train_step.append(_hold_at)

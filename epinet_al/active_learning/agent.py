@@ -1,0 +1,173 @@
+"""The agent: what every acquisition loop does with the model (score, train, evaluate), behind one object.
+
+The loops drive an ``Agent`` and never touch the model, the optimizer or Fabric themselves, so a
+loop reads as the protocol it implements, and a different backend (sharded scoring, a cache of
+scores) plugs in here. Tests hook into training through ``Agent.before_train_step`` instead of
+patching loop internals.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+from lightning_fabric import Fabric
+
+from epinet_al.acquisition import Priority
+from epinet_al.data.inputs import Inputs
+from epinet_al.tasks.task import Evaluator
+
+LR_SCHEDULES = ("constant", "linear")
+
+
+def lr_factor(fit_step: int, fit_steps: int, schedule: str, warmup_ratio: float) -> float:
+    """The learning rate of step ``fit_step`` (1-based) of a fit of ``fit_steps`` steps, relative to the base.
+
+    ``linear``: linear warmup over the first ``warmup_ratio`` of the steps, then linear decay to 0 at the
+    last step (BERT's fine-tuning recipe, as transformers' get_linear_schedule_with_warmup); ``constant``: 1.
+    A function of the step alone, so a resumed run needs no scheduler state.
+    """
+    if schedule == "constant":
+        return 1.0
+    warmup = int(warmup_ratio * fit_steps)
+    if fit_step <= warmup:
+        return fit_step / max(1, warmup)
+    return max(0.0, (fit_steps - fit_step + 1) / max(1, fit_steps - warmup))
+
+
+class Agent:
+    """The Fabric-wrapped EnnModule and its optimizer, trained and queried by the acquisition loops.
+
+    ``num_index_samples`` (A) index samples score candidates, ``eval_index_samples`` evaluate;
+    ``eval_generator`` draws the evaluation indices. The initial weights and optimizer state are kept
+    so that a protocol can retrain from them (``reset``).
+    """
+
+    #: Called with the step number just before each training step (tests stop a run at a known point).
+    before_train_step: ClassVar[list[Callable[[int], None]]] = []
+
+    def __init__(
+        self,
+        fabric: Fabric,
+        module: Any,
+        optimizer: torch.optim.Optimizer,
+        *,
+        num_index_samples: int,
+        eval_index_samples: int,
+        eval_generator: torch.Generator,
+        gradient_clip_norm: float | None = None,
+        lr_schedule: str = "constant",
+        warmup_ratio: float = 0.0,
+    ):
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {lr_schedule!r}; valid schedules: {', '.join(LR_SCHEDULES)}")
+        self.fabric = fabric
+        self.module = module
+        self.optimizer = optimizer
+        self.num_index_samples = num_index_samples
+        self.eval_index_samples = eval_index_samples
+        self.eval_generator = eval_generator
+        self.gradient_clip_norm = gradient_clip_norm
+        self.lr_schedule = lr_schedule
+        self.warmup_ratio = warmup_ratio
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+        # Captured before any restore: a protocol that retrains from scratch starts from the same weights.
+        self._initial_weights = copy.deepcopy(module.state_dict())
+        self._initial_optimizer = copy.deepcopy(optimizer.state_dict())
+        self.l2_weight = 0.0  # the L2 weight s(N) of the last training step, logged as train/l2_weight
+
+    def reset(self) -> None:
+        """Back to the initial weights and a fresh optimizer state (a retrain from scratch)."""
+        self.module.load_state_dict(self._initial_weights)
+        self.optimizer.load_state_dict(self._initial_optimizer)
+
+    def _samples(self, requested: int) -> int:
+        """A head without an index gives the same output for every index: one sample is enough."""
+        return requested if self.module.head.has_index else 1
+
+    def score(
+        self,
+        pool: Inputs,
+        candidates: torch.Tensor,
+        priority: Priority,
+        generator: torch.Generator,
+        *,
+        targets: Any | None = None,
+        batch_size: int | None = None,
+    ) -> torch.Tensor:
+        """Priority scores [B] of the pool examples ``candidates`` [B] from A index samples.
+
+        One set of A indices serves every forward batch of the call, so the scores do not depend on how
+        the candidates are split into batches of ``batch_size`` (None: one batch). ``targets`` (for a
+        target priority) run with the same indices; the priority gets their logits [A, T, C].
+        """
+        module = self.module
+        was_training = module.training
+        module.eval()
+        extra = {}
+        with torch.inference_mode():
+            index = module.sample_index(self._samples(self.num_index_samples))
+            chunks = candidates.split(batch_size) if batch_size else [candidates]
+            # Scores in float64: near its maximum the entropy of a float32 prediction has too few
+            # distinct values to rank close candidates (on two classes it then disagrees with margin).
+            logits = torch.cat(
+                [module(self.fabric.to_device(pool.take(chunk)), index).double().cpu() for chunk in chunks], dim=1
+            )  # [A, B, C]
+            if targets is not None:
+                extra["target_logits"] = module(self.fabric.to_device(targets), index).double().cpu()  # [A, T, C]
+        module.train(was_training)
+        return priority(logits, generator=generator, **extra)
+
+    def train(
+        self,
+        batch: tuple[Any, torch.Tensor],
+        *,
+        step: int,
+        num_labels: int,
+        fit_step: int = 1,
+        fit_steps: int = 1,
+    ) -> float:
+        """One SGD step on a labeled batch (inputs, labels); returns its data loss (the L2 term left out).
+
+        ``num_labels`` sets the L2 weight; ``fit_step`` of ``fit_steps`` places the step in the current
+        fit for the learning-rate schedule (a fit: one round of the pool protocol, one subset, or a whole
+        prioritized run).
+        """
+        for hook in self.before_train_step:
+            hook(step)
+        factor = lr_factor(fit_step, fit_steps, self.lr_schedule, self.warmup_ratio)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+            group["lr"] = base * factor
+        if not self.module.training:  # train() walks every submodule: only when it changes anything
+            self.module.train()
+        losses = self.module.training_step(self.fabric.to_device(batch), num_labels)
+        loss = losses["loss"]
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"training loss is {loss.item()} at step {step}; stopped before the update (curve.csv and state.pt "
+                "keep the last evaluation point): lower trainer.optimizer.lr or set trainer.gradient_clip_norm"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.fabric.backward(loss)
+        if self.gradient_clip_norm is not None:
+            self.fabric.clip_gradients(self.module, self.optimizer, max_norm=self.gradient_clip_norm)
+        self.optimizer.step()
+        self.l2_weight = self.module.l2_weight(num_labels)
+        return float(losses["data_loss"])
+
+    def evaluate(self, evaluator: Evaluator) -> dict[str, float]:
+        """Held-out metrics of the marginal and joint predictive from A index samples."""
+        module = self.module
+        was_training = module.training
+        module.eval()
+        index = module.head.sample_index(self._samples(self.eval_index_samples), generator=self.eval_generator)
+
+        def predict(inputs: Any) -> torch.Tensor:
+            with torch.inference_mode():
+                return module(self.fabric.to_device(inputs), index).float().cpu()
+
+        metrics = evaluator(predict)
+        module.train(was_training)
+        return metrics

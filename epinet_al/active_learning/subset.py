@@ -1,0 +1,59 @@
+"""The baseline without prioritization, as the paper trains it: fixed random subsets of the pool.
+
+One seeded permutation of the pool; subset k is its first N_k examples (nested, so a larger subset adds
+labels to a smaller one), with N_k = round(fraction_k * pool size) or ``budget.sizes``. Each subset is
+trained from the initial weights (``train_steps`` steps, or ``epochs`` passes) and evaluated once: the
+curve has one point per size, a model trained on exactly those labels. Tuning per size (learning rate,
+batch size, L2) is a sweep over these runs, chosen on the tune split (benchmarks/paper.py).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from epinet_al.active_learning.fit import fit
+from epinet_al.active_learning.loop import Loop
+
+
+def subset_sizes(budget: Any, pool_size: int) -> list[int]:
+    """The subset sizes of ``budget`` on a pool of ``pool_size``: sorted, distinct, each in [1, pool_size]."""
+    sizes = budget.sizes or [max(1, round(fraction * pool_size)) for fraction in budget.fractions]
+    if not sizes:
+        raise ValueError("budget.fractions and budget.sizes are both empty; give the subset sizes to train on")
+    for size in sizes:
+        if not 1 <= size <= pool_size:
+            raise ValueError(f"subset size {size} is outside [1, {pool_size}] (the pool size); valid: 1..{pool_size}")
+    return sorted(set(sizes))
+
+
+def fit_steps(budget: Any, size: int) -> int:
+    """SGD steps for a subset of ``size``: ``train_steps``, or ``epochs`` passes of ``batch_size``."""
+    if budget.train_steps > 0:
+        return budget.train_steps
+    return max(1, math.ceil(budget.epochs * size / budget.batch_size))
+
+
+def run_subset(loop: Loop, budget: Any) -> None:
+    """Train and evaluate on each nested random subset; ``loop.record`` gets one row per size."""
+    sizes = subset_sizes(budget, len(loop.pool))
+    order = torch.randperm(len(loop.pool), generator=loop.generator)  # drawn first: a resumed run redraws it
+    saved = loop.restore()
+    step, done = (saved["step"], saved["done"]) if saved else (0, 0)
+    for size in tqdm(sizes[done:], desc="subsets", disable=not loop.progress_bar, leave=False):
+        loop.agent.reset()
+        step, loss = fit(
+            loop.agent,
+            loop.pool,
+            loop.ledger,
+            order[:size],
+            steps=fit_steps(budget, size),
+            batch_size=budget.batch_size,
+            generator=loop.generator,
+            first_step=step,
+        )
+        done += 1
+        loop.evaluation_point(step, {"train/loss": loss}, {"step": step, "done": done})

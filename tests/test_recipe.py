@@ -1,0 +1,148 @@
+"""The training recipe: the reference L2 term per head, the learning-rate schedule, minibatches, subsets."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from epinet_al.active_learning.agent import lr_factor
+from epinet_al.active_learning.ledger import LabelLedger
+from epinet_al.active_learning.sampling import draw_candidates, minibatches
+from epinet_al.active_learning.subset import subset_sizes
+from epinet_al.config import SubsetBudgetConfig
+from epinet_al.experiment import run_experiment
+from epinet_al.models import EnnModule
+from epinet_al.networks import ENN, DropoutHead, EnsembleHead, EpinetHead, MLPHead
+from tests.tiny_configs import TINY_COMMON, experiment_config
+
+D, C = 4, 2
+
+
+def epinet(prior: str = "mlp") -> EpinetHead:
+    return EpinetHead(
+        D,
+        C,
+        hidden=[3],
+        index_dim=2,
+        epinet_hidden=[3],
+        include_hidden=False,
+        prior=prior,
+        prior_hidden=[2],
+        prior_scale=1.0,
+    )
+
+
+HEADS = {
+    "mlp": lambda: MLPHead(D, C, hidden=[3]),
+    "dropout": lambda: DropoutHead(D, C, hidden=[3], dropout_rate=0.1),
+    "ensemble": lambda: EnsembleHead(D, C, hidden=[3], ensemble_size=5),
+    "epinet": epinet,
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("mlp", math.sqrt(0.1) * D / 20),
+        ("dropout", math.sqrt(0.1) * D / 20),
+        ("ensemble", math.sqrt(0.1) * D / (5 * 20)),
+        ("epinet", 0.2 * (D / 20) ** 0.7),
+    ],
+)
+def test_reference_l2_formulas(name, expected):
+    assert HEADS[name]().reference_l2(20, temperature=0.1) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("prior", ["mlp", "ensemble"])
+def test_l2_penalty_is_the_sum_of_squares_without_the_prior(prior):
+    head = epinet(prior)
+    by_hand = sum(
+        float((p.detach() ** 2).sum()) for name, p in head.named_parameters() if not name.startswith("prior.")
+    )
+    assert any(name.startswith("prior.") for name, _ in head.named_parameters())
+    assert float(head.l2_penalty()) == pytest.approx(by_hand, rel=1e-6)
+
+
+def test_training_loss_adds_the_weighted_l2_term():
+    torch.manual_seed(0)
+    head = MLPHead(D, C, hidden=[3])
+    module = EnnModule(
+        ENN(torch.nn.Identity(), head),
+        optimizer=torch.optim.SGD,
+        train_index_samples=1,
+        l2_scale=2.0,
+        temperature=0.25,
+    )
+    x, y = torch.randn(6, D), torch.tensor([0, 1, 1, 0, 1, 0])
+    losses = module.training_step((x, y), num_labels=8)
+    cross_entropy = F.cross_entropy(head.base(x), y)
+    squares = sum((p**2).sum() for p in head.parameters())
+    weight = 2.0 * math.sqrt(0.25) * D / 8
+    assert module.l2_weight(8) == pytest.approx(weight)
+    torch.testing.assert_close(losses["data_loss"], cross_entropy.detach())
+    torch.testing.assert_close(losses["loss"], cross_entropy + weight * squares)
+    assert EnnModule(ENN(torch.nn.Identity(), head), optimizer=torch.optim.SGD, train_index_samples=1).l2_weight(8) == 0
+
+
+def test_ensemble_prior_is_the_sum_of_its_members():
+    head = epinet("ensemble")
+    x, z = torch.randn(7, D), torch.randn(3, 2)
+    prior = head.prior
+    members = []
+    for d in range(2):
+        out = x
+        for layer, (w, b) in enumerate(zip(prior.weights, prior.biases, strict=True)):
+            out = (torch.relu(out) if layer else out) @ w[d] + b[d]
+        members.append(out)
+    expected = torch.einsum("dbc,ad->abc", torch.stack(members), z)
+    torch.testing.assert_close(prior(x, z), expected)
+
+
+def test_linear_schedule_warms_up_then_decays_to_zero():
+    factors = [lr_factor(step, 10, "linear", 0.2) for step in range(1, 11)]
+    assert factors[:2] == [0.5, 1.0]
+    assert factors[2] == pytest.approx(1.0) and factors[-1] == pytest.approx(1 / 8)
+    assert all(a >= b for a, b in zip(factors[1:], factors[2:]))
+    assert lr_factor(3, 10, "constant", 0.2) == 1.0
+
+
+def test_minibatches_repeat_a_small_set_and_cover_each_epoch():
+    batches = minibatches(3, 10, torch.Generator().manual_seed(0))
+    first = next(batches)
+    assert first.shape == (10,) and set(first.tolist()) == {0, 1, 2}
+    rows = torch.cat([next(minibatches(7, 7, torch.Generator().manual_seed(1)))])
+    assert sorted(rows.tolist()) == list(range(7))  # one batch of a full epoch is a permutation
+
+
+def test_candidates_after_the_budget_keep_the_uncapped_share():
+    ledger = LabelLedger(torch.zeros(1000, dtype=torch.long), budget=100)
+    ledger.reveal(torch.arange(100))
+    generator = torch.Generator().manual_seed(0)
+    # 160 candidates from 1,000 would hold 16 of the 100 labeled: 16, at least the batch of 8.
+    drawn = draw_candidates(1000, ledger, 160, 8, generator)
+    assert drawn.shape == (16,) and bool(ledger.is_labeled[drawn].all())
+    assert draw_candidates(1000, ledger, 160, 32, generator).shape == (32,)
+
+
+def test_subset_sizes_from_fractions_or_sizes():
+    assert subset_sizes(SubsetBudgetConfig(fractions=[0.5, 0.1, 0.1]), 40) == [4, 20]
+    assert subset_sizes(SubsetBudgetConfig(sizes=[30, 5]), 40) == [5, 30]
+    with pytest.raises(ValueError, match="subset size 50 is outside"):
+        subset_sizes(SubsetBudgetConfig(sizes=[50]), 40)
+
+
+def test_subset_protocol_trains_each_size_from_scratch(tmp_path):
+    common = [o for o in TINY_COMMON if not o.startswith("budget.")]
+    overrides = [*common, "budget=subset", "budget.sizes=[5,10,20]", "budget.train_steps=6", "budget.batch_size=4"]
+    summary = run_experiment(experiment_config(overrides), tmp_path / "a")
+    curve = pd.read_csv(tmp_path / "a" / "curve.csv")
+    assert curve["num_labels"].tolist() == [5, 10, 20] and curve["step"].tolist() == [6, 12, 18]
+    assert summary["run"]["protocol"] == "subset"
+    # Each point is a model trained from the initial weights: the first size alone gives the same point.
+    run_experiment(experiment_config([*overrides[:-3], "budget.sizes=[5]", *overrides[-2:]]), tmp_path / "b")
+    alone = pd.read_csv(tmp_path / "b" / "curve.csv")
+    assert alone["test/nll"].iloc[0] == pytest.approx(curve["test/nll"].iloc[0])
