@@ -40,7 +40,8 @@ from epinet_al.data.glue_files import (
 from epinet_al.data.glue_tasks import GlueTask, get_glue_task, report_split_name
 from epinet_al.data.inputs import Inputs, TensorInputs
 from epinet_al.data.text_inputs import TokenizedInputs, cached_tokenize
-from epinet_al.metrics import glue_metrics
+from epinet_al.metrics import dyadic_batches, glue_metrics, joint_nll, predict_outputs
+from epinet_al.metrics.uncertainty import uncertainty_diagnostics
 from epinet_al.networks.encoder import (
     FINETUNE_MODES,
     POOLINGS,
@@ -60,7 +61,8 @@ TUNE_SPLIT = "tune"
 
 @dataclass
 class EvalSplit:
-    """One labelled evaluation set: reported ``name`` (val), inputs, labels [N], index batches to run."""
+    """One labelled evaluation set: reported ``name`` (val), inputs, labels [N], index batches to run
+    (together each of 0..N-1 once, see ``predict_outputs``)."""
 
     name: str
     inputs: Inputs
@@ -69,22 +71,29 @@ class EvalSplit:
 
 
 class GlueEvaluator:
-    """The task's metrics on every evaluation split, from the marginal prediction over A index samples."""
+    """The task's metrics and the uncertainty diagnostics on every evaluation split, from the outputs
+    [A, N, C] of A index samples (one forward pass per split).
 
-    def __init__(self, task: GlueTask, splits: list[EvalSplit]):
+    Classification splits also get ``joint_nll`` on dyadic batches of their inputs with their real
+    labels (``dyadic_batches``), drawn once from ``seed`` so that every evaluation point scores the
+    same batches.
+    """
+
+    def __init__(self, task: GlueTask, splits: list[EvalSplit], seed: int):
         self.task = task
         self.splits = splits
+        generator = torch.Generator().manual_seed(seed)
+        self.joint_batches = [None if task.is_regression else dyadic_batches(len(s.labels), generator) for s in splits]
 
     def __call__(self, predict: Callable[[Any], torch.Tensor]) -> dict[str, float]:
         metrics = {}
-        for split in self.splits:
-            outputs = torch.cat([predict(split.inputs.take(batch)) for batch in split.batches], dim=1)  # [A, N, C]
-            if self.task.is_regression:
-                prediction = outputs.double().mean(0)[:, 0]  # [N]
-            else:
-                prediction = torch.softmax(outputs.double(), dim=-1).mean(0)  # [N, C]
-            labels = split.labels[torch.cat(split.batches)]  # in the order the batches ran
-            metrics.update({f"{split.name}/{k}": v for k, v in glue_metrics(self.task, prediction, labels).items()})
+        for split, joint_batches in zip(self.splits, self.joint_batches, strict=True):
+            outputs = predict_outputs(predict, split.inputs, split.batches)  # [A, N, C]
+            values = glue_metrics(self.task, outputs, split.labels)
+            if joint_batches is not None:
+                values["joint_nll"] = joint_nll(outputs[:, joint_batches], split.labels[joint_batches])
+            values.update(uncertainty_diagnostics(outputs, split.labels, regression=self.task.is_regression))
+            metrics.update({f"{split.name}/{name}": value for name, value in values.items()})
         return metrics
 
 
@@ -153,7 +162,7 @@ def build_glue_task(
         name=task.name,
         pool=pool,
         pool_labels=pool_labels,
-        evaluator=GlueEvaluator(task, eval_splits),
+        evaluator=GlueEvaluator(task, eval_splits, seed=cfg.seed),
         num_outputs=task.num_labels,
         primary_metric=f"{eval_splits[0].name}/{task.primary_metric}",
         metric_mode=task.primary_mode,

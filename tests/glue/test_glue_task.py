@@ -98,7 +98,8 @@ def test_mnli_reports_matched_and_mismatched_from_the_supplementary_files(glue_c
     task = build(cfg)
     assert task.primary_metric == "val_matched/acc"
     metrics = task.evaluator(lambda features: torch.zeros(3, features.shape[0], 3))
-    assert set(metrics) == {f"{s}/{m}" for s in ("val_matched", "val_mismatched") for m in ("acc", "nll")}
+    names = ("acc", "nll", "joint_nll", "spread", "spread_cv", "spearman_var_ent", "ece", "majority_fraction")
+    assert set(metrics) == {f"{s}/{m}" for s in ("val_matched", "val_mismatched") for m in names}
 
 
 @pytest.mark.parametrize(
