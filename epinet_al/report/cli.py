@@ -11,7 +11,7 @@ from pathlib import Path
 from epinet_al.report.compare import summarize
 from epinet_al.report.errors import ReportError
 from epinet_al.report.output import write_report
-from epinet_al.report.runs import MODES, load_runs
+from epinet_al.report.runs import MODES, load_sweep
 
 PROG = "epinet-al-report"
 
@@ -26,8 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--baseline",
         metavar="AGENT",
-        help="agent to measure the others against, e.g. epinet/uniform "
-        "(default per task: priority uniform, head mlp if several)",
+        help="agent to measure the others against, its full name as in the report, e.g. epinet/uniform "
+        "or 'mlp/uniform [budget.protocol=pool]' (default per task: priority uniform, head mlp if several, "
+        "then the settings most runs share)",
     )
     parser.add_argument("--metric", metavar="NAME", help="compare on this split/metric column instead")
     parser.add_argument("--mode", choices=MODES, help="with --metric: whether lower (min) or higher (max) is better")
@@ -39,11 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(format="%(levelname)s: %(message)s")
     try:
-        runs = load_runs(args.sweep_dir)
-        if runs.empty:
-            raise ReportError(f"no finished runs (with summary.json) under {args.sweep_dir}")
-        summary = summarize(runs, baseline=args.baseline, metric=args.metric, mode=args.mode)
-        report = write_report(summary, args.out if args.out is not None else args.sweep_dir / "report")
+        sweep = load_sweep(args.sweep_dir)
+        if sweep.runs.empty:
+            skipped = f" ({len(sweep.skipped)} skipped, unfinished or unreadable)" if sweep.skipped else ""
+            raise ReportError(f"no finished runs (with summary.json) under {args.sweep_dir}{skipped}")
+        summary = summarize(sweep.runs, baseline=args.baseline, metric=args.metric, mode=args.mode)
+        out_dir = args.out if args.out is not None else args.sweep_dir / "report"
+        report = write_report(summary, out_dir, skipped=sweep.skipped)
     except ReportError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2

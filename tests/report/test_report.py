@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from epinet_al.report import ReportError, load_runs, summarize, write_report
+from epinet_al.report import ReportError, load_sweep, summarize, write_report
 from epinet_al.report.cli import main
 from epinet_al.report.stats import labels_to_reach, normalized_auc, seed_matrix, t_interval, win_matrix
 
@@ -115,7 +115,7 @@ def test_load_runs_skips_unfinished_and_keeps_last_row_per_label_count(
     write_run(tmp_path, "done", "mlp/uniform", 0, [0, 10, 10, 20], [1.0, 0.9, 0.8, 0.7])
     write_run(tmp_path, "running", "mlp/uniform", 1, [0, 10], [1.0, 0.9], finished=False)
     with caplog.at_level(logging.WARNING):
-        runs = load_runs(tmp_path)
+        runs = load_sweep(tmp_path).runs
     assert "running" in caplog.text and "unfinished" in caplog.text
     assert runs["run"].unique().tolist() == ["done"]
     assert runs["num_labels"].tolist() == [0, 10, 20]
@@ -130,7 +130,7 @@ def test_load_runs_skips_unfinished_and_keeps_last_row_per_label_count(
 
 
 def test_summary_table_by_hand(sweep: Path) -> None:
-    summary = summarize(load_runs(sweep))
+    summary = summarize(load_sweep(sweep).runs)
     testbed = summary.tasks[1]
     assert (testbed.task, testbed.metric, testbed.mode, testbed.baseline) == (
         "testbed",
@@ -167,7 +167,7 @@ def test_summary_table_by_hand(sweep: Path) -> None:
 
 
 def test_mode_max_ranks_higher_first(sweep: Path) -> None:
-    sst2 = summarize(load_runs(sweep)).tasks[0]
+    sst2 = summarize(load_sweep(sweep).runs).tasks[0]
     assert (sst2.task, sst2.mode) == ("sst2", "max")
     assert sst2.table.index.tolist() == ["mlp/entropy", "epinet/variance", "mlp/uniform"]
     # Target 0.7: variance reaches it at 50, entropy between 0 and 25 (0.5 -> 0.8) at 50/3.
@@ -176,7 +176,7 @@ def test_mode_max_ranks_higher_first(sweep: Path) -> None:
 
 
 def test_win_matrix_across_two_tasks(sweep: Path) -> None:
-    wins = summarize(load_runs(sweep)).wins
+    wins = summarize(load_sweep(sweep).runs).wins
     # testbed (AUC order): variance > bald > uniform > entropy; sst2: entropy > variance > uniform.
     assert wins.index.tolist() == ["epinet/variance", "ensemble/bald", "mlp/entropy", "mlp/uniform"]
     assert wins["wins"].tolist() == [4, 2, 2, 1]
@@ -194,7 +194,7 @@ def test_win_matrix_ignores_missing_agents_and_ties() -> None:
 
 
 def test_baseline_and_metric_overrides(sweep: Path, tmp_path: Path) -> None:
-    runs = load_runs(sweep)
+    runs = load_sweep(sweep).runs
     table = summarize(runs, baseline="epinet/variance").tasks[1].table
     # Target 0.5 is the variance agent's own final; uniform reaches it at 100: savings 50 / 100.
     assert table.at["mlp/uniform", "savings"] == 0.5
@@ -202,14 +202,14 @@ def test_baseline_and_metric_overrides(sweep: Path, tmp_path: Path) -> None:
         summarize(runs, baseline="nope/uniform")
     with pytest.raises(ReportError, match="'test/acc'.*valid: none"):
         summarize(runs, metric="test/acc", mode="max")
-    only_testbed = load_runs(sweep / "tb")
+    only_testbed = load_sweep(sweep / "tb").runs
     task = summarize(only_testbed, metric="test/nll", mode="max").tasks[0]
     assert task.mode == "max" and task.table.index[0] == "mlp/entropy"
 
 
 def test_write_report_files(sweep: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    report = write_report(summarize(load_runs(sweep)), out)
+    report = write_report(summarize(load_sweep(sweep).runs), out)
     assert report == out / "report.md"
     names = sorted(p.name for p in out.iterdir())
     assert names == ["report.md", "sst2.png", "summary.csv", "testbed.png", "win_matrix.png"]
