@@ -42,7 +42,10 @@ def render_html(summary: Summary, colors: Mapping[str, tuple[float, ...]], skipp
                      f"<ul>{items}</ul></details>")  # fmt: skip
     parts.append("<ul>" + "".join(f'<li><a href="#{_anchor(t.task)}">{_e(t.task)}</a></li>' for t in summary.tasks))
     parts[-1] += '<li><a href="#wins">pairwise wins</a></li></ul>'
-    parts += [f'<p class="note">{_e(_plain(HOW_TO_READ))}</p>', f'<p class="note">{_e(_plain(SAVINGS_HOW_TO_READ))}</p>']
+    parts += [
+        f'<p class="note">{_e(_plain(HOW_TO_READ))}</p>',
+        f'<p class="note">{_e(_plain(SAVINGS_HOW_TO_READ))}</p>',
+    ]
     parts += [_task_section(task, colors, figures) for task in summary.tasks]
     parts += [
         '<h2 id="wins">Pairwise wins across tasks</h2>',
@@ -51,10 +54,8 @@ def render_html(summary: Summary, colors: Mapping[str, tuple[float, ...]], skipp
         summary.wins.rename_axis("agent").reset_index().to_html(index=False, border=0),
     ]
     body = "\n".join(parts)
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>Active-learning comparison</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
-    )
+    head = f'<meta charset="utf-8">\n<title>Active-learning comparison</title>\n<style>{STYLE}</style>'
+    return f'<!DOCTYPE html>\n<html lang="en">\n<head>\n{head}\n</head>\n<body>\n{body}\n</body>\n</html>\n'
 
 
 class _Figures:
@@ -167,7 +168,10 @@ def _savings_figure(task: TaskSummary, colors: Mapping[str, tuple[float, ...]]) 
     figure.add_hline(y=1.0, line={"color": "grey", "width": 1})
     figure.update_layout(
         title=f"{task.task}: savings vs target (against {task.baseline})",
-        xaxis={"title": f"target: baseline's mean {task.metric}", "autorange": "reversed" if task.mode == "min" else True},
+        xaxis={
+            "title": f"target: baseline's mean {task.metric}",
+            "autorange": "reversed" if task.mode == "min" else True,
+        },
         yaxis_title="savings (labels ratio)",
         template="plotly_white",
         height=420,
@@ -200,7 +204,12 @@ def _savings_rows(task: TaskSummary) -> pd.DataFrame:
     rows = []
     for agent, group in task.savings.groupby("agent", sort=False):
         cells = [savings_cell(row) for _, row in group.iterrows()]
-        rows.append({"agent": f"{agent} (baseline)" if agent == task.baseline else agent, **dict(zip(headers, cells, strict=True))})
+        rows.append(
+            {
+                "agent": f"{agent} (baseline)" if agent == task.baseline else agent,
+                **dict(zip(headers, cells, strict=True)),
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -28,7 +28,8 @@ Rows are sorted by AUC, best first, the best in bold. Agents are told apart by t
 config: runs whose configs differ in anything but the seed and bookkeeping keys are different \
 agents, named `head/priority [key=value, ...]` with the settings that vary on the task."""
 
-SAVINGS_HOW_TO_READ = """*Savings read-off*: for each point of the baseline's seed-mean curve (L labels, metric value m), \
+SAVINGS_HOW_TO_READ = """\
+*Savings read-off*: for each point of the baseline's seed-mean curve (L labels, metric value m), \
 each seed of an agent needs some number of labels to reach m on its own curve (linear \
 interpolation between evaluation points); its savings is L divided by that number (> 1: fewer \
 labels than the baseline). A cell is the mean ± 95% t-interval over the seeds that reach m; \
@@ -62,7 +63,7 @@ def render_markdown(summary: Summary, skipped: Mapping[str, str] | None = None) 
 
 
 def skipped_text(skipped: Mapping[str, str]) -> str:
-    """"Skipped: N runs (unfinished or unreadable)" with the counts per reason and the first folders."""
+    """ "Skipped: N runs (unfinished or unreadable)" with the counts per reason and the first folders."""
     reasons = Counter(reason.split(":", 1)[0] for reason in skipped.values())
     counts = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
     lines = [f"Skipped: {len(skipped)} runs (unfinished or unreadable): {counts}."]

@@ -57,9 +57,12 @@ def task_figure(task: TaskSummary, colors: dict[str, tuple[float, ...]]) -> byte
         ax.set_xlabel("labels used")
         ax.set_ylabel(f"{metric} ({better} is better)" if better else metric)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
     if not task.savings.empty:
         _draw_savings(axes[-1], task, colors)
+    # One legend under all panels: agent names with their settings are too long for a panel.
+    handles, labels = axes[0].get_legend_handles_labels()
+    columns = max(1, min(len(labels), int(6.0 * panels * 14 / max(len(label) for label in labels))))
+    figure.legend(handles, labels, loc="outside lower center", ncols=columns, fontsize="small")
     return _png(figure)
 
 
@@ -76,16 +79,14 @@ def _draw_savings(ax: Axes, task: TaskSummary, colors: dict[str, tuple[float, ..
             marker="o",
             markersize=3,
             capsize=2,
-            label=f"{agent} (baseline)" if agent == task.baseline else agent,
         )
     ax.axhline(1.0, color="0.5", linewidth=1)
     if task.mode == "min":
         ax.invert_xaxis()
     ax.set_xlabel(f"target: baseline's mean {task.metric}")
-    ax.set_ylabel(f"savings vs {task.baseline} (labels ratio)")
-    ax.set_title("savings vs target", fontsize="medium")
+    ax.set_ylabel("savings: baseline's labels / agent's")
+    ax.set_title("savings vs target (baseline dashed)", fontsize="medium")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
 
 
 def win_matrix_figure(wins: pd.DataFrame) -> bytes:
@@ -93,7 +94,9 @@ def win_matrix_figure(wins: pd.DataFrame) -> bytes:
     agents = list(wins.index)
     counts = wins[agents].to_numpy()
     size = 1.5 + 0.6 * len(agents)
-    figure = Figure(figsize=(size + 1.5, size), layout="constrained")
+    # Room for the tick labels: agent names with their settings run to dozens of characters.
+    label_inches = 0.07 * max(len(agent) for agent in agents) + 0.4
+    figure = Figure(figsize=(size + 1.5 + label_inches, size + 0.6 * label_inches), layout="constrained")
     ax = figure.subplots()
     # An agent is not compared with itself: the diagonal is masked and drawn grey.
     off_diagonal = np.ma.masked_where(np.eye(len(agents), dtype=bool), counts)
