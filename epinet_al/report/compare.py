@@ -81,7 +81,7 @@ def summarize(
     metric: str | None = None,
     mode: str | None = None,
 ) -> Summary:
-    """Compare the agents of every task in `runs` (the table from `load_runs`).
+    """Compare the agents of every task in `runs` (the table of `load_sweep`).
 
     baseline: the agent the others are measured against on every task (its full name, settings
         included). Default, per task: an agent with priority "uniform", head "mlp" if there is one;
@@ -246,7 +246,7 @@ def _second_metric(runs: pd.DataFrame, primary: str) -> str | None:
 
 def _seed_curves(runs: pd.DataFrame, metric: str) -> dict[str, dict[int, stats.Curve]]:
     """agent -> seed -> curve of `metric`, seeds in order; runs that never logged it are left out.
-    Relies on load_runs' rows being unique and sorted in num_labels within a run."""
+    Relies on load_sweep's rows being unique and sorted in num_labels within a run."""
     curves: dict[str, dict[int, stats.Curve]] = {}
     for (agent, seed), run_rows in runs.groupby(["agent", "seed"], sort=True):
         points = run_rows[["num_labels", metric]].dropna()

@@ -121,7 +121,7 @@ def test_auc_and_labels_to_reach_by_hand() -> None:
     assert labels_to_reach(curve[0], 1 - curve[1], 0.5, "max") == pytest.approx(80.0)
 
 
-def test_load_runs_skips_unfinished_and_keeps_last_row_per_label_count(
+def test_load_sweep_skips_unfinished_and_keeps_last_row_per_label_count(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     write_run(tmp_path, "done", "mlp/uniform", 0, [0, 10, 10, 20], [1.0, 0.9, 0.8, 0.7])
