@@ -472,3 +472,23 @@ def test_cli_unwritable_out_is_one_line(sweep: Path, capsys: pytest.CaptureFixtu
 def test_report_does_not_import_torch() -> None:
     code = "import sys, epinet_al.report.cli; bad = {'torch', 'wandb', 'hydra'} & set(sys.modules); assert not bad, bad"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+@pytest.mark.slow
+def test_cli_logs_the_report_to_an_offline_wandb_run(
+    sweep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # W&B stages artifact files and caches under these; keep them out of the home folder.
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb-data"))
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb-cache"))
+    out = tmp_path / "out"
+    assert main([str(sweep), "--out", str(out), "--wandb", "epinet-al-test"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    run_dir = Path(printed[1].removeprefix("W&B run: "))
+    assert printed[0] == str(out / "report.md") and run_dir.parent == out / "wandb"
+    assert run_dir.name.startswith("offline-run-")
+    # The page as an HTML panel, unchanged; the artifact (report.html and the tables) in the run's records.
+    (panel,) = (run_dir / "files" / "media" / "html").glob("report_*.html")
+    assert panel.read_bytes() == (out / "report.html").read_bytes()
+    records = next(run_dir.glob("run-*.wandb")).read_bytes()
+    assert b"report-sweep" in records and b"savings.csv" in records
