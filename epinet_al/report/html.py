@@ -113,6 +113,7 @@ def _curves_figure(
                 go.Scatter(
                     x=np.concatenate([x, x[::-1]]),
                     y=np.concatenate([band.upper[shaded], band.lower[shaded][::-1]]),
+                    mode="lines",  # plotly would add markers to a short trace
                     fill="toself",
                     fillcolor=_rgba(colors[agent], 0.2),
                     line={"width": 0},

@@ -469,6 +469,7 @@ def test_cli_unwritable_out_is_one_line(sweep: Path, capsys: pytest.CaptureFixtu
     assert "Traceback" not in "\n".join(err)
 
 
+@pytest.mark.slow  # a fresh interpreter importing pandas, scipy, matplotlib
 def test_report_does_not_import_torch() -> None:
     code = "import sys, epinet_al.report.cli; bad = {'torch', 'wandb', 'hydra'} & set(sys.modules); assert not bad, bad"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
