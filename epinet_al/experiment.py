@@ -24,6 +24,7 @@ from epinet_al.active_learning.pool import run_pool
 from epinet_al.active_learning.prioritized import REPLAYS, run_prioritized
 from epinet_al.active_learning.subset import run_subset, subset_sizes
 from epinet_al.config import EncoderModelConfig, ExperimentConfig
+from epinet_al.metrics.uncertainty import collapsed, is_index_inert
 from epinet_al.models import EnnModule
 from epinet_al.networks import ENN, build_head
 from epinet_al.networks.body import body_param_groups, build_body
@@ -290,6 +291,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         "metric": {"name": task.primary_metric, "mode": task.metric_mode},
         "final": recorder.rows[-1],
         "auc": curve_auc(recorder.rows),
+        "diagnostics": final_diagnostics(recorder.rows[-1], task),
         "config": config_dict,
         "versions": collect_versions(),
         "torch_threads": torch.get_num_threads(),
@@ -302,6 +304,31 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         checkpointer.discard()
     log.info("wrote %s", output_dir)
     return summary
+
+
+def final_diagnostics(final: dict[str, float], task: ActiveLearningTask) -> dict[str, bool]:
+    """Flags on the run's last evaluation point: a collapsed model, an index that changes nothing.
+
+    Collapsed: near-constant predictions on the primary split with a training loss stuck at log C
+    (``metrics.uncertainty.collapsed``), a run whose curve means nothing; warned about here and flagged
+    in summary.json and the report.
+    """
+    split = task.primary_metric.split("/")[0]
+    flags = {}
+    if f"{split}/majority_fraction" in final:
+        flags["collapsed"] = collapsed(final.get("train/loss"), task.num_outputs, final[f"{split}/majority_fraction"])
+        if flags["collapsed"]:
+            log.warning(
+                "the model collapsed: %.1f%% of %s predictions are one class and the training loss is %.3f "
+                "(log C = %.3f); its curve measures nothing",
+                100 * final[f"{split}/majority_fraction"],
+                split,
+                final.get("train/loss", float("nan")),
+                np.log(task.num_outputs),
+            )
+    if f"{split}/spread" in final:
+        flags["index_inert"] = is_index_inert(final[f"{split}/spread"])
+    return flags
 
 
 def curve_auc(rows: list[dict[str, float]]) -> dict[str, float]:

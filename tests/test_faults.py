@@ -68,11 +68,12 @@ def fail_once_at(calls: list, call: int, failing_from: bool = False):
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_state(reference, tmp_path, monkeypatch, capsys):
-    training_step = EnnModule.training_step
+    training_step, calls = EnnModule.training_step, []
 
-    def nan_from_step_4(self, batch, step):
-        loss = training_step(self, batch, step)
-        return loss * math.nan if step >= 4 else loss
+    def nan_from_step_4(self, batch, num_labels=0):
+        calls.append(num_labels)
+        losses = training_step(self, batch, num_labels)
+        return {**losses, "loss": losses["loss"] * math.nan} if len(calls) >= 4 else losses
 
     args = [*TINY_PRIORITIZED, f"hydra.run.dir={tmp_path}"]
     with monkeypatch.context() as patch:

@@ -40,8 +40,11 @@ Every number is in savings.csv."""
 MAX_LISTED = 20
 
 
-def render_markdown(summary: Summary, skipped: Mapping[str, str] | None = None) -> str:
-    """The whole report.md text; `skipped`: run folder -> why it was left out."""
+def render_markdown(
+    summary: Summary, skipped: Mapping[str, str] | None = None, flagged: Mapping[str, str] | None = None
+) -> str:
+    """The whole report.md text; `skipped`: run folder -> why it was left out; `flagged`: run folder ->
+    why its (included) result is suspect."""
     agents = summary.wins.index
     runs = sum(int(task.table["seeds"].sum()) for task in summary.tasks)
     parts = [
@@ -50,6 +53,13 @@ def render_markdown(summary: Summary, skipped: Mapping[str, str] | None = None) 
     ]
     if skipped:
         parts.append(skipped_text(skipped))
+    if flagged:
+        lines = [
+            f"**Flagged: {len(flagged)} runs whose model collapsed** (included in the tables; their curves "
+            "measure nothing):"
+        ]
+        lines += [f"- `{run}`: {reason}" for run, reason in list(flagged.items())[:MAX_LISTED]]
+        parts.append("\n".join(lines))
     parts += [HOW_TO_READ, SAVINGS_HOW_TO_READ]
     parts += [_task_section(task) for task in summary.tasks]
     parts += [

@@ -24,11 +24,17 @@ SUMMARY_CSV = "summary.csv"
 SAVINGS_CSV = "savings.csv"
 
 
-def write_report(summary: Summary, out_dir: Path | str, skipped: Mapping[str, str] | None = None) -> Path:
+def write_report(
+    summary: Summary,
+    out_dir: Path | str,
+    skipped: Mapping[str, str] | None = None,
+    flagged: Mapping[str, str] | None = None,
+) -> Path:
     """Write report.md, report.html, one `<task>.png` per task, win_matrix.png, summary.csv and
     savings.csv into `out_dir`.
 
     skipped: run folder -> why it was left out (runs.Sweep.skipped); report.md counts them.
+    flagged: run folder -> why its included result is suspect (runs.Sweep.flagged, a collapsed model).
     Rendering everything before writing anything means a failure while plotting leaves the folder
     as it was; report.md goes last, so its presence means the other files are complete.
     Returns the path of report.md. Raises ReportError if `out_dir` cannot be created or written.
@@ -43,7 +49,7 @@ def write_report(summary: Summary, out_dir: Path | str, skipped: Mapping[str, st
     files[SUMMARY_CSV] = summary_table(summary).to_csv(index=False).encode()
     files[SAVINGS_CSV] = savings_table(summary).to_csv(index=False).encode()
     files[REPORT_HTML] = render_html(summary, colors, skipped).encode()
-    files[REPORT_MD] = render_markdown(summary, skipped).encode()
+    files[REPORT_MD] = render_markdown(summary, skipped, flagged).encode()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():

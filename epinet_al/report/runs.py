@@ -65,6 +65,8 @@ class Sweep:
 
     runs: pd.DataFrame
     skipped: dict[str, str] = field(default_factory=dict)
+    # run folder -> why its result is suspect ("collapsed": near-constant predictions, training loss at log C).
+    flagged: dict[str, str] = field(default_factory=dict)
 
 
 def is_metric_column(name: str) -> bool:
@@ -109,6 +111,7 @@ def load_sweep(sweep_dir: Path | str) -> Sweep:
         raise ReportError(f"sweep folder not found: {sweep_dir}")
     loaded: list[tuple[pd.DataFrame, dict[str, Any]]] = []
     skipped: dict[str, str] = {}
+    flagged: dict[str, str] = {}
     for run_dir in find_run_dirs(sweep_dir):
         name = run_dir.relative_to(sweep_dir).as_posix()
         if not (run_dir / SUMMARY).is_file():
@@ -123,8 +126,11 @@ def load_sweep(sweep_dir: Path | str) -> Sweep:
             skipped[name] = f"unreadable: {err}"
             continue
         loaded.append((frame, config))
+        diagnostics = json.loads((run_dir / SUMMARY).read_text()).get("diagnostics") or {}
+        if diagnostics.get("collapsed"):
+            flagged[name] = "collapsed: near-constant predictions, training loss at log C"
     if not loaded:
-        return Sweep(pd.DataFrame(columns=[*ID_COLUMNS, "step", "num_labels"]), skipped)
+        return Sweep(pd.DataFrame(columns=[*ID_COLUMNS, "step", "num_labels"]), skipped, flagged)
     frames = []
     for task in sorted({frame["task"].iat[0] for frame, _ in loaded}):
         frames += _name_agents([(f, c) for f, c in loaded if f["task"].iat[0] == task], sweep_dir)
@@ -132,7 +138,7 @@ def load_sweep(sweep_dir: Path | str) -> Sweep:
     # concat puts columns in first-seen order; settings go after the identity columns.
     settings = sorted(setting_columns(runs))
     rest = [c for c in runs.columns if c not in ID_COLUMNS and c not in settings]
-    return Sweep(runs[[*ID_COLUMNS, *settings, *rest]], skipped)
+    return Sweep(runs[[*ID_COLUMNS, *settings, *rest]], skipped, flagged)
 
 
 def flatten_config(config: Mapping[str, Any]) -> dict[str, str]:

@@ -493,3 +493,14 @@ def test_cli_logs_the_report_to_an_offline_wandb_run(
     assert panel.read_bytes() == (out / "report.html").read_bytes()
     records = next(run_dir.glob("run-*.wandb")).read_bytes()
     assert b"report-sweep" in records and b"savings.csv" in records
+
+
+def test_collapsed_runs_are_flagged_in_the_report(sweep: Path, tmp_path: Path) -> None:
+    summary_path = sweep / "sst2/entropy/summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["diagnostics"] = {"collapsed": True}
+    summary_path.write_text(json.dumps(summary))
+    loaded = load_sweep(sweep)
+    assert loaded.flagged == {"sst2/entropy": "collapsed: near-constant predictions, training loss at log C"}
+    report = write_report(summarize(loaded.runs), tmp_path / "out", flagged=loaded.flagged).read_text()
+    assert "**Flagged: 1 runs whose model collapsed**" in report and "`sst2/entropy`" in report
