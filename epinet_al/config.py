@@ -211,6 +211,8 @@ class PrioritizedBudgetConfig:
     # Batches once the budget is spent: "priority" (the paper's loop: the top n of N labeled candidates)
     # or "uniform" (n labeled examples at random: plain training on the acquired set).
     replay: str = "priority"
+    # Candidates per forward pass when scoring; token inputs are sorted by length into the passes.
+    score_batch_size: int = 1024
 
 
 @dataclass

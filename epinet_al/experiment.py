@@ -61,7 +61,7 @@ def run_info(cfg: ExperimentConfig) -> dict[str, Any]:
 
 
 _POSITIVE_FIELDS = {
-    "prioritized": ("candidate_batch_size", "batch_size", "max_steps"),
+    "prioritized": ("candidate_batch_size", "batch_size", "max_steps", "score_batch_size"),
     "pool": ("max_labels", "initial_labels", "acquire_size", "train_steps", "batch_size", "score_batch_size"),
     "subset": ("batch_size",),
 }
