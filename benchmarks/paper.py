@@ -9,8 +9,10 @@ apart from the reported ones:
 - baseline: per fraction psi, the best (head.l2_scale, learning rate) of ``BASELINE_GRID`` by mean test
   log-loss on the tuning problems (seeds 100+); the reported curve of each problem takes, at each psi,
   the run with that configuration (assembled into ``<out>/<setting>/report_runs/``);
-- prioritized agents: the same grid, one configuration per agent chosen by its mean area under the
-  test log-loss curve on the tuning problems.
+- prioritized agents: the same grid, one configuration per agent chosen by its mean test log-loss over
+  its curve's evaluation points on the tuning problems.
+
+The tuning problems run first (every configuration); the reported problems then run the chosen ones.
 
 Then the comparison report (``epinet_al.report``, the baseline = the tuned subsets) gives, per agent,
 the savings read-off at every baseline point, up to the full-data baseline's log-loss.
@@ -54,18 +56,34 @@ def grid_name(l2: float, lr: float) -> str:
     return f"l2_{l2}_lr_{lr}"
 
 
-def jobs_for(setting: str, root: Path, seeds: list[int]) -> list[tuple[list[str], str]]:
-    jobs = []
+def baseline_job(setting: str, root: Path, l2: float, lr: float, seed: int) -> tuple[list[str], str]:
     subset = ["budget=subset", f"budget.fractions=[{','.join(map(str, FRACTIONS))}]"]
-    for (l2, lr), seed in itertools.product(BASELINE_GRID, seeds):
-        overrides = [*common(setting), *subset, "head=mlp", "acquisition=uniform", f"head.l2_scale={l2}",
-                     f"trainer.optimizer.lr={lr}", f"seed={seed}"]  # fmt: skip
-        jobs.append((overrides, str(root / "subset" / grid_name(l2, lr) / f"seed{seed}")))
+    overrides = [*common(setting), *subset, "head=mlp", "acquisition=uniform", f"head.l2_scale={l2}",
+                 f"trainer.optimizer.lr={lr}", f"seed={seed}"]  # fmt: skip
+    return overrides, str(root / "subset" / grid_name(l2, lr) / f"seed{seed}")
+
+
+def agent_job(setting: str, root: Path, agent: str, l2: float, lr: float, seed: int) -> tuple[list[str], str]:
+    head, priority = agent.split("-")
+    overrides = [*common(setting), *LOOP, f"head={head}", f"acquisition={priority}", f"head.l2_scale={l2}",
+                 f"trainer.optimizer.lr={lr}", f"seed={seed}"]  # fmt: skip
+    return overrides, str(root / agent / grid_name(l2, lr) / f"seed{seed}")
+
+
+def tuning_jobs(setting: str, root: Path, seeds: list[int]) -> list[tuple[list[str], str]]:
+    """Every configuration of the grid, for the baseline and every agent, on the tuning problems."""
+    jobs = [baseline_job(setting, root, l2, lr, seed) for (l2, lr), seed in itertools.product(BASELINE_GRID, seeds)]
     for (head, priority), (l2, lr), seed in itertools.product(AGENTS, BASELINE_GRID, seeds):
-        if seed >= TUNE_SEED0 or (l2, lr) == (1.0, 1e-3):  # tune every setting; report the defaults' and the chosen
-            overrides = [*common(setting), *LOOP, f"head={head}", f"acquisition={priority}", f"head.l2_scale={l2}",
-                         f"trainer.optimizer.lr={lr}", f"seed={seed}"]  # fmt: skip
-            jobs.append((overrides, str(root / f"{head}-{priority}" / grid_name(l2, lr) / f"seed{seed}")))
+        jobs.append(agent_job(setting, root, f"{head}-{priority}", l2, lr, seed))
+    return jobs
+
+
+def reported_jobs(setting: str, root: Path, seeds: list[int], choices) -> list[tuple[list[str], str]]:
+    """The chosen configurations on the reported problems."""
+    per_size, per_agent = choices
+    parse = {grid_name(l2, lr): (l2, lr) for l2, lr in BASELINE_GRID}
+    jobs = [baseline_job(setting, root, *parse[cfg], seed) for cfg in set(per_size.values()) for seed in seeds]
+    jobs += [agent_job(setting, root, agent, *parse[cfg], seed) for agent, cfg in per_agent.items() for seed in seeds]
     return jobs
 
 
@@ -132,7 +150,8 @@ def main() -> None:
     tune_seeds = list(range(TUNE_SEED0, TUNE_SEED0 + args.tune_seeds))
     for setting in args.settings.split(","):
         root = args.out / setting
-        run_jobs(jobs_for(setting, root, tune_seeds + seeds), args.workers, str(root))
+        run_jobs(tuning_jobs(setting, root, tune_seeds), args.workers, f"{root} (tuning)")
+        run_jobs(reported_jobs(setting, root, seeds, choose(curves(root))), args.workers, f"{root} (reported)")
         runs = assemble(root, curves(root), seeds)
         sweep = load_sweep(runs)
         baseline = next(a for a in sweep.runs["agent"].unique() if "subset" in a)
