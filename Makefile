@@ -115,3 +115,11 @@ bench-glue-full: setup ## Benchmark: the same with MiniLM fine-tuned, SST-2 and 
 .PHONY: bench-testbed
 bench-testbed: setup ## Benchmark: testbed data efficiency, every head x priority x 10 problems, 3 settings
 	$(PY) benchmarks/testbed_efficiency.py $(BENCH_ARGS)
+
+.PHONY: bench-recipe
+bench-recipe: setup ## Benchmark: the training recipe on the testbed, every head on fixed subsets of 10/30/100 labels, 10 problems
+	$(PY) benchmarks/testbed_recipe.py $(BENCH_ARGS)
+
+.PHONY: bench-paper
+bench-paper: setup ## Benchmark: the paper's protocol on the testbed (tuned fixed-subset baseline vs anytime prioritized agents)
+	$(PY) benchmarks/paper.py $(BENCH_ARGS)
