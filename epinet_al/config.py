@@ -86,8 +86,8 @@ class EncoderModelConfig:
     # state (for encoders without a trained pooler, such as MiniLM); "mean": mean of the token states.
     pooling: str = "cls"
     # Sentence pairs: "joint" encodes [CLS] a [SEP] b [SEP] at once; "separate" (finetune=frozen only) pools
-    # each sentence alone and feeds the head [u, v, |u - v|, u * v] (width 4F), as sentence-transformers
-    # trained MiniLM. Single-sentence tasks ignore it.
+    # each sentence alone and feeds the head [u, v, |u - v|, u * v] (width 4F), sentence-transformers' pair
+    # classifier input, for encoders trained to embed one sentence (MiniLM). Single-sentence tasks ignore it.
     pair_encoding: str = "joint"
     # Rate of every dropout layer in the encoder (null: the checkpoint's); head=encoder_dropout samples it.
     dropout_rate: float | None = None

@@ -95,8 +95,8 @@ class GlueEvaluator:
 def pair_features(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """[u, v, |u - v|, u * v] [N, 4F] from the features u, v [N, F] of the two sentences of N pairs.
 
-    The input of the classifier sentence-transformers trained its pair encoders with (SBERT's
-    softmax loss): the last two parts do not change when the sentences swap places.
+    The pair classifier's input in sentence-transformers (SBERT's softmax loss: u, v, |u - v| and
+    optionally u * v): the last two parts do not change when the sentences swap places.
     """
     return torch.cat([u, v, (u - v).abs(), u * v], dim=-1)
 

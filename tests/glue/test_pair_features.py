@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import torch
 
 import epinet_al.tasks.glue as glue_module
 from epinet_al.tasks import build_task
 from tests.glue.tiny_glue import N_DEV, N_TRAIN
+from tests.tiny_configs import experiment_config
 
 H = 32  # the tiny encoder's hidden size
 SEPARATE = ("model.finetune=frozen", "model.pair_encoding=separate")
@@ -84,8 +83,6 @@ def test_bad_pair_encodings_are_refused_before_any_data_is_read(glue_config, tmp
 
 
 def test_minilm_encodes_pairs_separately_and_the_others_jointly():
-    from tests.tiny_configs import experiment_config
-
     assert experiment_config(["model=minilm"]).model.pair_encoding == "separate"
     for model in ("tiny", "bert_base"):
         assert experiment_config([f"model={model}"]).model.pair_encoding == "joint"
