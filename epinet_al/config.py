@@ -85,6 +85,10 @@ class EncoderModelConfig:
     # "pooler": BERT's pooled output tanh(W h_CLS + b), the reference's features; "cls": the [CLS] hidden
     # state (for encoders without a trained pooler, such as MiniLM); "mean": mean of the token states.
     pooling: str = "cls"
+    # Sentence pairs: "joint" encodes [CLS] a [SEP] b [SEP] at once; "separate" (finetune=frozen only) pools
+    # each sentence alone and feeds the head [u, v, |u - v|, u * v] (width 4F), sentence-transformers' pair
+    # classifier input, for encoders trained to embed one sentence (MiniLM). Single-sentence tasks ignore it.
+    pair_encoding: str = "joint"
     # Rate of every dropout layer in the encoder (null: the checkpoint's); head=encoder_dropout samples it.
     dropout_rate: float | None = None
     # The encoder's parameter group in full fine-tuning (the head keeps trainer.optimizer's settings);

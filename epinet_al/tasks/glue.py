@@ -8,6 +8,9 @@ prediction over A index samples: the mean of the A softmaxes, or of the A output
 Two modes, by ``model.finetune``:
 - ``frozen``: the pool and the evaluation sets hold the encoder's pooled features [N, F], computed
   once under inference mode and cached on disk; the body is the identity and the head trains alone.
+  A sentence pair is encoded by ``model.pair_encoding``: ``joint`` ([CLS] a [SEP] b [SEP], features
+  [N, F]) or ``separate`` (each sentence alone, cached like a single-sentence split, and the head reads
+  ``pair_features``: [N, 4F]).
 - ``full``: they hold token ids (tokenized once, cached on disk, padded per batch); the encoder is the
   body and trains with the head; scoring a candidate batch runs it once under inference mode.
 """
@@ -17,7 +20,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,7 @@ from epinet_al.tasks.task import ActiveLearningTask
 log = logging.getLogger(__name__)
 
 SOURCES = ("local", "hub")
+PAIR_ENCODINGS = ("joint", "separate")
 # The split carved out of the pool for choosing hyperparameters (GLUE's dev split is reported as val).
 TUNE_SPLIT = "tune"
 
@@ -97,6 +101,15 @@ class GlueEvaluator:
         return metrics
 
 
+def pair_features(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """[u, v, |u - v|, u * v] [N, 4F] from the features u, v [N, F] of the two sentences of N pairs.
+
+    The pair classifier's input in sentence-transformers (SBERT's softmax loss: u, v, |u - v| and
+    optionally u * v): the last two parts do not change when the sentences swap places.
+    """
+    return torch.cat([u, v, (u - v).abs(), u * v], dim=-1)
+
+
 class FrozenEncoder:
     """Pooled features of token batches under inference mode; the encoder is loaded on the first call.
 
@@ -127,19 +140,31 @@ def build_glue_task(
     max_length = min(cfg.max_length, model_cfg.max_length)
     frozen = FrozenEncoder(model_cfg, device or torch.device("cpu")) if model_cfg.finetune == "frozen" else None
 
+    def features(name: str, examples: TextExamples, rows: torch.Tensor) -> torch.Tensor:
+        """The frozen features [R, F] of ``rows`` of texts (single or joined pairs), from the caches of ``name``."""
+        tokens, key = cached_tokenize(tokenizer, tokenizer_key, examples, max_length, model_cfg.cache_dir, name)
+        feature_key = {"tokens": key, "encoder": encoder_identity(model_cfg)}
+        path = cache_file(model_cfg.cache_dir, "features", f"{name}-{model_cfg.name}-{model_cfg.pooling}", feature_key)
+        return cached_features(path, tokens, rows, frozen, model_cfg.batch_size, name)
+
     def encode(split: str, examples: TextExamples, *row_sets: torch.Tensor) -> list[tuple[Inputs, torch.Tensor]]:
         """The model inputs and labels of each set of rows of a split: token ids, or cached frozen features.
 
         The split's token and feature caches are read once for all the sets (the pool and the tune split).
         """
         name = f"{task.name}-{split}"
-        tokens, key = cached_tokenize(tokenizer, tokenizer_key, examples, max_length, model_cfg.cache_dir, name)
         if frozen is None:
+            tokens, _ = cached_tokenize(tokenizer, tokenizer_key, examples, max_length, model_cfg.cache_dir, name)
             return [(tokens.subset(rows), examples.labels[rows]) for rows in row_sets]
-        feature_key = {"tokens": key, "encoder": encoder_identity(model_cfg)}
-        path = cache_file(model_cfg.cache_dir, "features", f"{name}-{model_cfg.name}-{model_cfg.pooling}", feature_key)
-        features = cached_features(path, tokens, torch.cat(row_sets), frozen, model_cfg.batch_size)
-        parts = features.split([rows.shape[0] for rows in row_sets])
+        all_rows = torch.cat(row_sets)
+        if examples.text_b is not None and model_cfg.pair_encoding == "separate":
+            # Each side is cached as a single-sentence split of its own; the pair features cost one cat.
+            side_a = features(f"{name}-a", replace(examples, text_b=None), all_rows)
+            side_b = features(f"{name}-b", replace(examples, text_a=examples.text_b, text_b=None), all_rows)
+            all_features = pair_features(side_a, side_b)
+        else:
+            all_features = features(name, examples, all_rows)
+        parts = all_features.split([rows.shape[0] for rows in row_sets])
         return [(TensorInputs(part), examples.labels[rows]) for part, rows in zip(parts, row_sets, strict=True)]
 
     def eval_split(name: str, inputs: Inputs, labels: torch.Tensor) -> EvalSplit:
@@ -180,6 +205,15 @@ def _check_config(cfg: GlueTaskConfig, model_cfg: Any, task: GlueTask) -> None:
         raise ValueError(f"unknown model.finetune {model_cfg.finetune!r}; valid modes: {', '.join(FINETUNE_MODES)}")
     if model_cfg.pooling not in POOLINGS:
         raise ValueError(f"unknown model.pooling {model_cfg.pooling!r}; valid poolings: {', '.join(POOLINGS)}")
+    if model_cfg.pair_encoding not in PAIR_ENCODINGS:
+        raise ValueError(
+            f"unknown model.pair_encoding {model_cfg.pair_encoding!r}; valid encodings: {', '.join(PAIR_ENCODINGS)}"
+        )
+    if model_cfg.pair_encoding == "separate" and model_cfg.finetune != "frozen" and len(task.text_fields) == 2:
+        raise ValueError(
+            f"model.pair_encoding='separate' needs model.finetune=frozen (the head reads cached features of each "
+            f"sentence), got model.finetune={model_cfg.finetune!r}; use model.pair_encoding=joint to fine-tune"
+        )
     if cfg.source not in SOURCES:
         raise ValueError(f"unknown task.source {cfg.source!r}; valid sources: {', '.join(SOURCES)}")
     valid = local_splits(task) if cfg.source == "local" else task.splits
