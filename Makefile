@@ -116,9 +116,12 @@ bench-cost: setup ## Benchmark: time to score 1,000 SST-2 candidates per head, a
 bench-overhead: setup ## Benchmark: framework vs a bare PyTorch loop (steps/s), peak memory of MiniLM runs
 	$(PY) benchmarks/framework_overhead.py $(BENCH_ARGS)
 
+# A resumed run writes a new offline-run-<time>-<id> folder holding its whole curve (see
+# epinet_al/tracking/wandb_tracker.py): only the newest folder of each run id is uploaded.
 .PHONY: wandb-sync
 wandb-sync: setup ## Upload the offline W&B runs under outputs/ and multirun/ (needs WANDB_API_KEY)
-	@runs=$$(find outputs multirun -type d -name 'offline-run-*' 2>/dev/null); \
+	@runs=$$(find outputs multirun -type d -name 'offline-run-*' 2>/dev/null | awk -F/ '{print $$NF "\t" $$0}' | \
+		sort -r | awk -F'\t' '{id = $$1; sub(/.*-/, "", id)} !seen[id]++ {print $$2}'); \
 	if [ -z "$$runs" ]; then echo "no offline W&B runs under outputs/ or multirun/"; else $(VENV)/bin/wandb sync $$runs; fi
 
 .PHONY: slurm-up
