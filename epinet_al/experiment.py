@@ -188,9 +188,17 @@ def prepare_output_dir(output_dir: Path) -> Path:
 
 
 def start_trackers(
-    cfg: ExperimentConfig, task_name: str, config_dict: dict[str, Any], output_dir: Path, run_id: str | None
+    cfg: ExperimentConfig,
+    task_name: str,
+    config_dict: dict[str, Any],
+    output_dir: Path,
+    run_id: str | None,
+    rows: list[dict[str, float]] | None = None,
 ) -> list[WandbTracker]:
-    """The experiment trackers besides curve.csv: a W&B run (resumed when ``run_id`` is given) or none."""
+    """The experiment trackers besides curve.csv: a W&B run (resumed when ``run_id`` is given) or none.
+
+    ``rows``: the curve rows saved before a resume, for the tracker to log those it does not hold.
+    """
     if cfg.logger.name == "none":
         return []
     if cfg.logger.name != "wandb":
@@ -207,6 +215,7 @@ def start_trackers(
         config={**config_dict, "agent": agent},
         output_dir=output_dir,
         run_id=run_id,
+        rows=rows,
     )
     return [tracker] if tracker else []
 
@@ -238,7 +247,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
     checkpointer = Checkpointer(output_dir, config_dict)
     if cfg.resume and checkpointer.saved is None:
         raise FileNotFoundError(f"nothing to resume in {output_dir}: it has no {STATE_FILE}")
-    trackers = start_trackers(cfg, task.name, config_dict, output_dir, checkpointer.wandb_run_id)
+    trackers = start_trackers(cfg, task.name, config_dict, output_dir, checkpointer.wandb_run_id, checkpointer.curve)
     recorder = CurveRecorder(output_dir, trackers, rows=checkpointer.curve)
     ledger = LabelLedger(task.pool_labels, label_budget(cfg.budget, len(task.pool)))
     checkpointer.attach(

@@ -101,6 +101,7 @@ def sweep_jobs(name: str) -> list[list[str]]:
     return jobs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SWEEPS)
 def test_sweep_configs_compose(name):
     for job in sweep_jobs(name):

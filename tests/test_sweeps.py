@@ -67,6 +67,7 @@ def test_sweep_expands_to_its_jobs(name):
         assert isinstance(to_experiment_config(compose_sweep(name, job)), ExperimentConfig), job
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SWEEPS)
 def test_sweep_jobs_write_to_readable_distinct_folders(name):
     assert set(sweep_params(name)) <= FOLDER_KEYS
@@ -79,6 +80,7 @@ def test_sweep_jobs_write_to_readable_distinct_folders(name):
     assert OmegaConf.select(cfg, "hydra.sweep.dir").startswith(f"multirun/{run.sweep}/")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SWEEPS)
 def test_sweep_pairs_epistemic_priorities_with_index_heads(name):
     # An epistemic priority on a head without an index is refused at run time (its scores are all 0):
@@ -93,6 +95,7 @@ def test_sweep_pairs_epistemic_priorities_with_index_heads(name):
             assert not EPISTEMIC_PRIORITIES & set(priorities), (head, priorities)
 
 
+@pytest.mark.slow
 def test_plain_head_parts_share_their_sweep():
     for part in SWEEPS_DIR.glob("*_mlp.yaml"):
         main = part.stem.removesuffix("_mlp")
