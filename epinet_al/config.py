@@ -95,6 +95,9 @@ class EncoderModelConfig:
     # biases and LayerNorm weights get no weight decay.
     lr: float = 2e-5
     weight_decay: float = 0.01
+    # Frozen mode: standardise each feature with the mean and sd of the pool's features (inputs only, never
+    # labels), so that no direction of an anisotropic embedding dominates the head, the epinet and its prior.
+    standardize: bool = False
     # The learning-rate schedule of full fine-tuning (BERT's recipe): linear warmup over warmup_ratio of each
     # fit's steps, then linear decay to 0 ("linear"), or a constant rate ("constant"). Frozen mode: constant.
     lr_schedule: str = "linear"

@@ -177,12 +177,15 @@ def build_glue_task(
     )
     row_sets = [pool_rows, tune_rows] if tune_rows.numel() else [pool_rows]
     (pool, pool_labels), *tune = encode(cfg.pool_split, pool_examples, *row_sets)
+    standardize = _standardizer(pool) if frozen is not None and model_cfg.standardize else (lambda inputs: inputs)
+    pool = standardize(pool)
     eval_splits = []
     for split in cfg.eval_splits:
         examples = _load_split(task, split, data_dir)
         rows = _subsample(len(examples), cfg.max_eval_size, cfg.seed, split)
-        eval_splits.append(eval_split(report_split_name(split), *encode(split, examples, rows)[0]))
-    eval_splits += [eval_split(TUNE_SPLIT, *inputs_labels) for inputs_labels in tune]
+        inputs, labels = encode(split, examples, rows)[0]
+        eval_splits.append(eval_split(report_split_name(split), standardize(inputs), labels))
+    eval_splits += [eval_split(TUNE_SPLIT, standardize(inputs), labels) for inputs, labels in tune]
     return ActiveLearningTask(
         name=task.name,
         pool=pool,
@@ -193,6 +196,12 @@ def build_glue_task(
         metric_mode=task.primary_mode,
         regression=task.is_regression,
     )
+
+
+def _standardizer(pool: TensorInputs) -> Callable[[TensorInputs], TensorInputs]:
+    """Feature-wise (x - mean) / sd with the pool's statistics (its inputs, no labels), for every split."""
+    mean, sd = pool.data.mean(0), pool.data.std(0).clamp_min(1e-6)
+    return lambda inputs: TensorInputs((inputs.data - mean) / sd)
 
 
 def _check_config(cfg: GlueTaskConfig, model_cfg: Any, task: GlueTask) -> None:
