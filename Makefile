@@ -91,6 +91,10 @@ bench-cost: setup ## Benchmark: time to score 1,000 SST-2 candidates per head, a
 bench-overhead: setup ## Benchmark: framework vs a bare PyTorch loop (steps/s), peak memory of MiniLM runs
 	$(PY) benchmarks/framework_overhead.py $(BENCH_ARGS)
 
+.PHONY: bench-buckets
+bench-buckets: setup ## Benchmark: scoring 1,000 SST-2 candidates in length-sorted vs random-order batches of 64
+	$(PY) benchmarks/scoring_buckets.py $(BENCH_ARGS)
+
 .PHONY: wandb-sync
 wandb-sync: setup ## Upload the offline W&B runs under outputs/ and multirun/ (needs WANDB_API_KEY)
 	@runs=$$(find outputs multirun -type d -name 'offline-run-*' 2>/dev/null); \
