@@ -118,6 +118,10 @@ bench-cost: setup ## Benchmark: time to score 1,000 SST-2 candidates per head, a
 bench-overhead: setup ## Benchmark: framework vs a bare PyTorch loop (steps/s), peak memory of MiniLM runs
 	$(PY) benchmarks/framework_overhead.py $(BENCH_ARGS)
 
+.PHONY: bench-buckets
+bench-buckets: setup ## Benchmark: scoring 1,000 SST-2 candidates in length-sorted vs random-order batches of 64
+	$(PY) benchmarks/scoring_buckets.py $(BENCH_ARGS)
+
 # A resumed run writes a new offline-run-<time>-<id> folder holding its whole curve (see
 # epinet_al/tracking/wandb_tracker.py): only the newest folder of each run id is uploaded.
 .PHONY: wandb-sync
