@@ -28,6 +28,7 @@ COMMON = [
     "model=minilm",
     "task.max_pool_size=20000",
     "task.tune_size=1000",
+    "task.seed=0",  # one pool subset and tune split (and one feature cache) for every seed
     "budget=subset",
     f"budget.sizes=[{','.join(map(str, SIZES))}]",
     "acquisition=uniform",
