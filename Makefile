@@ -60,7 +60,7 @@ test-slow: setup ## Slow tests: end-to-end runs, kill and resume, sweeps (a few 
 
 .PHONY: test-slurm
 test-slurm: setup ## SLURM tests: real sbatch jobs on the local cluster (make slurm-up first)
-	@bash scripts/slurm-local.sh status >/dev/null || { echo "no SLURM cluster up: run make slurm-up first" >&2; exit 2; }
+	@$(PY) -c 'import sys; from tests.slurm_cluster import missing_cluster; sys.exit(missing_cluster())'
 	$(PYTEST) -m slurm
 
 .PHONY: test-browser

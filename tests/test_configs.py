@@ -42,6 +42,7 @@ def test_every_option_composes_and_converts(group, option):
         assert getattr(getattr(experiment, group), NAME_KEY[group]) == option
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_rejects_unknown_keys(group, option):
     # Each YAML starts from its schema, so a typo fails while composing, not deep inside a run.

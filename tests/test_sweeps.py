@@ -58,6 +58,7 @@ def test_every_sweep_has_an_expected_job_count():
     assert set(SWEEPS) == set(EXPECTED_JOBS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SWEEPS)
 def test_sweep_expands_to_its_jobs(name):
     jobs = expand(name)

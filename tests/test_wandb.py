@@ -166,6 +166,7 @@ def test_a_log_failure_mid_run_stops_logging_but_not_the_run(wandb_env, monkeypa
     assert run.exit_code == 1
 
 
+@pytest.mark.slow
 def test_a_run_that_fails_closes_its_wandb_run_as_failed(wandb_env):
     out = wandb_env / "run"
     # A learning rate this large makes the loss non-finite within a few steps: the loop raises.
@@ -217,6 +218,17 @@ def test_a_resumed_run_continues_its_wandb_run_and_holds_each_point_once(wandb_e
     assert resumed.exit_code == 0
 
 
+def killed_run_env() -> dict[str, str]:
+    """The environment of a run started as its own command."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # Its own W&B service, as a separate command has: one this process started is announced in WANDB_SERVICE,
+    # and would keep the killed run's id in use.
+    env.pop("WANDB_SERVICE", None)
+    # This checkout's code, not whichever one the environment has installed.
+    env["PYTHONPATH"] = str(STALLED_CLI.parent.parent)
+    return env
+
+
 @pytest.mark.slow
 def test_kill_9_then_resume_leaves_a_wandb_run_with_each_point_once(wandb_env, monkeypatch, capsys):
     """SIGKILL inside the 4th evaluation point's save: W&B and curve.csv have the point, state.pt does not."""
@@ -228,8 +240,7 @@ def test_kill_9_then_resume_leaves_a_wandb_run_with_each_point_once(wandb_env, m
             [sys.executable, str(STALLED_CLI), "save:4", str(marker), *args],
             stdout=subprocess.DEVNULL,
             stderr=stderr,
-            # This checkout's code, not whichever one the environment has installed.
-            env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(STALLED_CLI.parent.parent)},
+            env=killed_run_env(),
         )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -5,9 +5,10 @@ no tracking, with a warning; a failed log call stops logging for the rest of the
 run is still closed (marked failed, so the dashboard shows its curve is incomplete). curve.csv is
 written before anything is sent here, so the curve is never lost.
 
-Steps. Each curve row is logged at W&B step = the loop's step, which keeps counting across a resume,
-with ``num_labels`` as every metric's x axis; ``step`` is logged as a metric too, an x axis under
-which the evaluation points after the label budget (all at num_labels = max_labels) do not stack up.
+Steps. Each curve row is logged at W&B step = the loop's step (a loop evaluates once per step at
+most), which keeps counting across a resume, with ``num_labels`` as every metric's x axis; ``step`` is
+logged as a metric too, an x axis under which the evaluation points after the label budget (all at
+num_labels = max_labels) do not stack up.
 
 Resume. A resumed experiment continues the same W&B run id, and first logs the saved curve rows
 (state.pt) that W&B does not hold, those at or after ``run.step``, W&B's next step:

@@ -181,6 +181,7 @@ def test_features_match_the_encoder_run_directly(glue_config):
     torch.testing.assert_close(task.pool.take(torch.arange(3)), expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "change",
     [
