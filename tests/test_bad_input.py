@@ -116,7 +116,7 @@ TESTBED_CASES = {
     # Settings Lightning or torch refuse when the run starts (RuntimeError).
     "two_devices": (
         [*P, "trainer.devices=2"],
-        "To use Fabric with more than one device, you must call `.launch()` or use the CLI: `fabric run --help`",
+        "To use Fabric with more than one device, you must call `.launch()` or use the CLI: `fabric run --help`.",
     ),
     "zero_eval_batch": (
         [*P, "eval.batch_size=0"],
