@@ -281,6 +281,8 @@ def _finished(folder: Path, cfg: ExperimentConfig) -> dict[str, Any] | None:
         raise UsageError(str(error)) from None
     if summary is not None:
         differences = config_differences(summary.get("config", {}), dataclasses.asdict(cfg))
+        if differences and cfg.resume:
+            raise UsageError(f"cannot resume {folder}: its config differs in {'; '.join(differences[:5])}")
         if differences:
             raise UsageError(
                 f"{folder} holds a finished run with another config: it differs in {'; '.join(differences[:5])}; "

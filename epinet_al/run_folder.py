@@ -64,7 +64,7 @@ def finished_summary(folder: Path) -> dict[str, Any] | None:
     """The summary of a finished run in ``folder`` (summary.json is written last), else None."""
     try:
         return json.loads((folder / SUMMARY_FILE).read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, ValueError) as error:  # ValueError: a truncated or foreign file
         raise ValueError(f"{folder / SUMMARY_FILE} cannot be read ({error}); remove it to run again") from None

@@ -138,7 +138,9 @@ def test_testbed_input_is_refused(tmp_path, monkeypatch, capsys, args, message):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_gpu_trainer_without_a_gpu(tmp_path, monkeypatch, capsys):
-    assert refused([*P, "trainer=gpu"], tmp_path, monkeypatch, capsys) == "No supported gpu backend found!"
+    on_cpu = "trainer.accelerator=cpu"
+    args = [*(o for o in P if o != on_cpu), "trainer=gpu"]
+    assert refused(args, tmp_path, monkeypatch, capsys) == "No supported gpu backend found!"
 
 
 def test_invalid_jobs_of_a_sweep_are_listed_before_any_runs(tmp_path, monkeypatch, capsys):
