@@ -214,8 +214,8 @@ def with_saved_overrides(command: Command) -> Command:
     """`resume=<folder>` alone: the folder's own overrides (.hydra/overrides.yaml) and primary config
     (.hydra/hydra.yaml), then the command line's on top. state.pt's config stays the reference: a
     changed key other than progress_bar, logger.* and resume is refused when the run folder is checked."""
-    resume = next((o.split("=", 1)[1] for o in reversed(command.overrides) if _key(o) == "resume"), None)
-    if resume in (None, "null") or not (Path(resume) / ".hydra" / "overrides.yaml").is_file():
+    resume = next((o.value() for o in reversed(parse(command.overrides)) if o.key_or_group == "resume"), None)
+    if not isinstance(resume, str) or not (Path(resume) / ".hydra" / "overrides.yaml").is_file():
         return command
     saved_dir = Path(resume) / ".hydra"
     given = {_key(o) for o in command.overrides}
@@ -447,6 +447,11 @@ def run_sweep(command: Command) -> int:
         for reason in uncomposable[:-1]:
             print(f"epinet-al: error: {reason}", file=sys.stderr)
         raise UsageError(uncomposable[-1])
+    seen: dict[Path, _Job] = {}
+    for job in jobs:
+        if job.folder in seen:  # a hydra.sweep.subdir of the user's that leaves out a swept key
+            raise UsageError(f"jobs {seen[job.folder].label} and {job.label} would write one folder, {job.folder}")
+        seen[job.folder] = job
     invalid = [job for job in jobs if job.invalid]
     for job in invalid:
         print(f"epinet-al: invalid job {job.label}: {job.invalid}", file=sys.stderr)
@@ -528,7 +533,9 @@ def _run_sweep_job(cfg: DictConfig, output_dir: Path) -> float | None:
             from epinet_al.experiment import run_experiment
 
             (output_dir / ERROR_FILE).unlink(missing_ok=True)
-            summary = run_experiment(to_experiment_config(cfg), output_dir)
+            experiment = to_experiment_config(cfg)
+            _check_names(experiment)  # an invalid job fails before its data is read
+            summary = run_experiment(experiment, output_dir)
             print(f"{output_dir}: {result_line(summary)}")
         else:
             print(f"{output_dir} is complete: {result_line(summary)}")

@@ -287,3 +287,11 @@ def test_a_failing_job_does_not_stop_the_sweep_and_a_rerun_finishes_only_what_is
     rerun = run_cli(command, monkeypatch, capsys)
     assert rerun.code == 1 and "epinet-al: 5 finished, 1 failed" in rerun.stderr
     assert summaries(tmp_path) == finished  # finished jobs untouched
+
+
+def test_jobs_that_would_share_a_folder_are_refused(tmp_path, monkeypatch, capsys):
+    command = ["-m", *TINIER, "seed=0,1", "hydra.sweep.subdir=same", f"hydra.sweep.dir={tmp_path / 's'}"]
+    result = run_cli(command, monkeypatch, capsys)
+    assert result.code == 2
+    assert result.error == f"jobs seed=0 and seed=1 would write one folder, {tmp_path / 's' / 'same'}"
+    assert not (tmp_path / "s").exists()
