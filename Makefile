@@ -87,11 +87,11 @@ clean: ## Remove run outputs (keeps the virtualenv)
 # Runs every part of sweep $(SWEEP) into one new folder multirun/$(SWEEP)/<time>; $(1): launcher overrides.
 define run_sweep
 	@test -n "$(SWEEP_CONFIGS)" || { echo "no sweeps/$(SWEEP).yaml; sweeps: $(notdir $(basename $(wildcard sweeps/*.yaml)))" >&2; exit 2; }
-	@dir=multirun/$(SWEEP)/$$(date +%Y-%m-%d_%H-%M-%S); \
+	@dir=multirun/$(SWEEP)/$$(date +%Y-%m-%d_%H-%M-%S); status=0; \
 	for config in $(SWEEP_CONFIGS); do \
-		$(VENV)/bin/epinet-al --config-dir sweeps --config-name $$config -m hydra.sweep.dir=$$dir $(1) $(ARGS) || exit 1; \
+		$(VENV)/bin/epinet-al --config-dir sweeps --config-name $$config -m hydra.sweep.dir=$$dir $(1) $(ARGS) || status=$$?; \
 	done; \
-	echo "sweep $(SWEEP) written to $$dir; compare with: make report SWEEP=$(SWEEP)"
+	echo "sweep $(SWEEP) written to $$dir; compare with: make report SWEEP=$(SWEEP)"; exit $$status
 endef
 
 .PHONY: sweep
