@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import tempfile
 import time
@@ -187,6 +189,17 @@ def prepare_output_dir(output_dir: Path) -> Path:
     return output_dir
 
 
+# Keys that do not change a run's numbers, or that tell seeds apart: left out of the settings digest.
+_NOT_SETTINGS = ("seed", "progress_bar", "logger", "resume", "keep_state", "sweep")
+
+
+def settings_digest(config: dict[str, Any]) -> str:
+    """8 hex digits naming a run's settings apart from the seed: runs that are seeds of one agent share it."""
+    settings = {k: v for k, v in config.items() if k not in _NOT_SETTINGS}
+    settings["task"] = {k: v for k, v in settings.get("task", {}).items() if k != "seed"}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
 def start_trackers(
     cfg: ExperimentConfig,
     task_name: str,
@@ -204,15 +217,17 @@ def start_trackers(
     if cfg.logger.name != "wandb":
         raise ValueError(f"unknown logger {cfg.logger.name!r}; valid loggers: none, wandb")
     agent = agent_name(cfg)
+    # Runs of one agent that differ in any other setting (a swept learning rate) get distinct names.
+    setting = settings_digest(config_dict)
     tracker = WandbTracker.start(
         project=cfg.logger.project,
         entity=cfg.logger.entity,
         mode=cfg.logger.mode,
         group=cfg.logger.group or f"{cfg.sweep}-{task_name}",
         job_type=agent.replace("/", "-"),
-        name=f"{task_name}-{agent.replace('/', '-')}-seed{cfg.seed}",
+        name=f"{task_name}-{agent.replace('/', '-')}-{setting}-seed{cfg.seed}",
         tags=[task_name, cfg.head.name, cfg.acquisition.priority, *cfg.logger.tags],
-        config={**config_dict, "agent": agent},
+        config={**config_dict, "agent": agent, "setting": setting},
         output_dir=output_dir,
         run_id=run_id,
         rows=rows,

@@ -157,3 +157,13 @@ def test_final_diagnostics_flag_a_collapsed_model_and_an_inert_index():
     assert final_diagnostics(stuck, task) == {"collapsed": True, "index_inert": True}
     learning = {"val/majority_fraction": 0.55, "train/loss": 0.3, "val/spread": 0.4}
     assert final_diagnostics(learning, task) == {"collapsed": False, "index_inert": False}
+
+
+def test_settings_digest_tells_settings_apart_but_not_seeds():
+    from epinet_al.experiment import settings_digest
+
+    base = {"seed": 0, "task": {"name": "testbed", "seed": 0}, "trainer": {"optimizer": {"lr": 0.001}}, "sweep": "a"}
+    other_seed = {**base, "seed": 3, "task": {"name": "testbed", "seed": 3}, "sweep": "b"}
+    other_lr = {**base, "trainer": {"optimizer": {"lr": 0.01}}}
+    assert settings_digest(base) == settings_digest(other_seed)
+    assert settings_digest(base) != settings_digest(other_lr)
