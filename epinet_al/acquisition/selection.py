@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-SELECTIONS = ("topk", "softmax", "power", "softrank")
+from epinet_al.acquisition.specs import SELECTIONS
 
 
 def _log_weights(scores: torch.Tensor, mode: str, temperature: float) -> torch.Tensor:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from epinet_al.tracking.atomic import atomic_write
+from epinet_al.io import atomic_write
 
 STATE_FILE = "state.pt"
 # Config keys that may change between a run and its resumption: they do not change its numbers.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from epinet_al.io import atomic_write_bytes
 from epinet_al.report.compare import Summary, summary_table
 from epinet_al.report.errors import ReportError
 from epinet_al.report.markdown import render_markdown
@@ -14,7 +15,6 @@ from epinet_al.report.plots import (
     task_figure,
     win_matrix_figure,
 )
-from epinet_al.tracking.atomic import atomic_write_bytes
 
 REPORT_MD = "report.md"
 SUMMARY_CSV = "summary.csv"
