@@ -5,6 +5,7 @@ capabilities) stays importable without torch.
 """
 
 import importlib
+import sys
 from typing import Any
 
 _EXPORTS = {
@@ -25,4 +26,8 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    # Importing the submodule epig binds the module to the package's name epig; the name means the function.
+    if f"{__name__}.epig" in sys.modules:
+        globals()["epig"] = sys.modules[f"{__name__}.epig"].epig
+    return value

@@ -161,8 +161,8 @@ class EpinetHeadConfig(HeadConfig):
     train_index_samples: int = II(".index_dim")
 
     def __post_init__(self) -> None:
+        check_positive(self, "head", "index_dim")  # first: train_index_samples follows it
         super().__post_init__()
-        check_positive(self, "head", "index_dim")
         check_choice("head", "prior", self.prior, ("mlp", "ensemble"))
         if self.prior_scale is not None:
             check_at_least(self, "head", 0, "0: no prior", "prior_scale")
@@ -190,8 +190,8 @@ class EnsembleHeadConfig(HeadConfig):
     train_index_samples: int = II(".ensemble_size")
 
     def __post_init__(self) -> None:
+        check_positive(self, "head", "ensemble_size")  # first: train_index_samples follows it
         super().__post_init__()
-        check_positive(self, "head", "ensemble_size")
 
 
 @dataclass
