@@ -27,7 +27,7 @@ from epinet_al.curves import curve_auc
 from epinet_al.models import EnnModule
 from epinet_al.networks import ENN, build_head
 from epinet_al.networks.body import build_body
-from epinet_al.networks.encoder import encoder_param_groups
+from epinet_al.networks.encoder import build_encoder_body, encoder_param_groups
 from epinet_al.registry import load
 from epinet_al.seeding import SeedStreams
 from epinet_al.tasks import ActiveLearningTask, build_task
@@ -93,7 +93,7 @@ def build_module(cfg: ExperimentConfig, task: ActiveLearningTask, streams: SeedS
     """The ENN (body and head) with its loss and optimizer, initialised from the run's init stream."""
     torch.manual_seed(streams.init)
     trains_encoder = getattr(cfg.model, "trains_encoder", False)
-    body, feature_dim = build_body(cfg.model if trains_encoder else None, task.pool)
+    body, feature_dim = build_body(build_encoder_body(cfg.model) if trains_encoder else None, task.pool)
     head = build_head(cfg.head, feature_dim, task.num_outputs)
     return EnnModule(
         ENN(body, head),

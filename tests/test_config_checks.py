@@ -76,6 +76,9 @@ CASES = {
     "head_index_dim": (["head.index_dim=0"], None),
     "negative_l2_scale": (["head.l2_scale=-1"], "head.l2_scale must be >= 0 (0: no L2 term), got -1.0"),
     "dropout_rate": (["head=dropout", "head.dropout_rate=1.0"], "head.dropout_rate must be in [0, 1), got 1.0"),
+    "epinet_widths": (["head.epinet_hidden=[0]"], "head.epinet_hidden widths must be positive integers, got [0]"),
+    "head_widths": (["head.hidden=[50,-1]"], "head.hidden widths must be positive integers, got [50, -1]"),
+    "eval_labels": (["budget.eval_labels=[0,10]"], "budget.eval_labels must be positive integers, got [0, 10]"),
     "ensemble_size": (["head=ensemble", "head.ensemble_size=0"], None),
     "unknown_replay": (["budget.replay=best"], None),
     "batch_larger_than_candidates": (

@@ -37,6 +37,8 @@ class PrioritizedBudgetConfig:
         check_at_least(self, "budget", 0, "0: no cap", "max_labels")
         check_at_least(self, "budget", 0, "0: only at eval_labels and the end", "eval_every")
         check_choice("budget", "replay", self.replay, REPLAYS)
+        if any(labels <= 0 for labels in self.eval_labels):
+            raise ValueError(f"budget.eval_labels must be positive integers, got {list(self.eval_labels)}")
         if self.batch_size > self.candidate_batch_size:
             raise ValueError(
                 f"budget.batch_size={self.batch_size} is larger than "

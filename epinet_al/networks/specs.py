@@ -164,6 +164,10 @@ class EpinetHeadConfig(HeadConfig):
         check_positive(self, "head", "index_dim")  # first: train_index_samples follows it
         super().__post_init__()
         check_choice("head", "prior", self.prior, ("mlp", "ensemble"))
+        for key in ("epinet_hidden", "prior_hidden"):
+            widths = getattr(self, key)
+            if widths != MISSING and any(width <= 0 for width in widths):
+                raise ValueError(f"head.{key} widths must be positive integers, got {list(widths)}")
         if self.prior_scale is not None:
             check_at_least(self, "head", 0, "0: no prior", "prior_scale")
 

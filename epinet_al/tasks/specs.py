@@ -78,7 +78,11 @@ class GlueTaskConfig:
         valid = local_splits(task) if self.source == "local" else task.splits
         for key, splits in (("pool_split", [self.pool_split]), ("eval_splits", self.eval_splits)):
             for split in splits:
-                check_choice("task", key, split, valid)
+                if split not in valid:
+                    raise ValueError(
+                        f"unknown split {split!r} in task.{key} for task {self.name} from source {self.source}; "
+                        f"valid splits: {', '.join(valid)}"
+                    )
         if self.pool_split in self.eval_splits:
             raise ValueError(
                 f"task.pool_split={self.pool_split!r} is also in task.eval_splits={list(self.eval_splits)}"
