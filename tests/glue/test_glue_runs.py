@@ -60,10 +60,9 @@ def test_stsb_regression_with_the_epinet_and_variance(glue_config, tmp_path):
 
 
 @pytest.mark.parametrize("priority", ["entropy", "margin", "var_ratios", "bald", "epig"])
-def test_classification_priorities_refuse_stsb(glue_config, tmp_path, priority):
-    cfg = glue_config("stsb", f"acquisition={priority}", "model.finetune=frozen")
+def test_classification_priorities_refuse_stsb(glue_config, priority):
     with pytest.raises(ValueError, match=rf"priority '{priority}' needs class probabilities.*uniform, variance"):
-        run_experiment(cfg, tmp_path / "run")
+        glue_config("stsb", f"acquisition={priority}", "model.finetune=frozen")
 
 
 def test_encoder_dropout_head_runs_end_to_end(glue_config, tmp_path):
