@@ -23,7 +23,9 @@ ARGS ?=
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=; off=; fi; \
+	grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "}; {printf "  %s%-14s%s %s\n", on, $$1, off, $$2}'
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,9 +47,34 @@ run: setup ## The main job: compare priorities and heads on the synthetic testbe
 	wait $$epinet; first=$$?; wait $$mlp; test $$first = 0 -a $$? = 0
 	$(VENV)/bin/epinet-al-report $(OUT)
 
+# The test marks (pyproject.toml): slow (over about 2 s), slurm (a running cluster), browser (Chromium).
+PYTEST := $(PY) -m pytest -q
+
 .PHONY: test
-test: setup ## Run the test suite (fast, offline, CPU only)
-	$(PY) -m pytest -q
+test: setup ## Fast tests: offline, CPU only, no cluster or browser (about a minute)
+	$(PYTEST) -m "not slow and not slurm and not browser"
+
+.PHONY: test-slow
+test-slow: setup ## Slow tests: end-to-end runs, kill and resume, sweeps (a few minutes)
+	$(PYTEST) -m "slow and not slurm and not browser"
+
+.PHONY: test-slurm
+test-slurm: setup ## SLURM tests: real sbatch jobs on the local cluster (make slurm-up first)
+	@$(PY) -c 'import sys; from tests.slurm_cluster import missing_cluster; sys.exit(missing_cluster())'
+	$(PYTEST) -m slurm
+
+.PHONY: test-browser
+test-browser: setup ## Browser test: headless Chromium (make browser-setup first)
+	$(PYTEST) -m browser
+
+.PHONY: test-all
+test-all: setup ## All tests: fast, slow and browser; the SLURM ones skip unless a cluster is up
+	$(PYTEST)
+
+.PHONY: browser-setup
+browser-setup: setup ## Install Chromium (apt-get, as root) and Playwright for the browser test
+	apt-get update && apt-get install -y chromium
+	$(PY) -m pip install --quiet -e ".[browser]"
 
 .PHONY: lint
 lint: setup ## Lint with ruff
@@ -60,11 +87,11 @@ clean: ## Remove run outputs (keeps the virtualenv)
 # Runs every part of sweep $(SWEEP) into one new folder multirun/$(SWEEP)/<time>; $(1): launcher overrides.
 define run_sweep
 	@test -n "$(SWEEP_CONFIGS)" || { echo "no sweeps/$(SWEEP).yaml; sweeps: $(notdir $(basename $(wildcard sweeps/*.yaml)))" >&2; exit 2; }
-	@dir=multirun/$(SWEEP)/$$(date +%Y-%m-%d_%H-%M-%S); \
+	@dir=multirun/$(SWEEP)/$$(date +%Y-%m-%d_%H-%M-%S); status=0; \
 	for config in $(SWEEP_CONFIGS); do \
-		$(VENV)/bin/epinet-al --config-dir sweeps --config-name $$config -m hydra.sweep.dir=$$dir $(1) $(ARGS) || exit 1; \
+		$(VENV)/bin/epinet-al --config-dir sweeps --config-name $$config -m hydra.sweep.dir=$$dir $(1) $(ARGS) || status=$$?; \
 	done; \
-	echo "sweep $(SWEEP) written to $$dir; compare with: make report SWEEP=$(SWEEP)"
+	echo "sweep $(SWEEP) written to $$dir; compare with: make report SWEEP=$(SWEEP)"; exit $$status
 endef
 
 .PHONY: sweep
@@ -91,13 +118,20 @@ bench-cost: setup ## Benchmark: time to score 1,000 SST-2 candidates per head, a
 bench-overhead: setup ## Benchmark: framework vs a bare PyTorch loop (steps/s), peak memory of MiniLM runs
 	$(PY) benchmarks/framework_overhead.py $(BENCH_ARGS)
 
+.PHONY: bench-buckets
+bench-buckets: setup ## Benchmark: scoring 1,000 SST-2 candidates in length-sorted vs random-order batches of 64
+	$(PY) benchmarks/scoring_buckets.py $(BENCH_ARGS)
+
+# A resumed run writes a new offline-run-<time>-<id> folder holding its whole curve (see
+# epinet_al/tracking/wandb_tracker.py): only the newest folder of each run id is uploaded.
 .PHONY: wandb-sync
 wandb-sync: setup ## Upload the offline W&B runs under outputs/ and multirun/ (needs WANDB_API_KEY)
-	@runs=$$(find outputs multirun -type d -name 'offline-run-*' 2>/dev/null); \
+	@runs=$$(find outputs multirun -type d -name 'offline-run-*' 2>/dev/null | awk -F/ '{print $$NF "\t" $$0}' | \
+		sort -r | awk -F'\t' '{id = $$1; sub(/.*-/, "", id)} !seen[id]++ {print $$2}'); \
 	if [ -z "$$runs" ]; then echo "no offline W&B runs under outputs/ or multirun/"; else $(VENV)/bin/wandb sync $$runs; fi
 
 .PHONY: slurm-up
-slurm-up: ## Start a single-node SLURM cluster on this machine (root; installs packages once)
+slurm-up: ## Start a single-node SLURM cluster here (root; installs packages, writes /etc/slurm)
 	bash scripts/slurm-local.sh up
 
 .PHONY: slurm-down
@@ -115,3 +149,11 @@ bench-glue-full: setup ## Benchmark: the same with MiniLM fine-tuned, SST-2 and 
 .PHONY: bench-testbed
 bench-testbed: setup ## Benchmark: testbed data efficiency, every head x priority x 10 problems, 3 settings
 	$(PY) benchmarks/testbed_efficiency.py $(BENCH_ARGS)
+
+.PHONY: bench-recipe
+bench-recipe: setup ## Benchmark: the training recipe on the testbed, every head on fixed subsets of 10/30/100 labels, 10 problems
+	$(PY) benchmarks/testbed_recipe.py $(BENCH_ARGS)
+
+.PHONY: bench-paper
+bench-paper: setup ## Benchmark: the paper's protocol on the testbed (tuned fixed-subset baseline vs anytime prioritized agents)
+	$(PY) benchmarks/paper.py $(BENCH_ARGS)

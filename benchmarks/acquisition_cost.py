@@ -1,6 +1,6 @@
 """Benchmark: the cost of scoring 1,000 candidates with MiniLM, per uncertainty head, against a plain forward pass.
 
-Every scorer runs the framework's own ``score_candidates`` (epinet_al/active_learning/steps.py) on the
+Every scorer runs the framework's own ``Agent.score`` (epinet_al/active_learning/agent.py) on the
 same 1,000 SST-2 sentences (all 872 dev sentences, then the first train sentences to make up the count;
 tokenized by the framework, cut to 64 tokens), as the loops pass them: a batch of random candidates in
 one forward pass, padded to its longest sentence. The reference is one plain forward pass over the same
@@ -38,11 +38,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from epinet_al.active_learning.steps import num_index_samples, score_candidates
+from agent_setup import build_agent  # the script folder is on sys.path
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
 
 from epinet_al.acquisition import get_priority
+from epinet_al.active_learning.agent import Agent
 from epinet_al.config import to_experiment_config
 from epinet_al.data.glue_files import TextExamples, load_glue_split
 from epinet_al.data.glue_tasks import get_glue_task
@@ -121,20 +122,23 @@ def plain_forward(fabric: Fabric, module, inputs: TokenizedInputs, batch: torch.
     return features
 
 
-def head_and_priority(module, features: list[torch.Tensor], priority, num_samples: int, generator) -> None:
-    """score_candidates without the encoder: the head's A index samples and the priority on given features."""
+def head_and_priority(agent: Agent, features: list[torch.Tensor], priority, generator) -> None:
+    """Agent.score without the encoder: the head's A index samples and the priority on given features."""
+    module = agent.module
     module.eval()
+    # As Agent.score: a head without an index gives one output for every index, so it runs one sample.
+    num_samples = agent.num_index_samples if module.head.has_index else 1
     with torch.inference_mode():
         for batch in features:
-            index = module.sample_index(num_index_samples(module, num_samples))
-            priority(module.enn.head(batch, index).float(), generator=generator)
+            index = module.sample_index(num_samples)
+            priority(module.enn.head(batch, index).double(), generator=generator)
 
 
 def spread(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=1000)
     parser.add_argument("--parts", type=int, default=10, help="disjoint candidate batches, one per round")
@@ -142,6 +146,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (trainer.num_threads)")
     parser.add_argument("--glue-dir", type=Path, default=os.environ.get("GLUE_DIR"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/acquisition_cost"))
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     if args.glue_dir is None:
         parser.error("set GLUE_DIR (the folder holding SST-2/) or pass --glue-dir")
@@ -161,21 +170,23 @@ def main() -> None:
             f"batches of {max(len(b) for b in batches)} exceed budget.score_batch_size={max_batch}: raise --parts"
         )
 
-    stub_task = SimpleNamespace(pool=None, num_outputs=2, regression=False)  # full mode never reads the pool
+    stub_task = SimpleNamespace(
+        pool=None, num_outputs=2, regression=False, temperature=1.0
+    )  # full mode never reads the pool
     streams = SeedStreams.from_seed(0)
-    modules = {s.name: fabric.setup(build_module(configs[s.name], stub_task, streams)) for s in SCORERS}
+    agents = {
+        s.name: build_agent(fabric, configs[s.name], build_module(configs[s.name], stub_task, streams), streams.eval)
+        for s in SCORERS
+    }
     priorities = {s.name: get_priority(s.priority) for s in SCORERS}
-    samples = {s.name: s.num_index_samples for s in SCORERS}
 
     features: dict[int, torch.Tensor] = {}  # batch number -> the encoder's features, for the head-only timing
 
     def run(name: str, batch: torch.Tensor, part: int = -1) -> None:
         if name == PLAIN:
-            features[part] = plain_forward(fabric, modules["mlp"], inputs, batch)
-        else:
-            score_candidates(
-                fabric, modules[name], inputs.take(batch), priorities[name], samples[name], streams.acquisition
-            )
+            features[part] = plain_forward(fabric, agents["mlp"].module, inputs, batch)
+        else:  # every batch fits one forward pass (checked above): no length sorting, as in a loop's step
+            agents[name].score(inputs, batch, priorities[name], streams.acquisition, batch_size=max_batch)
 
     names = [PLAIN, *(s.name for s in SCORERS)]
     start, load_start = time.perf_counter(), os.getloadavg()
@@ -210,7 +221,7 @@ def main() -> None:
         for i in torch.randperm(len(head_names), generator=shuffle).tolist():
             name = head_names[i]
             t0 = time.perf_counter()
-            head_and_priority(modules[name], cached, priorities[name], samples[name], streams.acquisition)
+            head_and_priority(agents[name], cached, priorities[name], streams.acquisition)
             head_seconds[name].append(time.perf_counter() - t0)
 
     results = {

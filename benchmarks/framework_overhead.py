@@ -1,11 +1,13 @@
 """Benchmark: the framework's prioritized training rate against a bare PyTorch loop, and the peak memory of GLUE runs.
 
-Rate. ``run_prioritized`` (epinet_al/active_learning/prioritized.py, with Lightning Fabric, the label
-ledger, the priority registry and the selection rule) and a bare loop written below (plain PyTorch: no
-Fabric, no ledger, no checkpoints) run the same steps on the same model: SST-2 with MiniLM fine-tuned in
+Rate. ``run_prioritized`` (epinet_al/active_learning/prioritized.py, driving the Agent around the
+Fabric-wrapped model, with the label ledger, the priority registry and the selection rule) and a bare
+loop written below (plain PyTorch: no Fabric, no Agent, no ledger, no checkpoints) run the same steps on
+the same model: SST-2 with MiniLM fine-tuned in
 full (``model=minilm model.finetune=full``, inputs cut to 64 tokens), the epinet head, N = 32 candidates
 per step scored by ``variance`` from A = 10 index samples, the top n = 8 trained on with the head's
-n_z = 30 index samples, Adam with the framework's parameter groups. Both start each round from the same
+n_z = 30 index samples and the head's L2 term, AdamW with the framework's parameter groups and learning-
+rate schedule (BERT's warmup and linear decay in full mode). Both start each round from the same
 weights and the same random states, so they draw the same candidates and take the same steps: the
 script checks that their mean losses agree. Rounds alternate (framework, bare, bare, framework, ...)
 after an untimed warm-up, and the rate ratio is the median over paired rounds. Evaluation and
@@ -40,14 +42,15 @@ from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
-from epinet_al.active_learning.loop_setup import LoopSetup
-from epinet_al.active_learning.steps import train_step
+from agent_setup import build_agent  # the script folder is on sys.path
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
 
 from epinet_al.acquisition import get_priority
+from epinet_al.active_learning.agent import lr_factor
 from epinet_al.active_learning.checkpoint import Checkpointer
 from epinet_al.active_learning.ledger import LabelLedger
+from epinet_al.active_learning.loop import Loop
 from epinet_al.active_learning.prioritized import run_prioritized
 from epinet_al.config import to_experiment_config
 from epinet_al.experiment import build_module
@@ -106,12 +109,16 @@ class Bench:
         self.cfg = compose_config([*LOOP, *MODES[mode]])
         self.fabric = Fabric(accelerator="cpu", devices=1, precision="32-true")
         self.task = build_task(self.cfg.task, self.cfg.eval, self.cfg.model, self.fabric.device)
-        self.module = build_module(self.cfg, self.task, SeedStreams.from_seed(0))
-        self.initial = {k: v.clone() for k, v in self.module.state_dict().items()}
+        streams = SeedStreams.from_seed(0)
+        self.module = build_module(self.cfg, self.task, streams)
+        # Built once, outside the timed rounds (it copies the initial weights); the bare loop trains
+        # ``self.module``, whose parameters the agent's wrapped module shares.
+        self.agent = build_agent(self.fabric, self.cfg, self.module, streams.eval)
 
     def _reset(self, seed: int) -> SeedStreams:
-        """Initial weights, and the random states every run of round ``seed`` starts from."""
-        self.module.load_state_dict(self.initial)
+        """Initial weights (and a fresh optimizer state for the agent), and the random states every run of
+        round ``seed`` starts from."""
+        self.agent.reset()
         torch.manual_seed(seed)  # the encoder's dropout in training
         streams = SeedStreams.from_seed(seed)
         self.module.index_generator = streams.index
@@ -120,30 +127,26 @@ class Bench:
     def framework(self, steps: int, seed: int) -> tuple[float, float]:
         """Seconds and mean loss of ``steps`` steps of run_prioritized."""
         streams = self._reset(seed)
-        module, optimizer = self.fabric.setup(self.module, self.module.configure_optimizers())
         ledger = LabelLedger(self.task.pool_labels, (steps + 1) * LABELED)  # never spent: every step labels
         budget = dataclasses.replace(
             self.cfg.budget, max_labels=ledger.budget, max_steps=steps, eval_labels=[], eval_every=0
         )
         losses = []
         start = time.perf_counter()
-        setup = LoopSetup(
-            fabric=self.fabric,
-            module=module,
-            optimizer=optimizer,
+        loop = Loop(
+            agent=self.agent,
             pool=self.task.pool,
             ledger=ledger,
             priority=get_priority(self.cfg.acquisition.priority),
+            needs_targets=False,
+            acquisition=self.cfg.acquisition,
             evaluator=lambda predict: {},  # evaluation is left out of both loops
             record=lambda step, num_labels, metrics: losses.append(metrics["train/loss"]),
-            acquisition=self.cfg.acquisition,
-            eval_index_samples=1,
-            acquisition_generator=streams.acquisition,
-            eval_generator=streams.eval,
-            progress_bar=False,
+            generator=streams.acquisition,
             checkpoint=None,
+            progress_bar=False,
         )
-        run_prioritized(setup, budget)
+        run_prioritized(loop, budget)
         return time.perf_counter() - start, losses[-1]
 
     def bare(self, steps: int, seed: int) -> tuple[float, float]:
@@ -152,30 +155,39 @@ class Bench:
         enn, pool, labels = self.module.enn, self.task.pool, self.task.pool_labels
         lr, weight_decay = self.cfg.trainer.optimizer["lr"], self.cfg.trainer.optimizer["weight_decay"]
         groups = [{"params": [p for p in enn.head.parameters() if p.requires_grad]}]
-        if self.cfg.model.finetune == "full":  # the encoder: its own lr, no decay on biases and LayerNorm
+        full = self.cfg.model.finetune == "full"
+        if full:  # the encoder: its own lr, no decay on biases and LayerNorm
             body, model = list(enn.body.parameters()), self.cfg.model
             groups += [
                 {"params": [p for p in body if p.ndim >= 2], "lr": model.lr, "weight_decay": model.weight_decay},
                 {"params": [p for p in body if p.ndim < 2], "lr": model.lr, "weight_decay": 0.0},
             ]
-        optimizer = torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
+        optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, foreach=True)
+        base_lrs = [group["lr"] for group in optimizer.param_groups]
+        schedule = (self.cfg.model.lr_schedule, self.cfg.model.warmup_ratio) if full else ("constant", 0.0)
         num_z = self.cfg.head.train_index_samples
+        labeled: set[int] = set()  # a candidate may have been labeled before: the L2 weight counts distinct labels
         losses = []
         start = time.perf_counter()
-        for _ in range(steps):
+        for step in range(1, steps + 1):
             candidates = torch.randperm(len(pool), generator=streams.acquisition)[:CANDIDATES]
             enn.eval()
             with torch.inference_mode():
                 logits = enn(pool.take(candidates), enn.head.sample_index(INDEX_SAMPLES, generator=streams.index))
             scores = torch.softmax(logits.double(), dim=-1).var(dim=0, unbiased=False).sum(-1)  # variance
             chosen = candidates[torch.sort(scores, descending=True, stable=True).indices[:LABELED]]
+            labeled.update(chosen.tolist())
+            factor = lr_factor(step, steps, *schedule)
+            for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+                group["lr"] = base * factor
             enn.train()
             logits = enn(pool.take(chosen), enn.head.sample_index(num_z, generator=streams.index))  # [n_z, n, C]
             loss = F.cross_entropy(logits.flatten(0, 1), labels[chosen].repeat(num_z))
+            l2_weight = self.module.l2_weight(len(labeled))  # the head's L2 term, s(N) * sum(theta^2)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss + l2_weight * enn.head.l2_penalty()).backward()
             optimizer.step()
-            losses.append(loss.item())
+            losses.append(loss.item())  # the data loss, as the framework's curve records it
         return time.perf_counter() - start, sum(losses) / len(losses)
 
 
@@ -208,14 +220,15 @@ def compare(bench: Bench, mode: str, steps: int, rounds: int) -> dict:
 
 
 def checkpoint_cost(bench: Bench, out_dir: Path, repeats: int = 3) -> dict:
-    """Seconds and size of one ``state.pt`` save of the full fine-tuning run (model, Adam state, ledger...).
+    """Seconds and size of one ``state.pt`` save of the full fine-tuning run (model, AdamW state, ledger...).
 
     The loops save it at every evaluation point (not every step), so a run pays it once per curve point.
     """
-    module, optimizer = bench.fabric.setup(bench.module, bench.module.configure_optimizers())
+    agent = bench.agent
+    agent.reset()
     rows = torch.arange(LABELED)
     batch = (bench.task.pool.take(rows), bench.task.pool_labels[rows])
-    train_step(bench.fabric, module, optimizer, batch, step=1)  # Adam's state exists from the first step on
+    agent.train(batch, step=1, num_labels=LABELED)  # AdamW's state exists from the first step on
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     checkpointer = Checkpointer(out_dir, dataclasses.asdict(bench.cfg))
@@ -223,8 +236,8 @@ def checkpoint_cost(bench: Bench, out_dir: Path, repeats: int = 3) -> dict:
     ledger.reveal(rows)
     recorder = SimpleNamespace(rows=[])
     checkpointer.attach(
-        module=module,
-        optimizer=optimizer,
+        module=agent.module,
+        optimizer=agent.optimizer,
         ledger=ledger,
         streams=SeedStreams.from_seed(0),
         recorder=recorder,
@@ -278,13 +291,18 @@ def peak_memory(overrides: list[str], run_dir: Path) -> dict:
     }
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=5, help="full fine-tuning steps per round and loop")
     parser.add_argument("--rounds", type=int, default=24, help="paired rounds (each runs both loops)")
     parser.add_argument("--frozen-steps", type=int, default=500, help="frozen-mode steps per round (0: skip)")
     parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True, help="the peak-memory runs")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/framework_overhead"))
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     if not os.environ.get("GLUE_DIR"):
         parser.error("set GLUE_DIR (the folder holding SST-2/)")
@@ -337,7 +355,7 @@ def markdown_tables(results: dict) -> str:
     checkpoint = results["checkpoint"]
     lines += [
         "",
-        f"Saving the full fine-tuning run's state (`state.pt`, {checkpoint['size_mib']:.0f} MiB: MiniLM, its Adam "
+        f"Saving the full fine-tuning run's state (`state.pt`, {checkpoint['size_mib']:.0f} MiB: MiniLM, its AdamW "
         f"state, ledger, random states) takes {checkpoint['median_s']:.2f} s (median of "
         f"{len(checkpoint['save_seconds'])}); the loops save it once per evaluation point, not per step.",
     ]

@@ -108,7 +108,13 @@ MODES = {
         learning_rates=(3e-5, 1e-4),
         batch_sizes=(16,),
         lr_key="model.lr",
-        overrides=("model=minilm", "model.finetune=full", "task.max_length=64", "eval.num_index_samples=10"),
+        overrides=(
+            "model=minilm",
+            "model.finetune=full",
+            "model.pair_encoding=joint",  # separate needs frozen features
+            "task.max_length=64",
+            "eval.num_index_samples=10",
+        ),
         heads=("mlp", "epinet"),
     ),
 }

@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     chosen = [s for s in SETTINGS if setting_name(*s) in args.settings.split(",")]
 
-    from epinet_al.report import load_runs, summarize, summary_table, write_report
+    from epinet_al.report import load_sweep, summarize, summary_table, write_report
 
     for input_dim, temperature in chosen:
         root = args.out / setting_name(input_dim, temperature)
@@ -74,8 +74,9 @@ def main() -> None:
             jobs.append((overrides, str(out_dir)))
         run_jobs(jobs, args.workers, str(root))
 
-        summary = summarize(load_runs(root), baseline="mlp/uniform")
-        report = write_report(summary, root / "report")
+        sweep = load_sweep(root)
+        summary = summarize(sweep.runs, baseline="mlp/uniform")
+        report = write_report(summary, root / "report", skipped=sweep.skipped)
         print(f"\n### testbed D={input_dim}, temperature={temperature} ({args.seeds} problems)\n")
         print(markdown_table(summary_table(summary)))
         print(f"\nreport: {report}\n", flush=True)

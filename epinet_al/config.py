@@ -223,6 +223,11 @@ def check_compatible(cfg: ExperimentConfig) -> None:
             f"model=tiny, bert_base or minilm with model.finetune=full; model={cfg.model.name!r} "
             f"({getattr(cfg.model, 'finetune', 'no encoder')}) has none"
         )
+    if cfg.task.is_pair and getattr(cfg.model, "pair_encoding", "joint") == "separate" and cfg.model.trains_encoder:
+        raise ValueError(
+            "model.pair_encoding='separate' needs model.finetune=frozen (the head reads cached features of each "
+            f"sentence), got model.finetune={cfg.model.finetune!r}; use model.pair_encoding=joint to fine-tune"
+        )
     if priority.needs_index and not head.has_index:
         indexed = [spec.name for spec in HEADS.specs() if spec.has_index and not spec.body_per_index]
         marginal = [spec.name for spec in PRIORITY_SPECS.specs() if not spec.needs_index]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import tempfile
 import time
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import numpy as np
 import torch
 from lightning_fabric import Fabric, seed_everything
 
@@ -24,6 +27,7 @@ from epinet_al.active_learning.specs import PROTOCOLS
 from epinet_al.active_learning.subset import subset_sizes
 from epinet_al.config import ExperimentConfig
 from epinet_al.curves import curve_auc
+from epinet_al.metrics.uncertainty import collapsed, is_index_inert
 from epinet_al.models import EnnModule
 from epinet_al.networks import ENN, build_head
 from epinet_al.networks.body import build_body
@@ -117,24 +121,46 @@ def prepare_output_dir(output_dir: Path) -> Path:
     return output_dir
 
 
+# Keys that do not change a run's numbers, or that tell seeds apart: left out of the settings digest.
+_NOT_SETTINGS = ("seed", "progress_bar", "logger", "resume", "keep_state", "sweep")
+
+
+def settings_digest(config: dict[str, Any]) -> str:
+    """8 hex digits naming a run's settings apart from the seed: runs that are seeds of one agent share it."""
+    settings = {k: v for k, v in config.items() if k not in _NOT_SETTINGS}
+    settings["task"] = {k: v for k, v in settings.get("task", {}).items() if k != "seed"}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
 def start_trackers(
-    cfg: ExperimentConfig, task_name: str, config_dict: dict[str, Any], output_dir: Path, run_id: str | None
+    cfg: ExperimentConfig,
+    task_name: str,
+    config_dict: dict[str, Any],
+    output_dir: Path,
+    run_id: str | None,
+    rows: list[dict[str, float]] | None = None,
 ) -> list[WandbTracker]:
-    """The experiment trackers besides curve.csv: a W&B run (resumed when ``run_id`` is given) or none."""
+    """The experiment trackers besides curve.csv: a W&B run (resumed when ``run_id`` is given) or none.
+
+    ``rows``: the curve rows saved before a resume, for the tracker to log those it does not hold.
+    """
     if cfg.logger.name == "none":
         return []
     agent = agent_name(cfg)
+    # Runs of one agent that differ in any other setting (a swept learning rate) get distinct names.
+    setting = settings_digest(config_dict)
     tracker = WandbTracker.start(
         project=cfg.logger.project,
         entity=cfg.logger.entity,
         mode=cfg.logger.mode,
         group=cfg.logger.group or f"{cfg.sweep}-{task_name}",
         job_type=agent.replace("/", "-"),
-        name=f"{task_name}-{agent.replace('/', '-')}-seed{cfg.seed}",
+        name=f"{task_name}-{agent.replace('/', '-')}-{setting}-seed{cfg.seed}",
         tags=[task_name, cfg.head.name, cfg.acquisition.priority, *cfg.logger.tags],
-        config={**config_dict, "agent": agent},
+        config={**config_dict, "agent": agent, "setting": setting},
         output_dir=output_dir,
         run_id=run_id,
+        rows=rows,
     )
     return [tracker] if tracker else []
 
@@ -166,7 +192,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
     checkpointer = Checkpointer(output_dir, config_dict)
     if cfg.resume and checkpointer.saved is None:
         raise FileNotFoundError(f"nothing to resume in {output_dir}: it has no {STATE_FILE}")
-    trackers = start_trackers(cfg, task.name, config_dict, output_dir, checkpointer.wandb_run_id)
+    trackers = start_trackers(cfg, task.name, config_dict, output_dir, checkpointer.wandb_run_id, checkpointer.curve)
     recorder = CurveRecorder(output_dir, trackers, rows=checkpointer.curve)
     ledger = LabelLedger(task.pool_labels, label_budget(cfg.budget, len(task.pool)))
     checkpointer.attach(
@@ -219,6 +245,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         "metric": {"name": task.primary_metric, "mode": task.metric_mode},
         "final": recorder.rows[-1],
         "auc": curve_auc(recorder.rows),
+        "diagnostics": final_diagnostics(recorder.rows[-1], task),
         "config": config_dict,
         "versions": collect_versions(),
         "torch_threads": torch.get_num_threads(),
@@ -231,3 +258,28 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         checkpointer.discard()
     log.info("wrote %s", output_dir)
     return summary
+
+
+def final_diagnostics(final: dict[str, float], task: ActiveLearningTask) -> dict[str, bool]:
+    """Flags on the run's last evaluation point: a collapsed model, an index that changes nothing.
+
+    Collapsed: near-constant predictions on the primary split with a training loss stuck at log C
+    (``metrics.uncertainty.collapsed``), a run whose curve means nothing; warned about here and flagged
+    in summary.json and the report.
+    """
+    split = task.primary_metric.split("/")[0]
+    flags = {}
+    if f"{split}/majority_fraction" in final:
+        flags["collapsed"] = collapsed(final.get("train/loss"), task.num_outputs, final[f"{split}/majority_fraction"])
+        if flags["collapsed"]:
+            log.warning(
+                "the model collapsed: %.1f%% of %s predictions are one class and the training loss is %.3f "
+                "(log C = %.3f); its curve measures nothing",
+                100 * final[f"{split}/majority_fraction"],
+                split,
+                final.get("train/loss", float("nan")),
+                np.log(task.num_outputs),
+            )
+    if f"{split}/spread" in final:
+        flags["index_inert"] = is_index_inert(final[f"{split}/spread"])
+    return flags

@@ -20,6 +20,7 @@ from epinet_al.cli import main
 class CliResult:
     code: int
     stderr: str
+    stdout: str = ""
 
     @property
     def error(self) -> str:
@@ -40,7 +41,8 @@ def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
             code = 0
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    return CliResult(code, capsys.readouterr().err)
+    output = capsys.readouterr()
+    return CliResult(code, output.err, output.out)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

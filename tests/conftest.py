@@ -5,6 +5,10 @@ on a busy 2-core machine every parallel region waits for the second core (a 30-s
 measured 3.4 s of CPU with 2 threads and 0.1 s with one, under load). Subprocesses inherit it
 through OMP_NUM_THREADS. Results stay deterministic for a fixed thread count. W&B is disabled
 unless a test turns it on for itself.
+
+No test reaches the network: pytest-socket (addopts in pyproject.toml) lets sockets connect to
+loopback and Unix sockets only (W&B offline talks to its local service), and the Hugging Face
+libraries are told they are offline, so a missing cache fails at once instead of downloading.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import torch
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
+for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ[_name] = "1"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from epinet_al.acquisition import PRIORITIES as PRIORITY_REGISTRY
 from epinet_al.cli import group_options
@@ -64,10 +65,12 @@ TESTBED_CASES = {
         [*SWEEP, "acquisition=variance,nope"],
         f"unknown acquisition 'nope'; valid acquisition options: {ACQUISITIONS}",
     ),
+    # A multirun whose only job is invalid: nothing to run.
     "unknown_priority_in_sweep": (
-        [*SWEEP, "acquisition.priority=variance,nope"],
+        [*SWEEP, "acquisition.priority=nope"],
         f"unknown priority 'nope'; valid priorities: {PRIORITIES}",
     ),
+    "every_job_of_a_sweep_invalid": ([*SWEEP, "acquisition.priority=nope,nada"], "all 2 jobs are invalid"),
     # Hydra's own type and key errors, in one line.
     "not_an_integer": (
         [*P, "budget.max_labels=abc"],
@@ -110,6 +113,15 @@ TESTBED_CASES = {
         [*P, "trainer.optimizer.weight_decay=-0.1"],
         "trainer.optimizer.weight_decay must be a number >= 0, got -0.1",
     ),
+    # Settings Lightning or torch refuse when the run starts (RuntimeError).
+    "two_devices": (
+        [*P, "trainer.devices=2"],
+        "To use Fabric with more than one device, you must call `.launch()` or use the CLI: `fabric run --help`.",
+    ),
+    "zero_eval_batch": (
+        [*P, "eval.batch_size=0"],
+        "split_size can only be 0 if dimension size is 0, but got dimension size of 50",
+    ),
     # An epistemic priority needs a head with an index.
     "epistemic_priority_with_plain_head": (
         [*P, "head=mlp", "acquisition=bald"],
@@ -122,6 +134,27 @@ TESTBED_CASES = {
 @pytest.mark.parametrize(("args", "message"), TESTBED_CASES.values(), ids=TESTBED_CASES.keys())
 def test_testbed_input_is_refused(tmp_path, monkeypatch, capsys, args, message):
     assert refused(args, tmp_path, monkeypatch, capsys) == message
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_gpu_trainer_without_a_gpu(tmp_path, monkeypatch, capsys):
+    on_cpu = "trainer.accelerator=cpu"
+    args = [*(o for o in P if o != on_cpu), "trainer=gpu"]
+    assert refused(args, tmp_path, monkeypatch, capsys) == "No supported gpu backend found!"
+
+
+def test_invalid_jobs_of_a_sweep_are_listed_before_any_runs(tmp_path, monkeypatch, capsys):
+    from epinet_al import cli
+
+    monkeypatch.setattr(cli, "_run", lambda: None)  # plan the sweep only
+    result = run_cli(
+        [*SWEEP, "acquisition.priority=nope,variance,nada", f"hydra.sweep.dir={tmp_path}"], monkeypatch, capsys
+    )
+    assert result.stderr.splitlines()[:3] == [
+        f"epinet-al: invalid job acquisition.priority=nope: unknown priority 'nope'; valid priorities: {PRIORITIES}",
+        f"epinet-al: invalid job acquisition.priority=nada: unknown priority 'nada'; valid priorities: {PRIORITIES}",
+        "epinet-al: 2 of 3 jobs are invalid (they fail at once); the others run",
+    ]
 
 
 def test_output_folder_that_cannot_be_created(tmp_path, monkeypatch, capsys):

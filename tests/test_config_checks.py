@@ -44,8 +44,8 @@ CASES = {
     ),
     "separate_pairs_in_full_fine_tuning": (
         ["task=rte", "model=tiny", "model.pair_encoding=separate"],
-        "model.pair_encoding='separate' needs model.finetune=frozen (cached sentence features), got "
-        "model.finetune='full'; valid pair encodings with full fine-tuning: joint",
+        "model.pair_encoding='separate' needs model.finetune=frozen (the head reads cached features of each "
+        "sentence), got model.finetune='full'; use model.pair_encoding=joint to fine-tune",
     ),
     # Keys the schema does not have (Hydra adds them with `+` and to_object would drop them).
     "added_unknown_key": (
@@ -95,6 +95,7 @@ CASES = {
     "glue_task_split": (["task=sst2", *GLUE, "task.pool_split=test"], None),
     "glue_source": (["task=sst2", *GLUE, "task.source=web"], None),
     "glue_pool_in_eval": (["task=sst2", *GLUE, "task.eval_splits=[train]"], None),
+    "unknown_pair_encoding": (["task=rte", *GLUE, "model.pair_encoding=both"], None),
     "model_finetune": (["task=sst2", *GLUE, "model.finetune=half"], None),
     "model_pooling": (["task=sst2", *GLUE, "model.pooling=max"], None),
     "model_schedule": (["task=sst2", *GLUE, "model.lr_schedule=cosine"], None),
@@ -142,6 +143,11 @@ def test_resolved_config_shows_the_testbed_prior_scale():
     cfg = to_experiment_config(compose_config(["task.temperature=0.5"]))
     assert cfg.head.prior_scale == pytest.approx(0.6)
     assert to_experiment_config(compose_config(["head.prior_scale=2.0"])).head.prior_scale == 2.0
+
+
+def test_separate_pair_encoding_only_matters_for_pairs():
+    # minilm encodes pairs separately; fine-tuning it on a single-sentence task is fine.
+    assert to_experiment_config(compose_config(["task=sst2", *GLUE, "model.finetune=full"])).model.trains_encoder
 
 
 def test_glue_eval_splits_default_from_the_registry():

@@ -63,6 +63,7 @@ def test_every_option_composes_and_converts(group, option):
         assert getattr(getattr(experiment, group), NAME_KEY[group]) == option
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_rejects_unknown_keys(group, option):
     # Each YAML starts from its schema, so a typo fails while composing, not deep inside a run.
@@ -125,6 +126,7 @@ def sweep_jobs(name: str) -> list[ExperimentConfig]:
     return [dataclasses.replace(base, **dict(job)) for job in itertools.product(*axes)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SWEEPS)
 def test_every_job_of_a_sweep_is_valid(name):
     for job in sweep_jobs(name):

@@ -79,11 +79,11 @@ def test_prior_is_frozen_through_training(prior, include_hidden):
     epinet_before = [p.detach().clone() for p in head.epinet.parameters()]
 
     generator = torch.Generator().manual_seed(3)
-    for step in range(5):
+    for _ in range(5):
         x = torch.randn(8, 5, generator=generator)
         y = torch.randint(0, C, (8,), generator=generator)
         optimizer.zero_grad()
-        loss = module.training_step((x, y), step)
+        loss = module.training_step((x, y))["loss"]
         loss.backward()
         assert all(p.grad is None for p in prior_params)
         optimizer.step()
@@ -211,12 +211,19 @@ def test_every_head_layer_uses_the_reference_init(prior):
         prior_hidden=[256],
         prior_scale=1.0,
     )
-    linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
-    assert len(linears) >= 6
-    for layer in linears:
-        bound = 2 / math.sqrt(layer.in_features)
-        assert layer.weight.abs().max().item() <= bound + 1e-7
-        assert torch.equal(layer.bias, torch.zeros_like(layer.bias))
+    # (weight [out, in], bias) of every layer; the ensemble prior stores its members' layers stacked.
+    layers = [(m.weight, m.bias) for m in head.modules() if isinstance(m, nn.Linear)]
+    if prior == "ensemble":
+        layers += [
+            (w.transpose(-1, -2), b)
+            for ws, bs in zip(head.prior.weights, head.prior.biases, strict=True)
+            for w, b in zip(ws, bs, strict=True)
+        ]
+    assert len(layers) >= 6
+    for weight, bias in layers:
+        bound = 2 / math.sqrt(weight.shape[1])
+        assert weight.abs().max().item() <= bound + 1e-7
+        assert torch.equal(bias, torch.zeros_like(bias))
     # PyTorch's default init would give std ~0.58 / sqrt(fan_in) here.
     first = head.base.hidden_layers[0].weight
     assert first.std().item() * math.sqrt(256) == pytest.approx(0.88, abs=0.02)

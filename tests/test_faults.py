@@ -67,12 +67,14 @@ def fail_once_at(calls: list, call: int, failing_from: bool = False):
     return write
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_state(reference, tmp_path, monkeypatch, capsys):
-    training_step = EnnModule.training_step
+    training_step, calls = EnnModule.training_step, []
 
-    def nan_from_step_4(self, batch, step):
-        loss = training_step(self, batch, step)
-        return loss * math.nan if step >= 4 else loss
+    def nan_from_step_4(self, batch, num_labels=0):
+        calls.append(num_labels)
+        losses = training_step(self, batch, num_labels)
+        return {**losses, "loss": losses["loss"] * math.nan} if len(calls) >= 4 else losses
 
     args = [*TINY_PRIORITIZED, f"hydra.run.dir={tmp_path}"]
     with monkeypatch.context() as patch:
@@ -100,6 +102,7 @@ def test_a_diverging_learning_rate_is_stopped_with_its_state_kept(tmp_path, monk
     assert not (tmp_path / SUMMARY_FILE).exists()
 
 
+@pytest.mark.slow
 def test_a_failed_curve_write_is_retried_at_the_next_point(reference, tmp_path, monkeypatch, caplog):
     calls: list = []
     monkeypatch.setattr(recorder, "atomic_write", fail_once_at(calls, call=2))
@@ -110,6 +113,7 @@ def test_a_failed_curve_write_is_retried_at_the_next_point(reference, tmp_path, 
     assert (tmp_path / SUMMARY_FILE).exists()
 
 
+@pytest.mark.slow
 def test_a_curve_that_cannot_be_written_at_the_end_fails_the_run_and_is_kept(reference, tmp_path, monkeypatch, capsys):
     args = [*TINY_PRIORITIZED, f"hydra.run.dir={tmp_path}"]
     with monkeypatch.context() as patch:
@@ -126,6 +130,7 @@ def test_a_curve_that_cannot_be_written_at_the_end_fails_the_run_and_is_kept(ref
     assert (tmp_path / CURVE_FILE).read_bytes() == (reference / CURVE_FILE).read_bytes()
 
 
+@pytest.mark.slow
 def test_a_state_that_cannot_be_saved_fails_the_run_keeping_the_one_before(reference, tmp_path, monkeypatch, capsys):
     args = [*TINY_PRIORITIZED, f"hydra.run.dir={tmp_path}"]
     with monkeypatch.context() as patch:

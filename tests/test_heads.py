@@ -176,7 +176,7 @@ def test_one_training_step_uses_the_configured_index_samples(name):
         train_index_samples=cfg.head.train_index_samples,
         index_generator=torch.Generator().manual_seed(0),
     )
-    module.training_step((features(), torch.tensor([0, 1, 2, 0, 1]))).backward()
+    module.training_step((features(), torch.tensor([0, 1, 2, 0, 1])))["loss"].backward()
     if name == "dropout":
         assert cfg.head.train_index_samples == 1  # ordinary dropout training: one mask per step
     else:

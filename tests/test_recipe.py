@@ -106,7 +106,7 @@ def test_linear_schedule_warms_up_then_decays_to_zero():
     factors = [lr_factor(step, 10, "linear", 0.2) for step in range(1, 11)]
     assert factors[:2] == [0.5, 1.0]
     assert factors[2] == pytest.approx(1.0) and factors[-1] == pytest.approx(1 / 8)
-    assert all(a >= b for a, b in zip(factors[1:], factors[2:]))
+    assert all(a >= b for a, b in zip(factors[1:], factors[2:], strict=False))
     assert lr_factor(3, 10, "constant", 0.2) == 1.0
 
 
@@ -146,3 +146,24 @@ def test_subset_protocol_trains_each_size_from_scratch(tmp_path):
     run_experiment(experiment_config([*overrides[:-3], "budget.sizes=[5]", *overrides[-2:]]), tmp_path / "b")
     alone = pd.read_csv(tmp_path / "b" / "curve.csv")
     assert alone["test/nll"].iloc[0] == pytest.approx(curve["test/nll"].iloc[0])
+
+
+def test_final_diagnostics_flag_a_collapsed_model_and_an_inert_index():
+    from epinet_al.experiment import final_diagnostics
+    from epinet_al.tasks.task import ActiveLearningTask
+
+    task = ActiveLearningTask("sst2", None, None, None, num_outputs=2, primary_metric="val/acc", metric_mode="max")
+    stuck = {"val/majority_fraction": 1.0, "train/loss": math.log(2), "val/spread": 0.0}
+    assert final_diagnostics(stuck, task) == {"collapsed": True, "index_inert": True}
+    learning = {"val/majority_fraction": 0.55, "train/loss": 0.3, "val/spread": 0.4}
+    assert final_diagnostics(learning, task) == {"collapsed": False, "index_inert": False}
+
+
+def test_settings_digest_tells_settings_apart_but_not_seeds():
+    from epinet_al.experiment import settings_digest
+
+    base = {"seed": 0, "task": {"name": "testbed", "seed": 0}, "trainer": {"optimizer": {"lr": 0.001}}, "sweep": "a"}
+    other_seed = {**base, "seed": 3, "task": {"name": "testbed", "seed": 3}, "sweep": "b"}
+    other_lr = {**base, "trainer": {"optimizer": {"lr": 0.01}}}
+    assert settings_digest(base) == settings_digest(other_seed)
+    assert settings_digest(base) != settings_digest(other_lr)

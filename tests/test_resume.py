@@ -31,6 +31,7 @@ from tests.tiny_configs import TINY, experiment_config
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 STALLED_CLI = Path(__file__).with_name("stalled_cli.py")
+REPO_ROOT = Path(__file__).resolve().parents[1]
 # Importing torch and Lightning in a fresh process takes seconds on a busy 2-core machine.
 START_TIMEOUT_S = 120
 
@@ -63,7 +64,8 @@ def kill_when_stalled(args: list[str], point: str, folder: Path) -> None:
     """Start `epinet-al <args>` held at ``point``; SIGKILL it there, once its state.pt exists."""
     marker = folder.parent / f"{folder.name}.stalled"
     log = folder.parent / f"{folder.name}.stderr"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+    # PYTHONPATH: the checkout's package, not the one the virtualenv has installed (another checkout).
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "PYTHONPATH": str(REPO_ROOT)}
     with log.open("w") as stderr:
         process = subprocess.Popen(
             [sys.executable, str(STALLED_CLI), point, str(marker), *args],

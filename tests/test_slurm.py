@@ -1,7 +1,7 @@
 """The cluster path for real: the smoke sweep submitted as sbatch jobs to a local SLURM cluster.
 
-The `slurm_cluster` fixture starts a single-node cluster (scripts/slurm-local.sh) or skips with the
-reason it could not. CI runs this test (as root on a machine like the development one).
+Needs a running cluster (`make slurm-up`, scripts/slurm-local.sh); the `slurm_cluster` fixture skips
+without one. CI brings one up and runs `make test-slurm` (as root on a machine like the development one).
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def test_requeued_job_resumes_in_its_folder(slurm_cluster, tmp_path):  # noqa: F
         if job_id is not None and sweep.returncode != 0:
             subprocess.run(["scancel", job_id], capture_output=True, timeout=60)
 
-    assert "resuming" in (run_dir / "cli.log").read_text()  # the second start found the saved state
+    assert "resuming" in (run_dir / "epinet-al.log").read_text()  # the second start found the saved state
     reference = tmp_path / "reference"
     run_experiment(experiment_config(TINY_PRIORITIZED), reference)
     assert (run_dir / CURVE_FILE).read_bytes() == (reference / CURVE_FILE).read_bytes()

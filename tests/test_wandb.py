@@ -7,17 +7,28 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import wandb
 
 from epinet_al.experiment import run_experiment
+from epinet_al.tracking.recorder import CURVE_FILE, SUMMARY_FILE
 from epinet_al.tracking.wandb_tracker import WandbTracker
-from tests.tiny_configs import TINY_PRIORITIZED, experiment_config
+from tests.cli_runs import run_cli
+from tests.tiny_configs import TINY_POOL, TINY_PRIORITIZED, experiment_config
 from tests.wandb_records import OfflineRun
 
 WANDB_OVERRIDES = [*TINY_PRIORITIZED, "logger=wandb", "logger.mode=offline", "sweep=smoke", "acquisition=variance"]
+STALLED_CLI = Path(__file__).with_name("stalled_cli.py")
+# Importing torch, Lightning and W&B in a fresh process takes seconds on a busy 2-core machine.
+START_TIMEOUT_S = 120
 
 
 @pytest.fixture
@@ -32,9 +43,35 @@ def wandb_env(tmp_path, monkeypatch):
     return tmp_path
 
 
-def offline_run(output_dir) -> OfflineRun:
-    (folder,) = (output_dir / "wandb").glob("offline-run-*")
+def offline_folders(output_dir: Path) -> list[Path]:
+    """The offline W&B folders of a run, oldest first (``offline-run-<start time>-<run id>``)."""
+    return sorted((output_dir / "wandb").glob("offline-run-*"))
+
+
+def offline_run(output_dir: Path) -> OfflineRun:
+    (folder,) = offline_folders(output_dir)
     return OfflineRun.load(folder)
+
+
+def points(run: OfflineRun) -> list[dict]:
+    """The evaluation points of a W&B run: its history rows that hold a curve row."""
+    return [row for row in run.history if "num_labels" in row]
+
+
+def start_tracker(output_dir: Path, run_id: str | None = None, rows: list[dict] | None = None) -> WandbTracker:
+    return WandbTracker.start(
+        project="p",
+        entity=None,
+        mode="offline",
+        group="g",
+        job_type="j",
+        name="n",
+        tags=[],
+        config={},
+        output_dir=output_dir,
+        run_id=run_id,
+        rows=rows,
+    )
 
 
 @pytest.mark.slow
@@ -52,15 +89,22 @@ def test_offline_run_logs_the_curve_against_num_labels(wandb_env):
     assert run.config["head"]["name"] == "epinet"
     assert run.config["acquisition"]["priority"] == "variance"
 
-    # Every curve column is defined by its exact name with num_labels as its x axis.
-    metrics = [c for c in curve.columns if c != "num_labels"]
+    # Every metric is defined by its exact name with num_labels as its x axis; num_labels and the loop's
+    # step are x axes; the runs table shows each metric's best value.
+    metrics = [c for c in curve.columns if c not in ("num_labels", "step")]
     assert {name: run.step_metrics.get(name) for name in metrics} == dict.fromkeys(metrics, "num_labels")
-    assert "num_labels" in run.step_metrics
+    assert run.step_metrics["num_labels"] == run.step_metrics["step"] == ""
+    assert {name: run.summaries[name] for name in metrics} == {
+        "train/loss": {"min"},
+        "test/acc": {"max"},
+        "test/nll": {"min"},
+        "test/joint_nll": {"min"},
+    }
 
-    # One history row per curve row, with the same values.
-    rows = [row for row in run.history if "num_labels" in row]
-    assert [row["num_labels"] for row in rows] == curve["num_labels"].tolist()
-    for column in metrics:
+    # One history row per curve row, at W&B step = the loop's step, with the same values.
+    rows = points(run)
+    assert [row["_step"] for row in rows] == [row["step"] for row in rows] == curve["step"].tolist()
+    for column in ["num_labels", *metrics]:
         assert [row[column] for row in rows] == pytest.approx(curve[column].tolist())
 
     # Summary: final metrics and the area under each curve, as in summary.json.
@@ -117,11 +161,12 @@ def test_a_log_failure_mid_run_stops_logging_but_not_the_run(wandb_env, monkeypa
     assert "W&B logging failed (connection reset)" in caplog.text
     assert len(calls) == 2  # nothing more is sent after the failure, not even the final table
     run = offline_run(out)
-    assert [row["num_labels"] for row in run.history] == curve["num_labels"].tolist()[:1]
+    assert [row["num_labels"] for row in points(run)] == curve["num_labels"].tolist()[:1]
     # Still closed, and marked failed: its curve on the dashboard is incomplete.
     assert run.exit_code == 1
 
 
+@pytest.mark.slow
 def test_a_run_that_fails_closes_its_wandb_run_as_failed(wandb_env):
     out = wandb_env / "run"
     # A learning rate this large makes the loss non-finite within a few steps: the loop raises.
@@ -144,3 +189,84 @@ def test_unknown_mode_is_refused(tmp_path):
             config={},
             output_dir=tmp_path,
         )
+
+
+def test_a_resumed_run_continues_its_wandb_run_and_holds_each_point_once(wandb_env):
+    # The evaluation points after the budget share num_labels (12); W&B steps keep them apart.
+    rows = [{"step": s, "num_labels": min(4 * s, 12), "test/acc": s / 20, "test/nll": 1 / s} for s in (1, 2, 3, 6, 9)]
+    out = wandb_env / "run"
+    first = start_tracker(out)
+    for row in rows[:3]:
+        first.log(row)
+    first.fail()  # stopped (Ctrl-C, a failure) after its third point; state.pt holds the first two
+    (folder,) = offline_folders(out)
+    stopped = OfflineRun.load(folder)  # (waits until W&B has closed the file)
+    assert [row["_step"] for row in points(stopped)] == [1, 2, 3] and stopped.exit_code == 1
+
+    second = start_tracker(out, run_id=first.run_id, rows=rows[:2])
+    for row in rows[2:]:  # the loop redoes the third point
+        second.log(row)
+    second.finish({"metric": {"name": "test/acc"}, "final": rows[-1]}, rows)
+
+    # The newest folder, the one to sync, holds the whole curve of the same run: each point once, in order.
+    *_, newest = offline_folders(out)
+    resumed = OfflineRun.load(newest)
+    assert resumed.run_id == stopped.run_id == first.run_id
+    assert [{key: row[key] for key in rows[0]} for row in points(resumed)] == rows
+    assert [row["_step"] for row in points(resumed)] == [1, 2, 3, 6, 9]
+    assert resumed.summary["test/acc"] == {"max": 9 / 20} and resumed.summary["test/nll"] == {"min": 1 / 9}
+    assert resumed.exit_code == 0
+
+
+def killed_run_env() -> dict[str, str]:
+    """The environment of a run started as its own command."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # Its own W&B service, as a separate command has: one this process started is announced in WANDB_SERVICE,
+    # and would keep the killed run's id in use.
+    env.pop("WANDB_SERVICE", None)
+    # This checkout's code, not whichever one the environment has installed.
+    env["PYTHONPATH"] = str(STALLED_CLI.parent.parent)
+    return env
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_leaves_a_wandb_run_with_each_point_once(wandb_env, monkeypatch, capsys):
+    """SIGKILL inside the 4th evaluation point's save: W&B and curve.csv have the point, state.pt does not."""
+    out = wandb_env / "run"
+    args = [*TINY_POOL, "logger=wandb", "logger.mode=offline", f"hydra.run.dir={out}"]
+    marker, log = wandb_env / "stalled", wandb_env / "killed.stderr"
+    with log.open("w") as stderr:
+        killed = subprocess.Popen(
+            [sys.executable, str(STALLED_CLI), "save:4", str(marker), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=killed_run_env(),
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not marker.exists():
+            assert killed.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"not at the 4th evaluation point after {START_TIMEOUT_S} s"
+            time.sleep(0.05)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=30)
+    finally:
+        if killed.poll() is None:
+            killed.kill()
+            killed.wait()
+    assert len(pd.read_csv(out / CURVE_FILE)) == 4 and not (out / SUMMARY_FILE).exists()
+    (killed_folder,) = offline_folders(out)
+    run_id = killed_folder.name.rpartition("-")[2]
+
+    time.sleep(1)  # W&B names offline folders by the second they start in
+    assert run_cli(args, monkeypatch, capsys).code == 0  # the same command resumes
+    curve = pd.read_csv(out / CURVE_FILE)
+    assert len(curve) == 5
+    *_, newest = offline_folders(out)
+    run = OfflineRun.load(newest)
+    assert run.run_id == run_id
+    rows = points(run)
+    assert [row["_step"] for row in rows] == [row["step"] for row in rows] == curve["step"].tolist()
+    for column in curve.columns:
+        assert [row[column] for row in rows] == pytest.approx(curve[column].tolist())
+    assert run.exit_code == 0

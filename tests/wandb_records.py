@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from wandb.proto import wandb_internal_pb2
 
 _FILE_HEADER = b":W&B\xe1\xbe\x00"
@@ -69,6 +71,7 @@ class OfflineRun:
     """What an offline run recorded: its identity, metric definitions, history rows and summary."""
 
     folder: Path
+    run_id: str = ""
     group: str = ""
     job_type: str = ""
     name: str = ""
@@ -76,23 +79,47 @@ class OfflineRun:
     config: dict[str, Any] = field(default_factory=dict)
     # metric name -> its step metric ("" when it has none)
     step_metrics: dict[str, str] = field(default_factory=dict)
+    # metric name -> the aggregates its summary keeps ("min", "max", ...; none when W&B's default)
+    summaries: dict[str, set[str]] = field(default_factory=dict)
+    # history rows, each with W&B's `_step`
     history: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     exit_code: int | None = None
 
     @classmethod
-    def load(cls, folder: Path) -> OfflineRun:
-        """``folder`` is one ``offline-run-<time>-<id>`` folder."""
-        (log_file,) = Path(folder).glob("run-*.wandb")
+    def load(cls, folder: Path, timeout_s: float = 60) -> OfflineRun:
+        """``folder`` is one ``offline-run-<time>-<id>`` folder of a closed run.
+
+        W&B's service writes the file's last records after ``run.finish()`` returns (the call only
+        informs it): wait up to ``timeout_s`` for the run's exit record.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                run = cls._read(Path(folder))
+            except (ValueError, DecodeError):  # caught mid-write
+                if time.monotonic() > deadline:
+                    raise
+            else:
+                if run.exit_code is not None or time.monotonic() > deadline:
+                    return run
+            time.sleep(0.1)
+
+    @classmethod
+    def _read(cls, folder: Path) -> OfflineRun:
+        (log_file,) = folder.glob("run-*.wandb")
         run = cls(Path(folder))
         for record in read_records(log_file):
             kind = record.WhichOneof("record_type")
             if kind == "run":
+                run.run_id = record.run.run_id
                 run.group, run.job_type = record.run.run_group, record.run.job_type
                 run.name, run.tags = record.run.display_name, list(record.run.tags)
                 run.config.update(_items(record.run.config.update))
             elif kind == "metric" and record.metric.name:
                 run.step_metrics[record.metric.name] = record.metric.step_metric
+                summary = record.metric.summary
+                run.summaries[record.metric.name] = {f.name for f, on in summary.ListFields() if on}
             elif kind == "history":
                 run.history.append(_items(record.history.item))
             elif kind == "summary":

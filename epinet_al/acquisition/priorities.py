@@ -15,12 +15,12 @@ on T target inputs, computed in the same forward pass as the candidates (``TARGE
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 
 from epinet_al.acquisition.epig import epig
+from epinet_al.metrics.classification import marginal_log_probs
 
 Priority = Callable[..., torch.Tensor]
 
@@ -30,11 +30,6 @@ def _check_logits(logits: torch.Tensor) -> None:
         raise ValueError(f"priority logits must have shape [A, B, C], got shape {tuple(logits.shape)}")
     if not logits.is_floating_point():
         raise ValueError(f"priority logits must be a float tensor, got dtype {logits.dtype}")
-
-
-def _mean_log_probs(log_probs: torch.Tensor) -> torch.Tensor:
-    """log pbar [B, C] from log p_a [A, B, C]: log mean_a p_a, stable for tiny probabilities."""
-    return torch.logsumexp(log_probs, dim=0) - math.log(log_probs.shape[0])
 
 
 def _entropy(log_probs: torch.Tensor) -> torch.Tensor:
@@ -51,8 +46,7 @@ def uniform(logits: torch.Tensor, generator: torch.Generator | None = None) -> t
 def entropy(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """H[pbar] = -sum_c pbar_c log pbar_c of the mean prediction."""
     _check_logits(logits)
-    log_pbar = _mean_log_probs(torch.log_softmax(logits.double(), dim=-1))
-    return _entropy(log_pbar).to(logits.dtype)
+    return _entropy(marginal_log_probs(logits)).to(logits.dtype)
 
 
 def margin(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -60,7 +54,7 @@ def margin(logits: torch.Tensor, generator: torch.Generator | None = None) -> to
     _check_logits(logits)
     if logits.shape[-1] < 2:
         raise ValueError("margin needs at least 2 classes")
-    pbar = _mean_log_probs(torch.log_softmax(logits.double(), dim=-1)).exp()
+    pbar = marginal_log_probs(logits).exp()
     top2 = pbar.topk(2, dim=-1).values
     return -(top2[:, 0] - top2[:, 1]).to(logits.dtype)
 
@@ -68,7 +62,7 @@ def margin(logits: torch.Tensor, generator: torch.Generator | None = None) -> to
 def var_ratios(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """1 - max_c pbar_c (least confidence)."""
     _check_logits(logits)
-    pbar = _mean_log_probs(torch.log_softmax(logits.double(), dim=-1)).exp()
+    pbar = marginal_log_probs(logits).exp()
     return (1.0 - pbar.max(dim=-1).values).to(logits.dtype)
 
 
@@ -76,7 +70,7 @@ def bald(logits: torch.Tensor, generator: torch.Generator | None = None) -> torc
     """H[pbar] - mean_a H[p_a]: mutual information between the label and the epistemic index."""
     _check_logits(logits)
     log_probs = torch.log_softmax(logits.double(), dim=-1)
-    mutual_info = _entropy(_mean_log_probs(log_probs)) - _entropy(log_probs).mean(0)
+    mutual_info = _entropy(marginal_log_probs(logits)) - _entropy(log_probs).mean(0)
     # Jensen guarantees >= 0; clamp the rounding error so ties at 0 stay ties.
     return mutual_info.clamp_min(0.0).to(logits.dtype)
 

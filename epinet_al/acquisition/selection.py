@@ -55,4 +55,3 @@ def rank_candidates(
     return torch.sort(
         _log_weights(scores, mode, temperature) + gumbel.to(scores.device), descending=True, stable=True
     ).indices
-

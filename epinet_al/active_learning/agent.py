@@ -36,6 +36,15 @@ def lr_factor(fit_step: int, fit_steps: int, schedule: str, warmup_ratio: float)
     return max(0.0, (fit_steps - fit_step + 1) / max(1, fit_steps - warmup))
 
 
+def length_order(pool: Inputs, candidates: torch.Tensor, batch_size: int | None) -> torch.Tensor:
+    """The order [B] in which to run ``candidates`` through the model: by length (longest first) for token
+    inputs that need more than one forward batch, as given otherwise."""
+    lengths = getattr(pool, "lengths", None)
+    if lengths is None or not batch_size or candidates.shape[0] <= batch_size:
+        return torch.arange(candidates.shape[0])
+    return torch.sort(lengths[candidates], descending=True, stable=True).indices
+
+
 class Agent:
     """The Fabric-wrapped EnnModule and its optimizer, trained and queried by the acquisition loops.
 
@@ -99,8 +108,10 @@ class Agent:
         """Priority scores [B] of the pool examples ``candidates`` [B] from A index samples.
 
         One set of A indices serves every forward batch of the call, so the scores do not depend on how
-        the candidates are split into batches of ``batch_size`` (None: one batch). ``targets`` (for a
-        target priority) run with the same indices; the priority gets their logits [A, T, C].
+        the candidates are split into batches of ``batch_size`` (None: one batch). That lets token inputs
+        be sorted by length into the batches (``length_order``): each batch is padded to its own longest,
+        not the call's. ``targets`` (for a target priority) run with the same indices; the priority gets
+        their logits [A, T, C].
         """
         module = self.module
         was_training = module.training
@@ -108,12 +119,14 @@ class Agent:
         extra = {}
         with torch.inference_mode():
             index = module.sample_index(self._samples(self.num_index_samples))
-            chunks = candidates.split(batch_size) if batch_size else [candidates]
+            order = length_order(pool, candidates, batch_size)
+            chunks = candidates[order].split(batch_size) if batch_size else [candidates]
             # Scores in float64: near its maximum the entropy of a float32 prediction has too few
             # distinct values to rank close candidates (on two classes it then disagrees with margin).
             logits = torch.cat(
                 [module(self.fabric.to_device(pool.take(chunk)), index).double().cpu() for chunk in chunks], dim=1
-            )  # [A, B, C]
+            )  # [A, B, C] in the order of the batches
+            logits = logits[:, torch.argsort(order)]
             if targets is not None:
                 extra["target_logits"] = module(self.fabric.to_device(targets), index).double().cpu()  # [A, T, C]
         module.train(was_training)

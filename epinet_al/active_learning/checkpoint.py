@@ -19,10 +19,9 @@ import numpy as np
 import torch
 
 from epinet_al.io import atomic_write
+from epinet_al.run_folder import RESUMABLE_CHANGES, config_differences  # noqa: F401  (re-exported)
 
 STATE_FILE = "state.pt"
-# Config keys that may change between a run and its resumption: they do not change its numbers.
-RESUMABLE_CHANGES = ("progress_bar", "logger", "resume")
 
 
 def _global_rng_state() -> dict[str, Any]:
@@ -38,19 +37,6 @@ def _set_global_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two resolved configs (ignoring RESUMABLE_CHANGES)."""
-    keys = [k for k in dict.fromkeys([*saved, *current]) if not (not prefix and k in RESUMABLE_CHANGES)]
-    differences = []
-    for key in keys:
-        a, b = saved.get(key), current.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            differences += config_differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            differences.append(f"{prefix}{key} ({a!r} saved, {b!r} now)")
-    return differences
 
 
 def _load(path: Path, mmap: bool = False) -> dict[str, Any]:

@@ -27,7 +27,9 @@ def prioritized_batch(loop: Loop, budget: Any) -> torch.Tensor:
     candidates = draw_candidates(
         len(loop.pool), loop.ledger, budget.candidate_batch_size, budget.batch_size, loop.generator
     )
-    scores = loop.agent.score(loop.pool, candidates, loop.priority, loop.generator, targets=loop.targets())
+    scores = loop.agent.score(
+        loop.pool, candidates, loop.priority, loop.generator, targets=loop.targets(), batch_size=budget.score_batch_size
+    )
     selection = loop.acquisition
     ranked = candidates[rank_candidates(scores, selection.selection, selection.temperature, loop.generator)]
     return loop.ledger.within_budget(ranked)[: budget.batch_size]

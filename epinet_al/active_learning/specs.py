@@ -31,9 +31,11 @@ class PrioritizedBudgetConfig:
     # Batches once the budget is spent: "priority" (the paper's loop: the top n of N labeled candidates)
     # or "uniform" (n labeled examples at random: plain training on the acquired set).
     replay: str = "priority"
+    # Candidates per forward pass when scoring; token inputs are sorted by length into the passes.
+    score_batch_size: int = 1024
 
     def __post_init__(self) -> None:
-        check_positive(self, "budget", "candidate_batch_size", "batch_size", "max_steps")
+        check_positive(self, "budget", "candidate_batch_size", "batch_size", "max_steps", "score_batch_size")
         check_at_least(self, "budget", 0, "0: no cap", "max_labels")
         check_at_least(self, "budget", 0, "0: only at eval_labels and the end", "eval_every")
         check_choice("budget", "replay", self.replay, REPLAYS)

@@ -3,6 +3,8 @@
 One file per (encoder, pooling, tokens) holds the features [N, F] of a whole split and a mask of the
 rows computed so far: a run that needs only a random subset of a large split (task.max_pool_size)
 computes those rows, and a later run with another subset computes only the rows still missing.
+The file is also saved every ``SAVE_EVERY`` encoded rows, so an interrupted encoding (Ctrl-C, a killed
+job) keeps what it finished and a rerun computes only the rest.
 """
 
 from __future__ import annotations
@@ -22,13 +24,18 @@ log = logging.getLogger(__name__)
 # Token batch -> features [B, F] on the CPU, computed under inference mode.
 Encode = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
+# Rows encoded between two saves: a few minutes of a CPU at most, and a save (the whole [N, F] file)
+# costs far less than encoding them.
+SAVE_EVERY = 2_000
+
 
 def cached_features(
-    path: Path, tokens: TokenizedInputs, rows: torch.Tensor, encode: Encode, batch_size: int
+    path: Path, tokens: TokenizedInputs, rows: torch.Tensor, encode: Encode, batch_size: int, name: str
 ) -> torch.Tensor:
     """Features [R, F] of the examples ``rows`` [R] of ``tokens``, computing and saving the missing ones.
 
-    Missing rows are encoded in batches of similar lengths (little padding), ``batch_size`` at a time.
+    Missing rows are encoded in batches of similar lengths (little padding), ``batch_size`` at a time;
+    ``name`` (the split, as ``rte-train``) labels the log line and the progress bar.
     """
     if path.is_file():
         state = load_tensors(path)
@@ -36,15 +43,23 @@ def cached_features(
         state = {"features": None, "done": torch.zeros(len(tokens), dtype=torch.bool)}
     missing = rows[~state["done"][rows]].unique()
     if missing.numel():
-        log.info("encoding %d examples into %s", missing.numel(), path)
+        log.info("encoding %d examples of %s", missing.numel(), name)
         subset = tokens.subset(missing)
-        for batch in tqdm(subset.length_batches(batch_size), desc="encoding", leave=False, disable=None):
-            features = encode(subset.take(batch)).float()
-            if state["features"] is None:
-                state["features"] = torch.zeros(len(tokens), features.shape[-1])
-            state["features"][missing[batch]] = features
-        state["done"][missing] = True
-        save_tensors(path, state)
+        unsaved = 0
+        with tqdm(total=missing.numel(), desc=f"encoding {name}", unit="ex", leave=False, disable=None) as bar:
+            for batch in subset.length_batches(batch_size):
+                features = encode(subset.take(batch)).float()
+                if state["features"] is None:
+                    state["features"] = torch.zeros(len(tokens), features.shape[-1])
+                state["features"][missing[batch]] = features
+                state["done"][missing[batch]] = True
+                unsaved += batch.numel()
+                bar.update(batch.numel())
+                if unsaved >= SAVE_EVERY:
+                    save_tensors(path, state)
+                    unsaved = 0
+        if unsaved:
+            save_tensors(path, state)
     if torch.equal(rows, torch.arange(len(tokens))):  # the whole split (the default): no copy of [N, F]
         return state["features"]
     return state["features"][rows]

@@ -1,25 +1,67 @@
-"""Classification metrics of an ENN's marginal and joint predictive, from logits [A, B, C]."""
+"""Classification metrics of an ENN's marginal and joint predictive, from logits [A, B, C].
+
+A index samples, B inputs, C classes. Everything is computed from log-softmax in float64 with
+log-sum-exp over A, so a confidently wrong prediction gives its exact (large) log-loss, never a
+clamped one, and a class of probability 0 never gives NaN.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
-from torchmetrics.functional import accuracy as tm_accuracy
+import torchmetrics.functional as tmf
+
+# The dyadic sampling of the joint log-loss (Osband et al. 2022; the testbed's defaults): each batch
+# holds tau inputs drawn with replacement from kappa anchor inputs.
+JOINT_NUM_BATCHES = 1000
+JOINT_TAU = 10
+JOINT_KAPPA = 2
 
 
 def marginal_log_probs(logits: torch.Tensor) -> torch.Tensor:
-    """log p(c|x) = log mean_a softmax(logits[a]) : [A, B, C] -> [B, C]."""
+    """log p(c|x) = log mean_a softmax(logits[a]) : [A, B, C] -> [B, C] float64."""
     return torch.logsumexp(torch.log_softmax(logits.double(), dim=-1), dim=0) - math.log(logits.shape[0])
 
 
-def marginal_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    """Accuracy and mean log-loss (nll) of the marginal predictive on labels [B]."""
+# Each takes (marginal log-probabilities [B, C] float64, labels [B] int64) and returns a 0-d tensor.
+def _accuracy(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return tmf.accuracy(log_probs.argmax(dim=1), labels, task="multiclass", num_classes=log_probs.shape[1])
+
+
+def _f1(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    # Binary F1 of the positive class 1 (MRPC "equivalent", QQP "duplicate"), as GLUE reports it.
+    return tmf.f1_score(log_probs.argmax(dim=1), labels, task="binary")
+
+
+def _matthews(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return tmf.matthews_corrcoef(log_probs.argmax(dim=1), labels, task="multiclass", num_classes=log_probs.shape[1])
+
+
+def _nll(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return -log_probs.gather(1, labels[:, None]).mean()
+
+
+CLASSIFICATION_METRICS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "acc": _accuracy,
+    "f1": _f1,
+    "matthews": _matthews,
+    "nll": _nll,
+}
+
+
+def marginal_metrics(
+    logits: torch.Tensor, labels: torch.Tensor, names: tuple[str, ...] = ("acc", "nll")
+) -> dict[str, float]:
+    """The metrics ``names`` (keys of CLASSIFICATION_METRICS) of the marginal predictive.
+
+    ``logits`` [A, B, C], ``labels`` [B] class ids. acc, f1 and matthews score the argmax of the
+    marginal predictive; nll is its mean log-loss.
+    """
     log_probs = marginal_log_probs(logits)
-    num_classes = logits.shape[-1]
-    acc = tm_accuracy(log_probs.argmax(-1), labels, task="multiclass", num_classes=num_classes)
-    nll = -log_probs.gather(-1, labels.unsqueeze(-1)).mean()
-    return {"acc": float(acc), "nll": float(nll)}
+    labels = labels.long()
+    return {name: float(CLASSIFICATION_METRICS[name](log_probs, labels)) for name in names}
 
 
 def joint_nll(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -33,3 +75,21 @@ def joint_nll(logits: torch.Tensor, labels: torch.Tensor) -> float:
     per_input = log_probs.gather(-1, labels.unsqueeze(0).unsqueeze(-1).expand(num_samples, -1, -1, 1))
     log_joint = per_input.squeeze(-1).sum(-1)  # [A, K]
     return float(-(torch.logsumexp(log_joint, dim=0) - math.log(num_samples)).mean())
+
+
+def dyadic_batches(
+    num_inputs: int,
+    generator: torch.Generator,
+    num_batches: int = JOINT_NUM_BATCHES,
+    tau: int = JOINT_TAU,
+    kappa: int = JOINT_KAPPA,
+) -> torch.Tensor:
+    """Positions [K, tau] in a set of ``num_inputs`` labelled inputs, for ``joint_nll`` on a fixed set.
+
+    Per batch, kappa anchors are drawn uniformly (with replacement, so any set of at least one input
+    works), then tau picks among the anchors. Joint log-loss on a fixed labelled set has one label
+    per input, so the tau inputs of a batch repeat the anchors' real labels.
+    """
+    anchors = torch.randint(num_inputs, (num_batches, kappa), generator=generator)
+    picks = torch.randint(kappa, (num_batches, tau), generator=generator)
+    return anchors.gather(1, picks)

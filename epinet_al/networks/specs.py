@@ -55,8 +55,9 @@ class EncoderModelConfig:
     # "pooler": BERT's pooled output tanh(W h_CLS + b), the reference's features; "cls": the [CLS] hidden
     # state (for encoders without a trained pooler, such as MiniLM); "mean": mean of the token states.
     pooling: str = "cls"
-    # Sentence-pair tasks: "joint" encodes the pair as one input ([CLS] a [SEP] b [SEP]); "separate" encodes
-    # each sentence alone and feeds the head [u, v, |u - v|, u * v] (frozen features only).
+    # Sentence pairs: "joint" encodes [CLS] a [SEP] b [SEP] at once; "separate" (finetune=frozen only) pools
+    # each sentence alone and feeds the head [u, v, |u - v|, u * v] (width 4F), sentence-transformers' pair
+    # classifier input, for encoders trained to embed one sentence (MiniLM). Single-sentence tasks ignore it.
     pair_encoding: str = "joint"
     # Rate of every dropout layer in the encoder (null: the checkpoint's); head=encoder_dropout samples it.
     dropout_rate: float | None = None
@@ -64,6 +65,9 @@ class EncoderModelConfig:
     # biases and LayerNorm weights get no weight decay.
     lr: float = 2e-5
     weight_decay: float = 0.01
+    # Frozen mode: standardise each feature with the mean and sd of the pool's features (inputs only, never
+    # labels), so that no direction of an anisotropic embedding dominates the head, the epinet and its prior.
+    standardize: bool = False
     # The learning-rate schedule of full fine-tuning (BERT's recipe): linear warmup over warmup_ratio of each
     # fit's steps, then linear decay to 0 ("linear"), or a constant rate ("constant"). Frozen mode: constant.
     lr_schedule: str = "linear"
@@ -88,11 +92,6 @@ class EncoderModelConfig:
         if self.dropout_rate is not None and not 0 <= self.dropout_rate < 1:
             raise ValueError(
                 f"model.dropout_rate must be in [0, 1) or null (the checkpoint's), got {self.dropout_rate}"
-            )
-        if self.pair_encoding == "separate" and self.finetune == "full":
-            raise ValueError(
-                "model.pair_encoding='separate' needs model.finetune=frozen (cached sentence features), "
-                "got model.finetune='full'; valid pair encodings with full fine-tuning: joint"
             )
 
     @property

@@ -1,4 +1,5 @@
-"""Command line: `epinet-al-report SWEEP_DIR [--out DIR] [--baseline AGENT] [--metric NAME --mode MODE]`."""
+"""Command line: `epinet-al-report SWEEP_DIR [--out DIR] [--baseline AGENT] [--metric NAME --mode MODE]
+[--wandb PROJECT [--wandb-mode MODE]]`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 from epinet_al.report.compare import summarize
 from epinet_al.report.errors import ReportError
 from epinet_al.report.output import write_report
-from epinet_al.report.runs import MODES, load_runs
+from epinet_al.report.runs import MODES, load_sweep
+from epinet_al.report.wandb_upload import WANDB_MODES, log_report
 
 PROG = "epinet-al-report"
 
@@ -26,11 +28,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--baseline",
         metavar="AGENT",
-        help="agent to measure the others against, e.g. epinet/uniform "
-        "(default per task: priority uniform, head mlp if several)",
+        help="agent to measure the others against, its full name as in the report, e.g. epinet/uniform "
+        "or 'mlp/uniform [budget.protocol=pool]' (default per task: priority uniform, head mlp if several, "
+        "then the settings most runs share)",
     )
     parser.add_argument("--metric", metavar="NAME", help="compare on this split/metric column instead")
     parser.add_argument("--mode", choices=MODES, help="with --metric: whether lower (min) or higher (max) is better")
+    parser.add_argument(
+        "--wandb", metavar="PROJECT", help="also log report.html and the tables to a W&B run in this project"
+    )
+    parser.add_argument(
+        "--wandb-mode",
+        choices=WANDB_MODES,
+        default="offline",
+        help="offline (default: the run goes to <out>/wandb/, `wandb sync` it later) or online",
+    )
     return parser
 
 
@@ -39,13 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(format="%(levelname)s: %(message)s")
     try:
-        runs = load_runs(args.sweep_dir)
-        if runs.empty:
-            raise ReportError(f"no finished runs (with summary.json) under {args.sweep_dir}")
-        summary = summarize(runs, baseline=args.baseline, metric=args.metric, mode=args.mode)
-        report = write_report(summary, args.out if args.out is not None else args.sweep_dir / "report")
+        sweep = load_sweep(args.sweep_dir)
+        if sweep.runs.empty:
+            skipped = f" ({len(sweep.skipped)} skipped, unfinished or unreadable)" if sweep.skipped else ""
+            raise ReportError(f"no finished runs (with summary.json) under {args.sweep_dir}{skipped}")
+        summary = summarize(sweep.runs, baseline=args.baseline, metric=args.metric, mode=args.mode)
+        out_dir = args.out if args.out is not None else args.sweep_dir / "report"
+        report = write_report(summary, out_dir, skipped=sweep.skipped, flagged=sweep.flagged)
+        print(report)
+        if args.wandb is not None:
+            print(f"W&B run: {log_report(report.parent, args.wandb, args.wandb_mode, args.sweep_dir.resolve().name)}")
     except ReportError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
-    print(report)
     return 0

@@ -10,7 +10,7 @@ import pandas as pd
 
 from epinet_al.report import stats
 from epinet_al.report.errors import ReportError
-from epinet_al.report.runs import MODES, is_metric_column
+from epinet_al.report.runs import MODES, SETTING_PREFIX, is_metric_column, setting_columns
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ class Band:
     labels: np.ndarray
     mean: np.ndarray
     half_width: np.ndarray  # of the 95% t-interval; NaN everywhere with one seed
+    lower: np.ndarray  # mean -/+ half_width clipped to the metric's range: what the plots shade
+    upper: np.ndarray
     seeds: int
 
 
@@ -47,6 +49,11 @@ class TaskSummary:
     bands: metric column -> agent -> Band; the primary metric first, then possibly an
         accuracy-like column to show next to it.
     auc_range: the label range (lo, hi) that every seed of the task covers; AUCs average over it.
+    settings: the config keys (dotted) whose values tell the task's agents apart, as shown in
+        their names (see runs.load_sweep); empty when head and priority alone do.
+    savings: the savings read-off against the baseline at every point of its seed-mean curve,
+        one row per (agent, target), columns "agent" then stats.SAVINGS_COLUMNS, agents in table
+        order; empty without a baseline.
     """
 
     task: str
@@ -56,6 +63,8 @@ class TaskSummary:
     auc_range: tuple[float, float]
     table: pd.DataFrame
     bands: dict[str, dict[str, Band]]
+    settings: list[str]
+    savings: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -72,11 +81,12 @@ def summarize(
     metric: str | None = None,
     mode: str | None = None,
 ) -> Summary:
-    """Compare the agents of every task in `runs` (the table from `load_runs`).
+    """Compare the agents of every task in `runs` (the table of `load_sweep`).
 
-    baseline: the agent the others are measured against on every task. Default, per task: the
-        agent with priority "uniform" (head "mlp" if several, else the first by name); tasks
-        without one get no labels-to-reach or savings.
+    baseline: the agent the others are measured against on every task (its full name, settings
+        included). Default, per task: an agent with priority "uniform", head "mlp" if there is one;
+        among several such, the one whose settings (`config.*` columns) the most runs of the task
+        share, then the first by name. Tasks without one get no labels-to-reach or savings.
     metric, mode: compare on this `split/metric` column instead of each task's primary metric;
         both or neither. The column must be in every run.
     Raises ReportError on bad input, naming it and the valid choices.
@@ -117,6 +127,12 @@ def summary_table(summary: Summary) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def savings_table(summary: Summary) -> pd.DataFrame:
+    """Every task's savings read-off in one tidy table: columns "task", "agent", SAVINGS_COLUMNS."""
+    frames = [task.savings.assign(task=task.task) for task in summary.tasks]
+    return pd.concat(frames, ignore_index=True)[["task", "agent", *stats.SAVINGS_COLUMNS]]
+
+
 def _summarize_task(
     task: str, runs: pd.DataFrame, baseline: str | None, metric: str | None, mode: str | None
 ) -> TaskSummary:
@@ -124,7 +140,7 @@ def _summarize_task(
     curves = _seed_curves(runs, metric)
     base = _pick_baseline(task, runs, baseline)
     grid = _grid(curves)
-    bands = {agent: _band(list(by_seed.values()), grid) for agent, by_seed in curves.items()}
+    bands = {agent: _band(list(by_seed.values()), grid, metric) for agent, by_seed in curves.items()}
 
     # AUCs average over the label range every seed covers, so that agents compare on one range.
     every = [curve for by_seed in curves.values() for curve in by_seed.values()]
@@ -173,11 +189,29 @@ def _summarize_task(
         second_curves = _seed_curves(runs, second)
         second_grid = _grid(second_curves)
         all_bands[second] = {
-            agent: _band(list(second_curves[agent].values()), second_grid)
+            agent: _band(list(second_curves[agent].values()), second_grid, second)
             for agent in table.index
             if agent in second_curves
         }
-    return TaskSummary(task, metric, mode, base, (float(lo), float(hi)), table, all_bands)
+    savings = _savings(curves, base, list(table.index), mode)
+    settings = [c.removeprefix(SETTING_PREFIX) for c in setting_columns(runs) if runs[c].notna().any()]
+    return TaskSummary(task, metric, mode, base, (float(lo), float(hi)), table, all_bands, settings, savings)
+
+
+def _savings(curves: dict[str, dict[int, stats.Curve]], base: str | None, agents: list[str], mode: str) -> pd.DataFrame:
+    """The savings read-off of every agent (in `agents` order) at the points of the baseline's
+    seed-mean curve, taken on the label counts the baseline evaluated (where all its seeds are defined)."""
+    if base is None:
+        return pd.DataFrame(columns=["agent", *stats.SAVINGS_COLUMNS])
+    base_curves = list(curves[base].values())
+    base_grid = np.unique(np.concatenate([x for x, _ in base_curves]))
+    base_mean = stats.seed_matrix(base_curves, base_grid).mean(axis=0)
+    defined = np.isfinite(base_mean)
+    targets = (base_grid[defined], base_mean[defined])
+    frames = [
+        stats.savings_read_off(targets, list(curves[agent].values()), mode).assign(agent=agent) for agent in agents
+    ]
+    return pd.concat(frames, ignore_index=True)[["agent", *stats.SAVINGS_COLUMNS]]
 
 
 def _primary_metric(task: str, runs: pd.DataFrame) -> tuple[str, str]:
@@ -212,7 +246,7 @@ def _second_metric(runs: pd.DataFrame, primary: str) -> str | None:
 
 def _seed_curves(runs: pd.DataFrame, metric: str) -> dict[str, dict[int, stats.Curve]]:
     """agent -> seed -> curve of `metric`, seeds in order; runs that never logged it are left out.
-    Relies on load_runs' rows being unique and sorted in num_labels within a run."""
+    Relies on load_sweep's rows being unique and sorted in num_labels within a run."""
     curves: dict[str, dict[int, stats.Curve]] = {}
     for (agent, seed), run_rows in runs.groupby(["agent", "seed"], sort=True):
         points = run_rows[["num_labels", metric]].dropna()
@@ -229,13 +263,18 @@ def _grid(curves: dict[str, dict[int, stats.Curve]]) -> np.ndarray:
     return np.unique(np.concatenate([x for by_seed in curves.values() for x, _ in by_seed.values()]))
 
 
-def _band(seed_curves: list[stats.Curve], grid: np.ndarray) -> Band:
+def _band(seed_curves: list[stats.Curve], grid: np.ndarray, metric: str) -> Band:
     mean, half_width = stats.t_interval(stats.seed_matrix(seed_curves, grid))
-    return Band(grid, mean, half_width, len(seed_curves))
+    lower, upper = stats.band_limits(metric, mean, half_width)
+    return Band(grid, mean, half_width, lower, upper, len(seed_curves))
 
 
 def _pick_baseline(task: str, runs: pd.DataFrame, override: str | None) -> str | None:
-    agents = runs[["agent", "head", "priority"]].drop_duplicates().sort_values("agent")
+    """The agent named by `override`, else the default described in `summarize`."""
+    settings = setting_columns(runs)
+    # One row per run: its agent and settings (NaN, unset, compares equal to NaN below).
+    per_run = runs.drop_duplicates("run")[["agent", "head", "priority", *settings]].fillna("\0unset")
+    agents = per_run.drop_duplicates("agent").sort_values("agent")
     if override is not None:
         if override not in set(agents["agent"]):
             raise ReportError(
@@ -247,4 +286,7 @@ def _pick_baseline(task: str, runs: pd.DataFrame, override: str | None) -> str |
         log.warning("task %s: no agent with priority 'uniform'; no labels-to-reach or savings", task)
         return None
     mlp = uniform[uniform["head"] == "mlp"]
-    return str((mlp if not mlp.empty else uniform)["agent"].iat[0])
+    candidates = mlp if not mlp.empty else uniform
+    # Among variants of it, the one whose settings most of the task's runs share (ties: first name).
+    shared = [int((per_run[settings] == row[settings]).all(axis=1).sum()) for _, row in candidates.iterrows()]
+    return str(candidates["agent"].iat[int(np.argmax(shared))])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -22,18 +24,43 @@ computed on the seed-mean curve, not per seed; — = never). *Savings*: the base
 reach its own mean final value divided by the agent's (> 1: the agent needs fewer labels). \
 *AUC − baseline (paired)*: the agent's AUC minus the baseline's on the same seed, over the seeds \
 both ran (an interval that excludes 0 is a difference the seeds agree on). \
-Rows are sorted by AUC, best first, the best in bold."""
+Rows are sorted by AUC, best first, the best in bold. Agents are told apart by their whole run \
+config: runs whose configs differ in anything but the seed and bookkeeping keys are different \
+agents, named `head/priority [key=value, ...]` with the settings that vary on the task."""
+
+SAVINGS_HOW_TO_READ = """\
+*Savings read-off*: for each point of the baseline's seed-mean curve (L labels, metric value m), \
+each seed of an agent needs some number of labels to reach m on its own curve (linear \
+interpolation between evaluation points); its savings is L divided by that number (> 1: fewer \
+labels than the baseline). A cell is the mean ± 95% t-interval over the seeds that reach m; \
+*k/S never* counts the seeds that never do. The last column is the baseline's final value. \
+Every number is in savings.csv."""
+
+# Runs listed by name in report.md when some were skipped; the rest are counted.
+MAX_LISTED = 20
 
 
-def render_markdown(summary: Summary) -> str:
-    """The whole report.md text."""
+def render_markdown(
+    summary: Summary, skipped: Mapping[str, str] | None = None, flagged: Mapping[str, str] | None = None
+) -> str:
+    """The whole report.md text; `skipped`: run folder -> why it was left out; `flagged`: run folder ->
+    why its (included) result is suspect."""
     agents = summary.wins.index
     runs = sum(int(task.table["seeds"].sum()) for task in summary.tasks)
     parts = [
         "# Active-learning comparison",
         f"{runs} finished runs of {len(agents)} agents on {len(summary.tasks)} tasks.",
-        HOW_TO_READ,
     ]
+    if skipped:
+        parts.append(skipped_text(skipped))
+    if flagged:
+        lines = [
+            f"**Flagged: {len(flagged)} runs whose model collapsed** (included in the tables; their curves "
+            "measure nothing):"
+        ]
+        lines += [f"- `{run}`: {reason}" for run, reason in list(flagged.items())[:MAX_LISTED]]
+        parts.append("\n".join(lines))
+    parts += [HOW_TO_READ, SAVINGS_HOW_TO_READ]
     parts += [_task_section(task) for task in summary.tasks]
     parts += [
         "## Pairwise wins across tasks",
@@ -43,6 +70,28 @@ def render_markdown(summary: Summary) -> str:
         _win_table(summary.wins),
     ]
     return "\n\n".join(parts) + "\n"
+
+
+def skipped_text(skipped: Mapping[str, str]) -> str:
+    """ "Skipped: N runs (unfinished or unreadable)" with the counts per reason and the first folders."""
+    reasons = Counter(reason.split(":", 1)[0] for reason in skipped.values())
+    counts = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+    lines = [f"Skipped: {len(skipped)} runs (unfinished or unreadable): {counts}."]
+    lines += [f"- `{run}`: {reason}" for run, reason in list(skipped.items())[:MAX_LISTED]]
+    if len(skipped) > MAX_LISTED:
+        lines.append(f"- and {len(skipped) - MAX_LISTED} more")
+    return "\n".join(lines)
+
+
+def savings_cell(row: pd.Series) -> str:
+    """One cell of the savings table: "2.00 ± 0.31×", with "(k/S never)" when seeds never reach."""
+    never = int(row["seeds"] - row["reached_seeds"])
+    text = number(row["savings_mean"], ".2f")
+    if text != MISSING and math.isfinite(row["savings_ci"]):
+        text += f" ± {row['savings_ci']:.2f}"
+    if text != MISSING:
+        text += "×"
+    return text if never == 0 else f"{text} ({never}/{int(row['seeds'])} never)"
 
 
 def _task_section(task: TaskSummary) -> str:
@@ -68,15 +117,40 @@ def _task_section(task: TaskSummary) -> str:
         cells = [
             name,
             str(int(row["seeds"])),
-            _mean_ci(row["final_mean"], row["final_ci"]),
-            _number(row["final_labels"], ".0f"),
-            _mean_ci(row["auc_mean"], row["auc_ci"]),
-            _mean_ci(row["auc_diff_mean"], row["auc_diff_ci"], signed=True),
-            _number(row["labels_to_reach"], ".0f"),
-            _number(row["savings"], ".2f", suffix="×"),
+            mean_ci(row["final_mean"], row["final_ci"]),
+            number(row["final_labels"], ".0f"),
+            mean_ci(row["auc_mean"], row["auc_ci"]),
+            mean_ci(row["auc_diff_mean"], row["auc_diff_ci"], signed=True),
+            number(row["labels_to_reach"], ".0f"),
+            number(row["savings"], ".2f", suffix="×"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    return header + "\n\n" + "\n".join(lines)
+    if task.settings:
+        header += (
+            "\n\nSettings that differ between this task's agents (shown in their names): "
+            + ", ".join(f"`{key}`" for key in task.settings)
+            + "."
+        )
+    return header + "\n\n" + "\n".join(lines) + _savings_section(task)
+
+
+def _savings_section(task: TaskSummary) -> str:
+    """Rows: agents; columns: the baseline's curve points (labels and metric value)."""
+    if task.savings.empty:
+        return ""
+    points = task.savings.drop_duplicates("target_labels")[["target_labels", "target_value"]]
+    headers = [f"{labels:g} ({value:.4g})" for labels, value in points.itertuples(index=False)]
+    headers[-1] += " final"
+    lines = [
+        f"\n\nSavings read-off against `{task.baseline}`: columns are its curve points, labels (mean {task.metric}).",
+        "",
+        "| agent | " + " | ".join(headers) + " |",
+        "|---|" + "--:|" * len(headers),
+    ]
+    for agent, rows in task.savings.groupby("agent", sort=False):
+        name = f"{agent} (baseline)" if agent == task.baseline else str(agent)
+        lines.append(f"| {name} | " + " | ".join(savings_cell(row) for _, row in rows.iterrows()) + " |")
+    return "\n".join(lines)
 
 
 def _win_table(wins: pd.DataFrame) -> str:
@@ -88,14 +162,14 @@ def _win_table(wins: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _mean_ci(mean: float, half_width: float, signed: bool = False) -> str:
+def mean_ci(mean: float, half_width: float, signed: bool = False) -> str:
     if not math.isfinite(mean):
         return MISSING
     text = f"{mean:+.4f}" if signed else f"{mean:.4f}"
     return text if not math.isfinite(half_width) else f"{text} ± {half_width:.4f}"
 
 
-def _number(value: float, spec: str, suffix: str = "") -> str:
+def number(value: float, spec: str, suffix: str = "") -> str:
     if math.isnan(value):
         return MISSING
     return "∞" if math.isinf(value) else f"{value:{spec}}{suffix}"

@@ -44,19 +44,49 @@ def seed_count(seeds: Iterable[int]) -> str:
 
 def task_figure(task: TaskSummary, colors: dict[str, tuple[float, ...]]) -> bytes:
     """PNG: one panel per metric in `task.bands` (primary first), metric vs labels used, one line
-    per agent (seed mean) with its shaded 95% confidence band, the baseline dashed."""
-    figure = Figure(figsize=(6.0 * len(task.bands), 4.5), layout="constrained")
+    per agent (seed mean) with its shaded 95% confidence band (clipped to the metric's range), the
+    baseline dashed; then, with a baseline, the panel "savings vs target"."""
+    panels = len(task.bands) + (not task.savings.empty)
+    figure = Figure(figsize=(6.0 * panels, 4.5), layout="constrained")
     figure.suptitle(f"{task.task} ({seed_count(task.table['seeds'])}, mean and 95% CI)")
-    axes = figure.subplots(1, len(task.bands), squeeze=False)[0]
-    for ax, (metric, bands) in zip(axes, task.bands.items(), strict=True):
+    axes = figure.subplots(1, panels, squeeze=False)[0]
+    for ax, (metric, bands) in zip(axes, task.bands.items(), strict=False):
         for agent, band in bands.items():
             _draw_band(ax, band, agent, colors[agent], dashed=agent == task.baseline)
         better = {"min": "lower", "max": "higher"}[task.mode] if metric == task.metric else None
         ax.set_xlabel("labels used")
         ax.set_ylabel(f"{metric} ({better} is better)" if better else metric)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+    if not task.savings.empty:
+        _draw_savings(axes[-1], task, colors)
+    # One legend under all panels: agent names with their settings are too long for a panel.
+    handles, labels = axes[0].get_legend_handles_labels()
+    columns = max(1, min(len(labels), int(6.0 * panels * 14 / max(len(label) for label in labels))))
+    figure.legend(handles, labels, loc="outside lower center", ncols=columns, fontsize="small")
     return _png(figure)
+
+
+def _draw_savings(ax: Axes, task: TaskSummary, colors: dict[str, tuple[float, ...]]) -> None:
+    """Savings ratio (mean and 95% CI over the seeds that reach it) against the baseline's curve
+    value m_i, harder targets to the right; 1 (no savings) as a grey line."""
+    for agent, rows in task.savings.groupby("agent", sort=False):
+        ax.errorbar(
+            rows["target_value"],
+            rows["savings_mean"],
+            yerr=rows["savings_ci"].fillna(0.0),
+            color=colors[agent],
+            linestyle="--" if agent == task.baseline else "-",
+            marker="o",
+            markersize=3,
+            capsize=2,
+        )
+    ax.axhline(1.0, color="0.5", linewidth=1)
+    if task.mode == "min":
+        ax.invert_xaxis()
+    ax.set_xlabel(f"target: baseline's mean {task.metric}")
+    ax.set_ylabel("savings: baseline's labels / agent's")
+    ax.set_title("savings vs target (baseline dashed)", fontsize="medium")
+    ax.grid(alpha=0.3)
 
 
 def win_matrix_figure(wins: pd.DataFrame) -> bytes:
@@ -64,7 +94,9 @@ def win_matrix_figure(wins: pd.DataFrame) -> bytes:
     agents = list(wins.index)
     counts = wins[agents].to_numpy()
     size = 1.5 + 0.6 * len(agents)
-    figure = Figure(figsize=(size + 1.5, size), layout="constrained")
+    # Room for the tick labels: agent names with their settings run to dozens of characters.
+    label_inches = 0.07 * max(len(agent) for agent in agents) + 0.4
+    figure = Figure(figsize=(size + 1.5 + label_inches, size + 0.6 * label_inches), layout="constrained")
     ax = figure.subplots()
     # An agent is not compared with itself: the diagonal is masked and drawn grey.
     off_diagonal = np.ma.masked_where(np.eye(len(agents), dtype=bool), counts)
@@ -96,8 +128,8 @@ def _draw_band(ax: Axes, band: Band, agent: str, color: tuple[float, ...], dashe
     shaded = defined & np.isfinite(band.half_width)
     ax.fill_between(
         band.labels[shaded],
-        (band.mean - band.half_width)[shaded],
-        (band.mean + band.half_width)[shaded],
+        band.lower[shaded],
+        band.upper[shaded],
         color=color,
         alpha=0.2,
         linewidth=0,

@@ -15,6 +15,30 @@ from scipy import stats
 
 from epinet_al.curves import Curve, normalized_auc  # noqa: F401  (the report's AUC is the run's)
 
+# The values a metric can take, by its name (the part of `split/name` after the slash).
+METRIC_RANGES = {
+    "acc": (0.0, 1.0),
+    "accuracy": (0.0, 1.0),
+    "f1": (0.0, 1.0),
+    "ece": (0.0, 1.0),
+    "matthews": (-1.0, 1.0),
+    "pearson": (-1.0, 1.0),
+    "spearman": (-1.0, 1.0),
+    "nll": (0.0, np.inf),
+    "joint_nll": (0.0, np.inf),
+}
+# Columns of savings_read_off's table, in order.
+SAVINGS_COLUMNS = [
+    "target_labels",  # L_i: a label count of the baseline's seed-mean curve
+    "target_value",  # m_i: the baseline's seed-mean metric there
+    "labels_mean",  # labels the agent needs to reach m_i: mean over the seeds that reach it
+    "labels_ci",  # ... and the 95% t-interval half-width over those seeds
+    "savings_mean",  # L_i / labels needed, per seed: mean over the seeds that reach m_i
+    "savings_ci",
+    "reached_seeds",  # seeds whose curve reaches m_i at all
+    "seeds",  # seeds in all
+]
+
 
 def t_interval(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean over axis 0 (the seeds) and the half-width of its 95% t confidence interval.
@@ -87,6 +111,50 @@ def savings_ratio(baseline_labels: float, agent_labels: float) -> float:
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(np.float64(baseline_labels) / np.float64(agent_labels))
+
+
+def band_limits(column: str, mean: np.ndarray, half_width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The plotted 95% band (mean - half_width, mean + half_width), clipped to the values metric
+    `column` (`split/name`) can take (METRIC_RANGES; names not listed there are not clipped).
+    Only the drawing is clipped: the tables show the t-interval as computed."""
+    lo, hi = METRIC_RANGES.get(column.split("/", 1)[-1], (-np.inf, np.inf))
+    return np.clip(mean - half_width, lo, hi), np.clip(mean + half_width, lo, hi)
+
+
+def savings_read_off(targets: Curve, seed_curves: Sequence[Curve], mode: str) -> pd.DataFrame:
+    """Labels an agent needs to reach each point of the baseline's curve, and the savings ratio.
+
+    targets: the baseline's seed-mean curve (L [T], m [T]); points with L = 0 are left out (no
+    labels to save). seed_curves: the agent's S seed curves. For each target m_i and seed, the labels
+    the seed needs are `labels_to_reach` on that seed's own curve (NaN if it never gets there); its
+    savings is L_i / labels needed (> 1: fewer labels than the baseline). Means and 95% t-intervals
+    are over the seeds that reach m_i, whose count is in `reached_seeds`.
+    Returns one row per target, columns SAVINGS_COLUMNS.
+    """
+    rows = []
+    for target_labels, target_value in zip(*targets, strict=True):
+        if target_labels <= 0:
+            continue
+        needed = np.array([labels_to_reach(x, y, target_value, mode) for x, y in seed_curves])
+        reached = needed[np.isfinite(needed)]
+        row = {"target_labels": float(target_labels), "target_value": float(target_value)}
+        if reached.size:
+            labels_mean, labels_ci = t_interval(reached)
+            # A seed that reaches m_i with 0 labels saves infinitely much; the mean is then inf.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                savings_mean, savings_ci = t_interval(target_labels / reached)
+        else:
+            labels_mean = labels_ci = savings_mean = savings_ci = np.nan
+        row |= {
+            "labels_mean": float(labels_mean),
+            "labels_ci": float(labels_ci),
+            "savings_mean": float(savings_mean),
+            "savings_ci": float(savings_ci),
+            "reached_seeds": int(reached.size),
+            "seeds": len(seed_curves),
+        }
+        rows.append(row)
+    return pd.DataFrame(rows, columns=SAVINGS_COLUMNS)
 
 
 def win_matrix(auc: pd.DataFrame, modes: pd.Series) -> pd.DataFrame:

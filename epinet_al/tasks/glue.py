@@ -8,6 +8,9 @@ prediction over A index samples: the mean of the A softmaxes, or of the A output
 Two modes, by ``model.finetune``:
 - ``frozen``: the pool and the evaluation sets hold the encoder's pooled features [N, F], computed
   once under inference mode and cached on disk; the body is the identity and the head trains alone.
+  A sentence pair is encoded by ``model.pair_encoding``: ``joint`` ([CLS] a [SEP] b [SEP], features
+  [N, F]) or ``separate`` (each sentence alone, cached like a single-sentence split, and the head reads
+  ``pair_features``: [N, 4F]).
 - ``full``: they hold token ids (tokenized once, cached on disk, padded per batch); the encoder is the
   body and trains with the head; scoring a candidate batch runs it once under inference mode.
 """
@@ -17,7 +20,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +41,8 @@ from epinet_al.data.glue_files import (
 from epinet_al.data.glue_tasks import GlueTask, get_glue_task, report_split_name
 from epinet_al.data.inputs import Inputs, TensorInputs
 from epinet_al.data.text_inputs import TokenizedInputs, cached_tokenize
-from epinet_al.metrics import glue_metrics
+from epinet_al.metrics import dyadic_batches, glue_metrics, joint_nll, predict_outputs
+from epinet_al.metrics.uncertainty import uncertainty_diagnostics
 from epinet_al.networks.encoder import (
     build_encoder_body,
     encoder_identity,
@@ -57,7 +61,8 @@ TUNE_SPLIT = "tune"
 
 @dataclass
 class EvalSplit:
-    """One labelled evaluation set: reported ``name`` (val), inputs, labels [N], index batches to run."""
+    """One labelled evaluation set: reported ``name`` (val), inputs, labels [N], index batches to run
+    (together each of 0..N-1 once, see ``predict_outputs``)."""
 
     name: str
     inputs: Inputs
@@ -66,23 +71,39 @@ class EvalSplit:
 
 
 class GlueEvaluator:
-    """The task's metrics on every evaluation split, from the marginal prediction over A index samples."""
+    """The task's metrics and the uncertainty diagnostics on every evaluation split, from the outputs
+    [A, N, C] of A index samples (one forward pass per split).
 
-    def __init__(self, task: GlueTask, splits: list[EvalSplit]):
+    Classification splits also get ``joint_nll`` on dyadic batches of their inputs with their real
+    labels (``dyadic_batches``), drawn once from ``seed`` so that every evaluation point scores the
+    same batches.
+    """
+
+    def __init__(self, task: GlueTask, splits: list[EvalSplit], seed: int):
         self.task = task
         self.splits = splits
+        generator = torch.Generator().manual_seed(seed)
+        self.joint_batches = [None if task.is_regression else dyadic_batches(len(s.labels), generator) for s in splits]
 
     def __call__(self, predict: Callable[[Any], torch.Tensor]) -> dict[str, float]:
         metrics = {}
-        for split in self.splits:
-            outputs = torch.cat([predict(split.inputs.take(batch)) for batch in split.batches], dim=1)  # [A, N, C]
-            if self.task.is_regression:
-                prediction = outputs.double().mean(0)[:, 0]  # [N]
-            else:
-                prediction = torch.softmax(outputs.double(), dim=-1).mean(0)  # [N, C]
-            labels = split.labels[torch.cat(split.batches)]  # in the order the batches ran
-            metrics.update({f"{split.name}/{k}": v for k, v in glue_metrics(self.task, prediction, labels).items()})
+        for split, joint_batches in zip(self.splits, self.joint_batches, strict=True):
+            outputs = predict_outputs(predict, split.inputs, split.batches)  # [A, N, C]
+            values = glue_metrics(self.task, outputs, split.labels)
+            if joint_batches is not None:
+                values["joint_nll"] = joint_nll(outputs[:, joint_batches], split.labels[joint_batches])
+            values.update(uncertainty_diagnostics(outputs, split.labels, regression=self.task.is_regression))
+            metrics.update({f"{split.name}/{name}": value for name, value in values.items()})
         return metrics
+
+
+def pair_features(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """[u, v, |u - v|, u * v] [N, 4F] from the features u, v [N, F] of the two sentences of N pairs.
+
+    The pair classifier's input in sentence-transformers (SBERT's softmax loss: u, v, |u - v| and
+    optionally u * v): the last two parts do not change when the sentences swap places.
+    """
+    return torch.cat([u, v, (u - v).abs(), u * v], dim=-1)
 
 
 class FrozenEncoder:
@@ -117,19 +138,31 @@ def build_glue_task(
     max_length = min(cfg.max_length, model_cfg.max_length)
     frozen = FrozenEncoder(model_cfg, device or torch.device("cpu")) if model_cfg.finetune == "frozen" else None
 
+    def features(name: str, examples: TextExamples, rows: torch.Tensor) -> torch.Tensor:
+        """The frozen features [R, F] of ``rows`` of texts (single or joined pairs), from the caches of ``name``."""
+        tokens, key = cached_tokenize(tokenizer, tokenizer_key, examples, max_length, model_cfg.cache_dir, name)
+        feature_key = {"tokens": key, "encoder": encoder_identity(model_cfg)}
+        path = cache_file(model_cfg.cache_dir, "features", f"{name}-{model_cfg.name}-{model_cfg.pooling}", feature_key)
+        return cached_features(path, tokens, rows, frozen, model_cfg.batch_size, name)
+
     def encode(split: str, examples: TextExamples, *row_sets: torch.Tensor) -> list[tuple[Inputs, torch.Tensor]]:
         """The model inputs and labels of each set of rows of a split: token ids, or cached frozen features.
 
         The split's token and feature caches are read once for all the sets (the pool and the tune split).
         """
         name = f"{task.name}-{split}"
-        tokens, key = cached_tokenize(tokenizer, tokenizer_key, examples, max_length, model_cfg.cache_dir, name)
         if frozen is None:
+            tokens, _ = cached_tokenize(tokenizer, tokenizer_key, examples, max_length, model_cfg.cache_dir, name)
             return [(tokens.subset(rows), examples.labels[rows]) for rows in row_sets]
-        feature_key = {"tokens": key, "encoder": encoder_identity(model_cfg)}
-        path = cache_file(model_cfg.cache_dir, "features", f"{name}-{model_cfg.name}-{model_cfg.pooling}", feature_key)
-        features = cached_features(path, tokens, torch.cat(row_sets), frozen, model_cfg.batch_size)
-        parts = features.split([rows.shape[0] for rows in row_sets])
+        all_rows = torch.cat(row_sets)
+        if examples.text_b is not None and model_cfg.pair_encoding == "separate":
+            # Each side is cached as a single-sentence split of its own; the pair features cost one cat.
+            side_a = features(f"{name}-a", replace(examples, text_b=None), all_rows)
+            side_b = features(f"{name}-b", replace(examples, text_a=examples.text_b, text_b=None), all_rows)
+            all_features = pair_features(side_a, side_b)
+        else:
+            all_features = features(name, examples, all_rows)
+        parts = all_features.split([rows.shape[0] for rows in row_sets])
         return [(TensorInputs(part), examples.labels[rows]) for part, rows in zip(parts, row_sets, strict=True)]
 
     def eval_split(name: str, inputs: Inputs, labels: torch.Tensor) -> EvalSplit:
@@ -142,22 +175,31 @@ def build_glue_task(
     )
     row_sets = [pool_rows, tune_rows] if tune_rows.numel() else [pool_rows]
     (pool, pool_labels), *tune = encode(cfg.pool_split, pool_examples, *row_sets)
+    standardize = _standardizer(pool) if frozen is not None and model_cfg.standardize else (lambda inputs: inputs)
+    pool = standardize(pool)
     eval_splits = []
     for split in cfg.eval_splits:
         examples = _load_split(task, split, data_dir)
         rows = _subsample(len(examples), cfg.max_eval_size, cfg.seed, split)
-        eval_splits.append(eval_split(report_split_name(split), *encode(split, examples, rows)[0]))
-    eval_splits += [eval_split(TUNE_SPLIT, *inputs_labels) for inputs_labels in tune]
+        inputs, labels = encode(split, examples, rows)[0]
+        eval_splits.append(eval_split(report_split_name(split), standardize(inputs), labels))
+    eval_splits += [eval_split(TUNE_SPLIT, standardize(inputs), labels) for inputs, labels in tune]
     return ActiveLearningTask(
         name=task.name,
         pool=pool,
         pool_labels=pool_labels,
-        evaluator=GlueEvaluator(task, eval_splits),
+        evaluator=GlueEvaluator(task, eval_splits, seed=cfg.seed),
         num_outputs=task.num_labels,
         primary_metric=f"{eval_splits[0].name}/{task.primary_metric}",
         metric_mode=task.primary_mode,
         regression=task.is_regression,
     )
+
+
+def _standardizer(pool: TensorInputs) -> Callable[[TensorInputs], TensorInputs]:
+    """Feature-wise (x - mean) / sd with the pool's statistics (its inputs, no labels), for every split."""
+    mean, sd = pool.data.mean(0), pool.data.std(0).clamp_min(1e-6)
+    return lambda inputs: TensorInputs((inputs.data - mean) / sd)
 
 
 def _data_dir(cfg: GlueTaskConfig) -> Path:

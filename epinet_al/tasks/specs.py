@@ -44,6 +44,10 @@ class TestbedTaskConfig:
     def regression(self) -> bool:
         return False
 
+    @property
+    def is_pair(self) -> bool:
+        return False
+
 
 @dataclass
 class GlueTaskConfig:
@@ -100,6 +104,10 @@ class GlueTaskConfig:
     @property
     def regression(self) -> bool:
         return GLUE_TASKS[self.name].is_regression
+
+    @property
+    def is_pair(self) -> bool:
+        return GLUE_TASKS[self.name].is_pair
 
 
 TASKS = Registry(

@@ -9,26 +9,29 @@ import torch
 
 from epinet_al.data.inputs import TensorInputs
 from epinet_al.data.testbed import TestbedData, make_testbed
-from epinet_al.metrics import joint_nll, marginal_metrics
+from epinet_al.metrics import joint_nll, marginal_metrics, predict_outputs
+from epinet_al.metrics.uncertainty import uncertainty_diagnostics
 from epinet_al.tasks.specs import TestbedTaskConfig
 from epinet_al.tasks.task import ActiveLearningTask
 
 
 class TestbedEvaluator:
-    """test/acc and test/nll of the marginal predictive, test/joint_nll from dyadic batches."""
+    """On the test set: test/acc and test/nll of the marginal predictive, the uncertainty diagnostics
+    (``uncertainty_diagnostics``), and test/joint_nll from the dyadic batches with resampled labels."""
 
     def __init__(self, data: TestbedData, batch_size: int):
         self.data = data
-        self.batch_size = batch_size
-
-    def _logits(self, predict: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([predict(chunk) for chunk in x.split(self.batch_size)], dim=1)
+        self.test = TensorInputs(data.test_x)
+        self.test_batches = list(torch.arange(len(self.test)).split(batch_size))
+        self.joint = TensorInputs(data.joint_x.flatten(0, 1))  # [K * tau, D]; the same index per batch
+        self.joint_batches = list(torch.arange(len(self.joint)).split(batch_size))
 
     def __call__(self, predict: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, float]:
-        metrics = marginal_metrics(self._logits(predict, self.data.test_x), self.data.test_y)
-        num_batches, tau, dim = self.data.joint_x.shape
-        joint_logits = self._logits(predict, self.data.joint_x.reshape(-1, dim))  # same index per batch
-        metrics["joint_nll"] = joint_nll(joint_logits.unflatten(1, (num_batches, tau)), self.data.joint_y)
+        logits = predict_outputs(predict, self.test, self.test_batches)  # [A, T, C]
+        metrics = marginal_metrics(logits, self.data.test_y)
+        joint_logits = predict_outputs(predict, self.joint, self.joint_batches)
+        metrics["joint_nll"] = joint_nll(joint_logits.unflatten(1, self.data.joint_y.shape), self.data.joint_y)
+        metrics.update(uncertainty_diagnostics(logits, self.data.test_y))
         return {f"test/{name}": value for name, value in metrics.items()}
 
 

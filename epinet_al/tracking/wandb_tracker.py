@@ -4,6 +4,21 @@ A W&B failure never kills a run: if the run cannot start online it falls back to
 no tracking, with a warning; a failed log call stops logging for the rest of the run, and the W&B
 run is still closed (marked failed, so the dashboard shows its curve is incomplete). curve.csv is
 written before anything is sent here, so the curve is never lost.
+
+Steps. Each curve row is logged at W&B step = the loop's step (a loop evaluates once per step at
+most), which keeps counting across a resume, with ``num_labels`` as every metric's x axis; ``step`` is
+logged as a metric too, an x axis under which the evaluation points after the label budget (all at
+num_labels = max_labels) do not stack up.
+
+Resume. A resumed experiment continues the same W&B run id, and first logs the saved curve rows
+(state.pt) that W&B does not hold, those at or after ``run.step``, W&B's next step:
+- online, the server's: the points it received before the stop are not sent again;
+- offline (the default), 0: W&B starts a new ``offline-run-<time>-<id>`` folder, so the resumed run
+  writes every point again and the newest folder of a run id holds the whole curve, each point once,
+  in order: that folder is the one to sync (``make wandb-sync`` uploads only it). The folder of the
+  killed run cannot be trusted: W&B's service writes an offline run's records in 32 KiB blocks, when
+  a block is full or the run closes, offers no call to flush them, and drops what it buffered when
+  the user process dies (wandb 0.31; core/pkg/server/server.go: "no need to sync uncommitted data").
 """
 
 from __future__ import annotations
@@ -15,17 +30,32 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 STEP_METRIC = "num_labels"
+LOOP_STEP = "step"
+# The value W&B's runs table shows for a metric (bare name; keys are `split/name`): the best one, by
+# the way the metric improves; others keep W&B's default, the last value.
+SUMMARIES = {
+    **dict.fromkeys(["nll", "joint_nll", "ece", "spread", "loss"], "min"),
+    **dict.fromkeys(["acc", "f1", "matthews", "pearson", "spearman"], "max"),
+}
 
 
 class WandbTracker:
-    """One W&B run per experiment run; every metric is plotted against ``num_labels``."""
+    """One W&B run per experiment run; every metric is plotted against ``num_labels``.
 
-    def __init__(self, run: Any):
+    ``rows``: the curve rows recorded before a resume; those W&B does not hold yet are logged first.
+    """
+
+    def __init__(self, run: Any, rows: list[dict[str, float]] | None = None):
         self.run = run
         self._defined: set[str] = set()
         # False after a failed log call: the rest of the run logs nothing, but the run is still closed.
         self._logging = True
         self.run.define_metric(STEP_METRIC)
+        self.run.define_metric(LOOP_STEP)
+        # Rows at earlier loop steps are in W&B already (see the module docstring).
+        self._next_step = self.run.step
+        for row in rows or []:
+            self.log(row)
 
     @classmethod
     def start(
@@ -41,8 +71,12 @@ class WandbTracker:
         config: dict[str, Any],
         output_dir: Path,
         run_id: str | None = None,
+        rows: list[dict[str, float]] | None = None,
     ) -> WandbTracker | None:
-        """Start (or resume, given ``run_id``) a run in ``mode``, else offline; None if W&B cannot start."""
+        """Start a run in ``mode``, else offline; None if W&B cannot start.
+
+        Resumes run ``run_id`` when given, with ``rows`` the curve rows recorded before the resume.
+        """
         import wandb
 
         if mode not in ("online", "offline", "disabled"):
@@ -62,7 +96,7 @@ class WandbTracker:
         )
         for attempt in dict.fromkeys([mode, "offline"]):
             try:
-                return cls(wandb.init(mode=attempt, **kwargs))
+                return cls(wandb.init(mode=attempt, **kwargs), rows)
             except Exception as error:  # W&B raises many types (network, auth, usage): none may kill the run
                 log.warning("W&B could not start in %s mode (%s)", attempt, error)
         log.warning("W&B disabled for this run; curve.csv and summary.json are still written")
@@ -73,14 +107,18 @@ class WandbTracker:
         return self.run.id
 
     def log(self, row: dict[str, float]) -> None:
-        if not self._logging:
+        step = int(row[LOOP_STEP])
+        # A point W&B holds already: sent online before a stop, or redone by the loop after a kill.
+        if not self._logging or step < self._next_step:
             return
         try:
             for key in row:
-                if key not in self._defined and key != STEP_METRIC:
-                    self.run.define_metric(key, step_metric=STEP_METRIC)
+                if key not in self._defined and key not in (STEP_METRIC, LOOP_STEP):
+                    summary = SUMMARIES.get(key.rpartition("/")[2])
+                    self.run.define_metric(key, step_metric=STEP_METRIC, summary=summary)
                     self._defined.add(key)
-            self.run.log(dict(row))
+            self.run.log(dict(row), step=step, commit=True)
+            self._next_step = step + 1
         except Exception as error:
             log.warning("W&B logging failed (%s); W&B is off for the rest of this run", error)
             self._logging = False

@@ -28,6 +28,7 @@ LAYOUTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("finetune", ["frozen", "full"])
 @pytest.mark.parametrize("task", sorted(LAYOUTS))
 def test_every_layout_runs_in_both_modes(glue_config, tmp_path, task, finetune):
@@ -99,6 +100,7 @@ HEAD_RUNS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["prioritized", "pool"])
 @pytest.mark.parametrize(("head", "priority", "finetune"), HEAD_RUNS)
 def test_every_head_runs_in_both_protocols(glue_config, tmp_path, head, priority, finetune, protocol):

@@ -98,7 +98,8 @@ def test_mnli_reports_matched_and_mismatched_from_the_supplementary_files(glue_c
     task = build(cfg)
     assert task.primary_metric == "val_matched/acc"
     metrics = task.evaluator(lambda features: torch.zeros(3, features.shape[0], 3))
-    assert set(metrics) == {f"{s}/{m}" for s in ("val_matched", "val_mismatched") for m in ("acc", "nll")}
+    names = ("acc", "nll", "joint_nll", "spread", "spread_cv", "spearman_var_ent", "ece", "majority_fraction")
+    assert set(metrics) == {f"{s}/{m}" for s in ("val_matched", "val_mismatched") for m in names}
 
 
 @pytest.mark.parametrize(
@@ -180,6 +181,7 @@ def test_features_match_the_encoder_run_directly(glue_config):
     torch.testing.assert_close(task.pool.take(torch.arange(3)), expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "change",
     [
@@ -260,3 +262,12 @@ def test_regression_loss_is_the_squared_error_averaged_over_index_samples():
     features, targets = torch.tensor([[1.0], [2.0]]), torch.tensor([1.0, 4.0])
     # Sample 0 predicts (1, 2), sample 1 predicts (2, 3): squared errors (0, 4) and (1, 1).
     assert module.training_step((features, targets)).item() == pytest.approx((0 + 4 + 1 + 1) / 4)
+
+
+def test_standardized_features_use_the_pool_statistics(glue_config):
+    plain = build(glue_config("sst2", "model.finetune=frozen", "task.tune_size=4"))
+    scaled = build(glue_config("sst2", "model.finetune=frozen", "task.tune_size=4", "model.standardize=true"))
+    mean, sd = plain.pool.data.mean(0), plain.pool.data.std(0)
+    torch.testing.assert_close(scaled.pool.data, (plain.pool.data - mean) / sd)
+    for before, after in zip(plain.evaluator.splits, scaled.evaluator.splits, strict=True):
+        torch.testing.assert_close(after.inputs.data, (before.inputs.data - mean) / sd)

@@ -8,15 +8,25 @@ from __future__ import annotations
 import json
 import logging
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from epinet_al.report import ReportError, load_runs, summarize, write_report
+from epinet_al.report import ReportError, load_sweep, summarize, write_report
 from epinet_al.report.cli import main
-from epinet_al.report.stats import labels_to_reach, normalized_auc, seed_matrix, t_interval, win_matrix
+from epinet_al.report.stats import (
+    band_limits,
+    labels_to_reach,
+    normalized_auc,
+    savings_read_off,
+    seed_matrix,
+    t_interval,
+    win_matrix,
+)
 
 LABELS = [0, 25, 50, 75, 100]
 # testbed, test/nll (min). Baseline: linear 1.0 -> 0.5 over 100 labels, AUC 0.75, reaches 0.5 at 100.
@@ -41,8 +51,10 @@ def write_run(
     mode: str = "min",
     finished: bool = True,
     extra: dict[str, list[float]] | None = None,
+    config: dict | None = None,
 ) -> Path:
-    """One run folder: curve.csv with `metric` = `values`, and summary.json if `finished`."""
+    """One run folder: curve.csv with `metric` = `values`, and summary.json if `finished`
+    (with `config` as the resolved config; none by default, as in summaries that lack it)."""
     run_dir = root / name
     run_dir.mkdir(parents=True)
     head, priority = agent.split("/")
@@ -51,7 +63,7 @@ def write_run(
     if finished:
         run = {"task": task, "model": "mlp", "head": head, "priority": priority}
         run |= {"protocol": "prioritized", "seed": seed, "agent": agent}
-        summary = {"run": run, "metric": {"name": metric, "mode": mode}, "final": {}, "config": {}}
+        summary = {"run": run, "metric": {"name": metric, "mode": mode}, "final": {}, "config": config or {}}
         (run_dir / "summary.json").write_text(json.dumps(summary))
     return run_dir
 
@@ -109,13 +121,13 @@ def test_auc_and_labels_to_reach_by_hand() -> None:
     assert labels_to_reach(curve[0], 1 - curve[1], 0.5, "max") == pytest.approx(80.0)
 
 
-def test_load_runs_skips_unfinished_and_keeps_last_row_per_label_count(
+def test_load_sweep_skips_unfinished_and_keeps_last_row_per_label_count(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     write_run(tmp_path, "done", "mlp/uniform", 0, [0, 10, 10, 20], [1.0, 0.9, 0.8, 0.7])
     write_run(tmp_path, "running", "mlp/uniform", 1, [0, 10], [1.0, 0.9], finished=False)
     with caplog.at_level(logging.WARNING):
-        runs = load_runs(tmp_path)
+        runs = load_sweep(tmp_path).runs
     assert "running" in caplog.text and "unfinished" in caplog.text
     assert runs["run"].unique().tolist() == ["done"]
     assert runs["num_labels"].tolist() == [0, 10, 20]
@@ -130,7 +142,7 @@ def test_load_runs_skips_unfinished_and_keeps_last_row_per_label_count(
 
 
 def test_summary_table_by_hand(sweep: Path) -> None:
-    summary = summarize(load_runs(sweep))
+    summary = summarize(load_sweep(sweep).runs)
     testbed = summary.tasks[1]
     assert (testbed.task, testbed.metric, testbed.mode, testbed.baseline) == (
         "testbed",
@@ -167,7 +179,7 @@ def test_summary_table_by_hand(sweep: Path) -> None:
 
 
 def test_mode_max_ranks_higher_first(sweep: Path) -> None:
-    sst2 = summarize(load_runs(sweep)).tasks[0]
+    sst2 = summarize(load_sweep(sweep).runs).tasks[0]
     assert (sst2.task, sst2.mode) == ("sst2", "max")
     assert sst2.table.index.tolist() == ["mlp/entropy", "epinet/variance", "mlp/uniform"]
     # Target 0.7: variance reaches it at 50, entropy between 0 and 25 (0.5 -> 0.8) at 50/3.
@@ -176,7 +188,7 @@ def test_mode_max_ranks_higher_first(sweep: Path) -> None:
 
 
 def test_win_matrix_across_two_tasks(sweep: Path) -> None:
-    wins = summarize(load_runs(sweep)).wins
+    wins = summarize(load_sweep(sweep).runs).wins
     # testbed (AUC order): variance > bald > uniform > entropy; sst2: entropy > variance > uniform.
     assert wins.index.tolist() == ["epinet/variance", "ensemble/bald", "mlp/entropy", "mlp/uniform"]
     assert wins["wins"].tolist() == [4, 2, 2, 1]
@@ -194,7 +206,7 @@ def test_win_matrix_ignores_missing_agents_and_ties() -> None:
 
 
 def test_baseline_and_metric_overrides(sweep: Path, tmp_path: Path) -> None:
-    runs = load_runs(sweep)
+    runs = load_sweep(sweep).runs
     table = summarize(runs, baseline="epinet/variance").tasks[1].table
     # Target 0.5 is the variance agent's own final; uniform reaches it at 100: savings 50 / 100.
     assert table.at["mlp/uniform", "savings"] == 0.5
@@ -202,17 +214,25 @@ def test_baseline_and_metric_overrides(sweep: Path, tmp_path: Path) -> None:
         summarize(runs, baseline="nope/uniform")
     with pytest.raises(ReportError, match="'test/acc'.*valid: none"):
         summarize(runs, metric="test/acc", mode="max")
-    only_testbed = load_runs(sweep / "tb")
+    only_testbed = load_sweep(sweep / "tb").runs
     task = summarize(only_testbed, metric="test/nll", mode="max").tasks[0]
     assert task.mode == "max" and task.table.index[0] == "mlp/entropy"
 
 
 def test_write_report_files(sweep: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    report = write_report(summarize(load_runs(sweep)), out)
+    report = write_report(summarize(load_sweep(sweep).runs), out)
     assert report == out / "report.md"
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["report.md", "sst2.png", "summary.csv", "testbed.png", "win_matrix.png"]
+    assert names == [
+        "report.html",
+        "report.md",
+        "savings.csv",
+        "sst2.png",
+        "summary.csv",
+        "testbed.png",
+        "win_matrix.png",
+    ]
     assert all((out / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names if n.endswith(".png"))
     text = report.read_text()
     assert "![testbed](testbed.png)" in text and "![win matrix](win_matrix.png)" in text
@@ -226,6 +246,15 @@ def test_write_report_files(sweep: Path, tmp_path: Path) -> None:
     assert len(table) == 7
     row = table[(table["task"] == "testbed") & (table["agent"] == "epinet/variance")].iloc[0]
     assert row["savings"] == 2.0 and row["auc_mean"] == pytest.approx(0.625) and not row["baseline"]
+    # Savings read-off (see test_savings_read_off_in_the_summary): one row per agent and baseline point.
+    savings = pd.read_csv(out / "savings.csv")
+    assert savings.columns.tolist()[:4] == ["task", "agent", "target_labels", "target_value"]
+    assert len(savings) == 4 * 4 + 3 * 4
+    assert "| agent | 25 (0.875) | 50 (0.75) | 75 (0.625) | 100 (0.5) final |" in text
+    assert "| mlp/entropy | 0.80× | 0.80× | 0.80× | — (1/1 never) |" in text
+    html = (out / "report.html").read_text()
+    assert "https://" not in html.split("<body>")[1].split("<script")[0]  # no links out of the page
+    assert html.count("Plotly.newPlot") == 5  # testbed: nll, acc, savings; sst2: accuracy, savings
 
 
 def test_cli_writes_report_to_default_folder(sweep: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -256,3 +285,222 @@ def test_cli_bad_input_exits_2_and_writes_nothing(
     assert message.format(**paths) in err
     assert err.strip().splitlines()[-1].startswith("epinet-al-report: error: ")
     assert not out.exists()
+
+
+def test_band_limits_clip_to_the_metric_range_by_name() -> None:
+    mean, half = np.array([0.1, 0.9]), np.array([0.5, 0.5])
+    assert [a.tolist() for a in band_limits("test/acc", mean, half)] == [[0.0, 0.4], [0.6, 1.0]]
+    assert [a.tolist() for a in band_limits("val/matthews", mean - 1, half)] == [[-1.0, -0.6], [-0.4, 0.4]]
+    lower, upper = band_limits("test/nll", mean, half)
+    assert lower.tolist() == [0.0, 0.4] and upper.tolist() == [0.6, 1.4]
+    lower, upper = band_limits("val/mystery", mean, half)  # unknown metric: not clipped
+    assert lower.tolist() == pytest.approx([-0.4, 0.4]) and upper.tolist() == pytest.approx([0.6, 1.4])
+    nan = band_limits("test/acc", mean, np.full(2, np.nan))
+    assert np.isnan(nan[0]).all() and np.isnan(nan[1]).all()
+
+
+def test_savings_read_off_by_hand_with_seeds_that_never_reach() -> None:
+    # Baseline seed-mean curve (min mode): 0 labels is left out, targets 0.8 at 20 and 0.6 at 40.
+    targets = (np.array([0.0, 20.0, 40.0]), np.array([1.0, 0.8, 0.6]))
+    seeds = [
+        (np.array([0.0, 10.0, 20.0]), np.array([1.0, 0.8, 0.6])),  # reaches 0.8 at 10, 0.6 at 20
+        (np.array([0.0, 40.0]), np.array([1.0, 0.6])),  # linear: 0.8 at 20, 0.6 at 40
+        (np.array([0.0, 40.0]), np.array([1.0, 0.7])),  # 0.8 at 40 * 0.2 / 0.3 = 80/3, never 0.6
+    ]
+    table = savings_read_off(targets, seeds, "min")
+    assert table["target_labels"].tolist() == [20.0, 40.0]
+    assert table["reached_seeds"].tolist() == [3, 2] and table["seeds"].tolist() == [3, 3]
+    labels = [10.0, 20.0, 80 / 3]
+    assert table.at[0, "labels_mean"] == pytest.approx(np.mean(labels))
+    assert table.at[0, "labels_ci"] == pytest.approx(4.302652729911275 * np.std(labels, ddof=1) / math.sqrt(3))
+    ratios = [2.0, 1.0, 0.75]
+    assert table.at[0, "savings_mean"] == pytest.approx(np.mean(ratios))
+    assert table.at[0, "savings_ci"] == pytest.approx(4.302652729911275 * np.std(ratios, ddof=1) / math.sqrt(3))
+    # 0.6: seeds 0 and 1 at 20 and 40 labels; seed 2 never.
+    assert table.at[1, "labels_mean"] == 30.0 and table.at[1, "savings_mean"] == pytest.approx(1.5)
+    assert table.at[1, "savings_ci"] == pytest.approx(12.706204736174698 * 0.5)
+    never = savings_read_off((np.array([10.0]), np.array([0.1])), seeds, "min")
+    assert never["reached_seeds"].tolist() == [0] and never[["labels_mean", "savings_mean"]].isna().all(axis=None)
+    # Mode max: a better target is a higher value.
+    assert savings_read_off(targets, [(s[0], -s[1]) for s in seeds], "max").empty is False
+    up = savings_read_off((np.array([20.0]), np.array([-0.8])), [(s[0], -s[1]) for s in seeds], "max")
+    assert up.at[0, "labels_mean"] == pytest.approx(np.mean(labels))
+
+
+def test_savings_read_off_in_the_summary(sweep: Path) -> None:
+    savings = summarize(load_sweep(sweep).runs).tasks[1].savings
+    variance = savings[savings["agent"] == "epinet/variance"].reset_index(drop=True)
+    # Baseline points: (25, 0.875), (50, 0.75), (75, 0.625), (100, 0.5). Variance seed 0 (+0.0625)
+    # is 1.0625, 0.8125, 0.5625, ... and never reaches 0.5; seed 1 (0.6875 at 25, 0.4375 at 50)
+    # reaches it at 25 + 25 * 0.1875 / 0.25 = 43.75.
+    assert variance["target_value"].tolist() == [0.875, 0.75, 0.625, 0.5]
+    assert variance["reached_seeds"].tolist() == [2, 2, 2, 1]
+    # 0.875: seed 0 at 25 * (1.0625 - 0.875) / 0.25 = 18.75, seed 1 at 6.25: mean 12.5.
+    assert variance.at[0, "labels_mean"] == pytest.approx(12.5)
+    assert variance.at[0, "savings_mean"] == pytest.approx((25 / 18.75 + 25 / 6.25) / 2)
+    assert variance.at[3, "labels_mean"] == pytest.approx(43.75) and math.isnan(variance.at[3, "savings_ci"])
+
+
+def resolved_config(  # fmt: skip
+    seed: int,
+    protocol: str = "prioritized",
+    input_dim: int = 10,
+    head: str = "epinet",
+    priority: str = "variance",
+    **changes: object,
+) -> dict:
+    """A resolved config shaped like summary.json's; `changes` set dotted keys (None removes one)."""
+    budgets = {
+        "prioritized": {"protocol": "prioritized", "max_labels": 100, "batch_size": 10, "candidate_batch_size": 100},
+        "pool": {"protocol": "pool", "max_labels": 100, "batch_size": 32, "initial_labels": 10, "acquire_size": 10},
+    }
+    heads = {
+        "epinet": {"name": "epinet", "hidden": [50, 50], "index_dim": 8},
+        "mlp": {"name": "mlp", "hidden": [50, 50]},
+    }
+    config = {
+        "task": {"name": "testbed", "input_dim": input_dim, "seed": seed, "temperature": 0.1},
+        "model": {"name": "identity"},
+        "head": heads[head],
+        "acquisition": {"priority": priority, "num_index_samples": 100},
+        "budget": budgets[protocol],
+        "trainer": {"optimizer": {"lr": 0.001}, "num_threads": seed + 1},
+        "logger": {"name": "none" if seed else "wandb"},
+        "seed": seed,
+        "sweep": f"sweep{seed}",
+        "progress_bar": bool(seed % 2),
+        "resume": None,
+        "keep_state": True,
+    }
+    for dotted, value in changes.items():
+        *path, last = dotted.split("__")
+        node = config
+        for part in path:
+            node = node[part]
+        if value is None:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    return config
+
+
+def test_runs_with_different_settings_are_different_agents(tmp_path: Path) -> None:
+    # The trial's repro: two pool-protocol runs (input_dim 2) and a prioritized run (input_dim 10) of
+    # epinet/variance in one folder. Seeds differ in bookkeeping keys only (logger, threads, ...).
+    for seed in (1, 2):
+        config = resolved_config(seed, protocol="pool", input_dim=2)
+        write_run(
+            tmp_path, f"pool/seed{seed}", "epinet/variance", seed, LABELS, offset(VARIANCE, seed / 64), config=config
+        )
+    write_run(tmp_path, "prio/seed0", "epinet/variance", 0, LABELS, UNIFORM, config=resolved_config(0))
+    write_run(
+        tmp_path,
+        "mlp/seed0",
+        "mlp/uniform",
+        0,
+        LABELS,
+        UNIFORM,
+        config=resolved_config(0, head="mlp", priority="uniform"),
+    )
+    sweep = load_sweep(tmp_path)
+    runs = sweep.runs
+    pool = "epinet/variance [budget.protocol=pool, task.input_dim=2]"
+    prioritized = "epinet/variance [budget.protocol=prioritized, task.input_dim=10]"
+    # mlp has no index_dim and prioritized's own keys are no setting of the pool runs: not listed.
+    mlp = "mlp/uniform [budget.protocol=prioritized, task.input_dim=10]"
+    assert runs.groupby("agent")["seed"].unique().map(sorted).to_dict() == {pool: [1, 2], prioritized: [0], mlp: [0]}
+    assert [c for c in runs.columns if c.startswith("config.")] == ["config.budget.protocol", "config.task.input_dim"]
+    task = summarize(runs).tasks[0]
+    assert task.settings == ["budget.protocol", "task.input_dim"] and task.table.at[pool, "seeds"] == 2
+    out = tmp_path / "report"
+    text = write_report(task_summary := summarize(runs), out, skipped=sweep.skipped).read_text()
+    assert task_summary.tasks[0].baseline == mlp
+    assert "Settings that differ between this task's agents (shown in their names): `budget.protocol`, " in text
+    assert f"| **{pool}** | 2 |" in text
+
+
+def test_a_setting_only_some_runs_have_is_its_own_value(tmp_path: Path) -> None:
+    old = resolved_config(1, budget__replay=None)
+    write_run(tmp_path, "old", "epinet/variance", 1, LABELS, VARIANCE, config=old)
+    write_run(
+        tmp_path, "new", "epinet/variance", 1, LABELS, VARIANCE, config=resolved_config(1, budget__replay="priority")
+    )
+    write_run(
+        tmp_path, "new2", "epinet/variance", 2, LABELS, VARIANCE, config=resolved_config(2, budget__replay="priority")
+    )
+    agents = load_sweep(tmp_path).runs.groupby("agent")["seed"].unique().map(sorted).to_dict()
+    assert agents == {"epinet/variance [budget.replay=unset]": [1], "epinet/variance [budget.replay=priority]": [1, 2]}
+
+
+def test_a_true_duplicate_is_an_error_naming_both_folders(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        write_run(tmp_path, name, "epinet/variance", 0, LABELS, VARIANCE, config=resolved_config(0))
+    with pytest.raises(ReportError, match=r"same config and seed 0: .*/a and .*/b"):
+        load_sweep(tmp_path)
+
+
+def test_default_baseline_is_the_uniform_variant_with_the_most_common_settings(tmp_path: Path) -> None:
+    for lr, agents in [(0.01, ["mlp/uniform"]), (0.001, ["mlp/uniform", "epinet/variance", "epinet/uniform"])]:
+        for agent in agents:
+            head, priority = agent.split("/")
+            config = resolved_config(0, head=head, priority=priority, trainer__optimizer={"lr": lr})
+            write_run(tmp_path, f"{agent}/{lr}", agent, 0, LABELS, UNIFORM, config=config)
+    runs = load_sweep(tmp_path).runs
+    assert summarize(runs).tasks[0].baseline == "mlp/uniform [trainer.optimizer.lr=0.001]"
+    other = "mlp/uniform [trainer.optimizer.lr=0.01]"
+    assert summarize(runs, baseline=other).tasks[0].baseline == other
+
+
+def test_unreadable_run_is_skipped_and_counted(sweep: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    broken = write_run(sweep, "tb/broken", "mlp/uniform", 7, LABELS, UNIFORM)
+    (broken / "summary.json").write_text('{"run": {"task": "testbed"')  # truncated
+    out = tmp_path / "out"
+    assert main([str(sweep), "--out", str(out)]) == 0
+    assert "skipping unreadable run" in caplog.text
+    text = (out / "report.md").read_text()
+    assert "Skipped: 2 runs (unfinished or unreadable): 1 unfinished, 1 unreadable." in text
+    assert "- `tb/broken`: unreadable:" in text and "- `tb/bald/1`: unfinished" in text
+
+
+def test_cli_unwritable_out_is_one_line(sweep: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(sweep), "--out", "/proc/x"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("epinet-al-report: error: cannot write the report to /proc/x: ")
+    assert "Traceback" not in "\n".join(err)
+
+
+@pytest.mark.slow  # a fresh interpreter importing pandas, scipy, matplotlib
+def test_report_does_not_import_torch() -> None:
+    code = "import sys, epinet_al.report.cli; bad = {'torch', 'wandb', 'hydra'} & set(sys.modules); assert not bad, bad"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+@pytest.mark.slow
+def test_cli_logs_the_report_to_an_offline_wandb_run(
+    sweep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # W&B stages artifact files and caches under these; keep them out of the home folder.
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb-data"))
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb-cache"))
+    out = tmp_path / "out"
+    assert main([str(sweep), "--out", str(out), "--wandb", "epinet-al-test"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    run_dir = Path(printed[1].removeprefix("W&B run: "))
+    assert printed[0] == str(out / "report.md") and run_dir.parent == out / "wandb"
+    assert run_dir.name.startswith("offline-run-")
+    # The page as an HTML panel, unchanged; the artifact (report.html and the tables) in the run's records.
+    (panel,) = (run_dir / "files" / "media" / "html").glob("report_*.html")
+    assert panel.read_bytes() == (out / "report.html").read_bytes()
+    records = next(run_dir.glob("run-*.wandb")).read_bytes()
+    assert b"report-sweep" in records and b"savings.csv" in records
+
+
+def test_collapsed_runs_are_flagged_in_the_report(sweep: Path, tmp_path: Path) -> None:
+    summary_path = sweep / "sst2/entropy/summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["diagnostics"] = {"collapsed": True}
+    summary_path.write_text(json.dumps(summary))
+    loaded = load_sweep(sweep)
+    assert loaded.flagged == {"sst2/entropy": "collapsed: near-constant predictions, training loss at log C"}
+    report = write_report(summarize(loaded.runs), tmp_path / "out", flagged=loaded.flagged).read_text()
+    assert "**Flagged: 1 runs whose model collapsed**" in report and "`sst2/entropy`" in report

@@ -1,0 +1,104 @@
+"""Benchmark: is the GLUE epinet's uncertainty epistemic? SST-2, frozen MiniLM, fixed random subsets.
+
+The epinet head is fitted with the training recipe on nested random subsets of N in {100, 400, 1,600}
+labels of the SST-2 pool (``budget=subset``; a random 20,000 of the train split, 1,000 of them carved out
+as the tune split), 3 seeds, under variants of the settings that could make its spread over the index
+input-independent (feature standardisation, prior scale, L2 weight, index dimension). For each variant
+and N: dev accuracy (``val/acc``), tune-split accuracy and log-loss, and the diagnostics of the dev split:
+the mean epistemic spread, its coefficient of variation across inputs, the Spearman correlation of the
+``variance`` and ``entropy`` scores, the calibration error; and the spread at 1,600 labels over the spread
+at 100 (does it shrink with labels?). Variants are chosen on the tune split only; dev is the test set.
+
+    GLUE_DIR=../shared/data/glue python benchmarks/glue_uncertainty.py [--variants default,standardize,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from runs import run_jobs
+
+SIZES = [100, 400, 1600]
+COMMON = [
+    "task=sst2",
+    "model=minilm",
+    "task.max_pool_size=20000",
+    "task.tune_size=1000",
+    "task.seed=0",  # one pool subset and tune split (and one feature cache) for every seed
+    "budget=subset",
+    f"budget.sizes=[{','.join(map(str, SIZES))}]",
+    "acquisition=uniform",
+    "trainer.num_threads=1",
+    "progress_bar=false",
+]
+VARIANTS = {
+    "mlp": ["head=mlp"],
+    "default": ["head=epinet"],
+    "standardize": ["head=epinet", "model.standardize=true"],
+    "standardize_prior0.3": ["head=epinet", "model.standardize=true", "head.prior_scale=0.3"],
+    "standardize_prior3": ["head=epinet", "model.standardize=true", "head.prior_scale=3"],
+    "standardize_l2x0.1": ["head=epinet", "model.standardize=true", "head.l2_scale=0.1"],
+    "standardize_l2x10": ["head=epinet", "model.standardize=true", "head.l2_scale=10"],
+    "standardize_index8": ["head=epinet", "model.standardize=true", "head.index_dim=8"],
+    "l2x0.1": ["head=epinet", "head.l2_scale=0.1"],
+}
+COLUMNS = {
+    "val/acc": "dev acc",
+    "tune/acc": "tune acc",
+    "tune/nll": "tune nll",
+    "val/spread": "spread",
+    "val/spread_cv": "spread CV",
+    "val/spearman_var_ent": "Spearman(var, ent)",
+    "val/ece": "ECE",
+}
+
+
+def table(root: Path, variants: list[str]) -> str:
+    frames = []
+    for variant in variants:
+        for curve in (root / variant).glob("seed*/curve.csv"):
+            frame = pd.read_csv(curve)
+            frame["variant"], frame["seed"] = variant, int(curve.parent.name[4:])
+            frames.append(frame)
+    data = pd.concat(frames, ignore_index=True)
+    lines = [
+        "| variant | N | " + " | ".join(COLUMNS.values()) + " | spread(1600)/spread(100) |",
+        "|---|--:|" + "--:|" * (len(COLUMNS) + 1),
+    ]
+    for variant in variants:
+        part = data[data["variant"] == variant]
+        if part.empty:
+            continue
+        by_seed = part.pivot_table(index="seed", columns="num_labels", values="val/spread")
+        shrink = (by_seed[SIZES[-1]] / by_seed[SIZES[0]]).mean() if set(SIZES) <= set(by_seed.columns) else np.nan
+        for n in SIZES:
+            point = part[part["num_labels"] == n]
+            cells = [f"{point[c].mean():.3f}" if c in point else "—" for c in COLUMNS]
+            ratio = f"{shrink:.2f}" if n == SIZES[-1] else ""
+            lines.append(f"| {variant} | {n} | " + " | ".join(cells) + f" | {ratio} |")
+    seeds = data["seed"].nunique()
+    return f"({seeds} seeds; means over seeds)\n\n" + "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/glue_uncertainty"))
+    args = parser.parse_args()
+    variants = args.variants.split(",")
+    jobs = [
+        ([*COMMON, *VARIANTS[v], f"seed={seed}", "sweep=bench-glue-uncertainty"], str(args.out / v / f"seed{seed}"))
+        for v, seed in itertools.product(variants, range(args.seeds))
+    ]
+    run_jobs(jobs, args.workers, str(args.out))
+    print(table(args.out, variants))
+
+
+if __name__ == "__main__":
+    main()

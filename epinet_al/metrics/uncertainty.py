@@ -1,0 +1,123 @@
+"""Diagnostics of an ENN's uncertainty: is it epistemic, is it calibrated, has the model collapsed?
+
+All read the outputs [A, N, C] of one evaluation pass (A index samples, N held-out inputs, C classes;
+C = 1 for regression), so they cost no extra forward pass. docs/heads_and_priorities.md
+("Diagnostics: is the uncertainty epistemic?") says how to read them.
+
+This module is not re-exported by ``epinet_al.metrics``: it reads the acquisition priorities, which
+themselves import ``marginal_log_probs`` from ``epinet_al.metrics.classification``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import scipy.stats
+import torch
+from torchmetrics.functional.classification import multiclass_calibration_error
+
+from epinet_al.acquisition.priorities import entropy, variance
+from epinet_al.metrics.classification import marginal_log_probs
+
+# A spread (logits) at or below this is rounding noise: the index changes nothing. The mean over A of
+# identical outputs is not always exact in floating point, so "0" needs a tolerance.
+INERT_SPREAD = 1e-6
+ECE_BINS = 15
+# Collapse: the most predicted class covers this fraction of the held-out inputs ...
+COLLAPSE_MAJORITY = 0.99
+# ... and the training loss is within this relative distance of log C (the loss of a uniform guess).
+COLLAPSE_LOSS_RTOL = 0.02
+
+
+def input_spread(outputs: torch.Tensor, regression: bool = False) -> torch.Tensor:
+    """Epistemic spread per input [N] from outputs [A, N, C], float64.
+
+    Classification: the standard deviation over the A index samples (population, ddof 0) of the
+    centred logits (logits minus their mean over classes), averaged over classes. Centring drops the
+    shift that softmax ignores. For C = 2 it is half the sd of the logit margin l_1 - l_0.
+    Regression: the sd over A of the output (averaged over the C outputs, C = 1 for STS-B).
+    0 for a head whose index does nothing, and for A = 1.
+    """
+    outputs = outputs.double()
+    if not regression:
+        outputs = outputs - outputs.mean(-1, keepdim=True)
+    return outputs.std(0, unbiased=False).mean(-1)
+
+
+def is_index_inert(spread: float) -> bool:
+    """Whether a (mean) spread says the index changes nothing: a plain head, or an index the model ignores."""
+    return spread <= INERT_SPREAD
+
+
+def spread_cv(spread: torch.Tensor) -> float:
+    """Coefficient of variation across inputs of the per-input spread [N]: sd / mean (population sd).
+
+    Small values mean the uncertainty is nearly the same everywhere (input-independent). NaN when the
+    mean spread is inert (``is_index_inert``): there is no spread to compare.
+    """
+    mean = float(spread.mean())
+    if is_index_inert(mean):
+        return math.nan
+    return float(spread.std(unbiased=False)) / mean
+
+
+def spearman_var_ent(logits: torch.Tensor) -> float:
+    """Spearman rank correlation over N inputs between the ``variance`` and ``entropy`` priorities.
+
+    ``logits`` [A, N, C]. Near 1: ranking by variance is ranking by entropy (the marginal heuristic).
+    NaN when the index is inert (variance is then 0 up to rounding) or either score is constant.
+    """
+    logits = logits.double()
+    if is_index_inert(float(input_spread(logits).max())):
+        return math.nan
+    var_scores, ent_scores = variance(logits), entropy(logits)
+    if var_scores.min() == var_scores.max() or ent_scores.min() == ent_scores.max():
+        return math.nan
+    # scipy rather than torchmetrics: its spearman adds 1e-6 to the denominator, visible at small N.
+    return float(scipy.stats.spearmanr(var_scores.numpy(), ent_scores.numpy()).statistic)
+
+
+def expected_calibration_error(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """ECE of the marginal predictive: logits [A, N, C], labels [N] class ids.
+
+    torchmetrics' multiclass calibration error with 15 equal-width confidence bins and the l1 norm:
+    sum over bins of (fraction of inputs in the bin) * |accuracy - mean confidence|.
+    """
+    probs = marginal_log_probs(logits).exp()
+    return float(
+        multiclass_calibration_error(probs, labels.long(), num_classes=probs.shape[1], n_bins=ECE_BINS, norm="l1")
+    )
+
+
+def majority_fraction(predicted_classes: torch.Tensor) -> float:
+    """The fraction of the N inputs [N] predicted as the most frequent class."""
+    return float(torch.bincount(predicted_classes.long()).max()) / predicted_classes.shape[0]
+
+
+def collapsed(train_loss: float | None, num_classes: int, majority_fraction: float) -> bool:
+    """Whether the model has collapsed to a constant guess.
+
+    True when the most predicted class covers at least 99% of the held-out inputs (an evaluator's
+    ``<split>/majority_fraction``) and the recent training loss is within 2% of log C, the loss of a
+    uniform guess; with ``train_loss`` None (not known yet), the predictions alone decide.
+    """
+    if majority_fraction < COLLAPSE_MAJORITY:
+        return False
+    if train_loss is None:
+        return True
+    return abs(train_loss - math.log(num_classes)) <= COLLAPSE_LOSS_RTOL * math.log(num_classes)
+
+
+def uncertainty_diagnostics(outputs: torch.Tensor, labels: torch.Tensor, regression: bool = False) -> dict[str, float]:
+    """The diagnostics of one split under bare names, from outputs [A, N, C] and labels [N].
+
+    spread and spread_cv always; for classification also spearman_var_ent, ece and majority_fraction.
+    """
+    spread = input_spread(outputs, regression)
+    diagnostics = {"spread": float(spread.mean()), "spread_cv": spread_cv(spread)}
+    if regression:
+        return diagnostics
+    diagnostics["spearman_var_ent"] = spearman_var_ent(outputs)
+    diagnostics["ece"] = expected_calibration_error(outputs, labels)
+    diagnostics["majority_fraction"] = majority_fraction(marginal_log_probs(outputs).argmax(-1))
+    return diagnostics

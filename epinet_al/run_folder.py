@@ -1,0 +1,121 @@
+"""A run folder seen from the command line: who may write it, whether it is finished, what failed there.
+
+A run holds an exclusive lock on ``<folder>/.lock`` while it writes, so a second command aimed at
+the same folder (the same ``hydra.run.dir``, two sweeps into one ``hydra.sweep.dir``) stops at once
+instead of mixing two runs' files. ``fcntl.flock`` locks are released by the kernel when the process
+dies, so a killed run never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import traceback
+from pathlib import Path
+from typing import Any
+
+from epinet_al.tracking.recorder import SUMMARY_FILE
+
+LOCK_FILE = ".lock"
+# A failed sweep job's one-line reason, then the traceback; removed when the job runs again.
+ERROR_FILE = "error.txt"
+
+
+# Config keys that may change between a run and its resumption: they do not change its numbers.
+RESUMABLE_CHANGES = ("progress_bar", "logger", "resume")
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two resolved configs (ignoring RESUMABLE_CHANGES)."""
+    keys = [k for k in dict.fromkeys([*saved, *current]) if not (not prefix and k in RESUMABLE_CHANGES)]
+    differences = []
+    for key in keys:
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            differences += config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            differences.append(f"{prefix}{key} ({a!r} saved, {b!r} now)")
+    return differences
+
+
+class FolderBusy(Exception):
+    """Another process holds the folder's lock."""
+
+
+def lock(folder: Path) -> int:
+    """Take ``folder``'s lock (creating the folder); the file descriptor that holds it (``unlock`` it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise FolderBusy(f"another epinet-al command is writing {folder}; wait for it or use another folder") from None
+    return fd
+
+
+def unlock(fd: int) -> None:
+    os.close(fd)  # closing the descriptor releases the flock
+
+
+def finished_summary(folder: Path) -> dict[str, Any] | None:
+    """The summary of a finished run in ``folder`` (summary.json is written last), else None."""
+    try:
+        return json.loads((folder / SUMMARY_FILE).read_text())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError) as error:  # ValueError: a truncated or foreign file
+        raise ValueError(f"{folder / SUMMARY_FILE} cannot be read ({error}); remove it to run again") from None
+
+
+def result_line(summary: dict[str, Any]) -> str:
+    """A finished run in one line: the primary metric's final value and AUC, and the labels used."""
+    name = summary["metric"]["name"]
+    final = summary["final"]
+    auc = summary.get("auc", {}).get(name)
+    auc_text = f", AUC {auc:.4g}" if auc is not None else ""
+    return f"{name} {final[name]:.4g}{auc_text} at {int(final['num_labels'])} labels"
+
+
+def write_error(folder: Path, reason: str, error: BaseException) -> None:
+    """error.txt: the one-line reason, then the traceback (best effort: the folder may be the problem)."""
+    lines = traceback.format_exception(type(error), error, error.__traceback__)
+    with contextlib.suppress(OSError):
+        (folder / ERROR_FILE).write_text(f"{reason}\n\n{''.join(lines)}")
+
+
+def error_reason(folder: Path) -> str | None:
+    """The first line of a failed job's error.txt, None if it has none."""
+    try:
+        return (folder / ERROR_FILE).read_text().split("\n", 1)[0]
+    except OSError:
+        return None
+
+
+class CreatedFiles:
+    """What a command adds to a run folder before the run's first result, so that an early failure
+    can take it back: the folder itself if it is new, else only the bookkeeping files it added. A
+    folder that existed before (the working directory with `hydra.run.dir=.`, a resumed run) stays."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.before = {path.name for path in folder.iterdir()} if folder.is_dir() else None
+
+    def remove_if_no_results(self, bookkeeping: set[str]) -> None:
+        """Remove what was added, unless it includes a result (a file or folder not in ``bookkeeping``)."""
+        if not self.folder.is_dir():
+            return
+        added = [path for path in self.folder.iterdir() if self.before is None or path.name not in self.before]
+        if any(path.name not in bookkeeping for path in added):
+            return  # curve.csv or state.pt: kept for a resume
+        for path in added:
+            if path.is_dir() and not path.is_symlink():
+                for child in sorted(path.rglob("*"), reverse=True):
+                    child.rmdir() if child.is_dir() and not child.is_symlink() else child.unlink()
+                path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
+        if self.before is None:
+            self.folder.rmdir()

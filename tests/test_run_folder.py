@@ -1,0 +1,134 @@
+"""The run folder seen from the command: a finished run is left as it is, one writer at a time,
+`resume=<folder>` alone, Ctrl-C, the working directory as the run folder, start-up without torch."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+
+import pytest
+
+import epinet_al.experiment
+from epinet_al.run_folder import lock, unlock
+from epinet_al.tracking.recorder import CURVE_FILE, SUMMARY_FILE
+from tests.cli_runs import run_cli, snapshot
+from tests.tiny_configs import TINY_PRIORITIZED
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def test_a_finished_run_is_left_untouched(tiny_prioritized_run, tmp_path, monkeypatch, capsys):
+    # Before: the command "resumed from step 30" and rewrote summary.json (wall time, versions).
+    folder = tmp_path / "run"
+    shutil.copytree(tiny_prioritized_run, folder)
+    before, mtime = snapshot(folder), (folder / SUMMARY_FILE).stat().st_mtime_ns
+    result = run_cli([*TINY_PRIORITIZED, f"hydra.run.dir={folder}"], monkeypatch, capsys)
+    assert result.code == 0
+    assert result.stdout.startswith(f"{folder} is complete: test/nll ") and " at 20 labels" in result.stdout
+    assert snapshot(folder) == before and (folder / SUMMARY_FILE).stat().st_mtime_ns == mtime
+
+
+def test_a_finished_run_with_another_config_is_refused(tiny_prioritized_run, tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "run"
+    shutil.copytree(tiny_prioritized_run, folder)
+    result = run_cli([*TINY_PRIORITIZED, "seed=1", f"hydra.run.dir={folder}"], monkeypatch, capsys)
+    assert result.code == 2
+    assert result.error.startswith(f"{folder} holds a finished run with another config: it differs in ")
+    assert "; seed (0 saved, 1 now)" in result.error
+
+
+def test_a_second_writer_stops_at_once(tmp_path, monkeypatch, capsys):
+    # Before: two runs into one folder both "succeeded" and one result was lost.
+    folder = tmp_path / "run"
+    held = lock(folder)
+    try:
+        result = run_cli([*TINY_PRIORITIZED, f"hydra.run.dir={folder}"], monkeypatch, capsys)
+    finally:
+        unlock(held)
+    assert result.code == 2
+    assert result.error == f"another epinet-al command is writing {folder}; wait for it or use another folder"
+    assert [p.name for p in folder.iterdir()] == [".lock"]  # nothing of the second run
+
+
+def test_the_working_directory_survives_an_early_failure(tmp_path, monkeypatch, capsys):
+    # Before: `hydra.run.dir=.` and a bad budget deleted the working directory itself.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    result = run_cli([*TINY_PRIORITIZED, "budget.max_labels=41", "hydra.run.dir=."], monkeypatch, capsys)
+    assert result.code == 2 and "budget.max_labels=41 is larger than the pool" in result.error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_resume_takes_the_folders_own_overrides(tmp_path, monkeypatch, capsys):
+    # Before: `resume=<folder>` alone failed with "config differs in budget.max_steps".
+    folder = tmp_path / "run"
+    assert run_cli([*TINY_PRIORITIZED, f"hydra.run.dir={folder}"], monkeypatch, capsys).code == 0
+    curve = (folder / CURVE_FILE).read_bytes()
+    (folder / SUMMARY_FILE).unlink()  # as if stopped after its last evaluation point
+
+    changed = run_cli([f"resume={folder}", "budget.batch_size=2"], monkeypatch, capsys)
+    assert changed.code == 2 and changed.error.endswith("its config differs in budget.batch_size (4 saved, 2 now)")
+    result = run_cli([f"resume={folder}", "progress_bar=true"], monkeypatch, capsys)
+    assert result.code == 0, result.stderr[-3000:]
+    assert (folder / SUMMARY_FILE).is_file() and (folder / CURVE_FILE).read_bytes() == curve
+
+
+@pytest.mark.parametrize("evaluated", [True, False], ids=["after-an-evaluation", "before-any"])
+def test_ctrl_c_ends_in_one_line(tmp_path, monkeypatch, capsys, evaluated):
+    folder = tmp_path / "run"
+
+    def interrupted_run(cfg, output_dir):
+        if evaluated:
+            (output_dir / "state.pt").write_bytes(b"saved")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(epinet_al.experiment, "run_experiment", interrupted_run)
+    result = run_cli([*TINY_PRIORITIZED, f"hydra.run.dir={folder}"], monkeypatch, capsys)
+    assert result.code == 130 and "Traceback" not in result.stderr
+    if evaluated:
+        expected = f"interrupted; run the same command again to resume from the last evaluation point ({folder})"
+        assert result.stdout.strip() == expected
+        assert (folder / "state.pt").read_bytes() == b"saved"
+    else:
+        assert result.stdout.strip() == "interrupted before the first evaluation point; nothing was kept"
+        assert not folder.exists()
+
+
+def test_unreachable_slurm_controller_is_one_line(tmp_path, monkeypatch, capsys):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for command in ("sbatch", "srun", "squeue", "sacct", "scontrol", "sinfo"):
+        fake = bin_dir / command
+        fake.write_text(
+            "#!/bin/sh\necho 'sbatch: error: Batch job submission failed: Unable to contact slurm controller "
+            "(connect failure)' >&2\nexit 1\n"
+        )
+        fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    sweep = tmp_path / "sweep"
+    result = run_cli(
+        ["-m", *TINY_PRIORITIZED, "hydra/launcher=slurm", "seed=0,1", f"hydra.sweep.dir={sweep}"], monkeypatch, capsys
+    )
+    assert result.code == 2
+    assert result.error.startswith("the sweep could not run: ") and "Unable to contact slurm controller" in result.error
+
+
+def test_the_command_line_module_imports_no_torch():
+    # Before: `epinet-al --help` and every TAB of shell completion imported Lightning and torchmetrics (8 s).
+    heavy = ("torch", "lightning_fabric", "torchmetrics", "transformers")
+    code = f"import sys, epinet_al.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_help_names_the_program(monkeypatch, capsys):
+    result = run_cli(["--help"], monkeypatch, capsys)
+    assert result.code == 0 and result.stdout.startswith("epinet-al is powered by Hydra.")
+
+
+def test_version_is_the_projects(monkeypatch, capsys):
+    result = run_cli(["--version"], monkeypatch, capsys)
+    assert result.code == 0 and result.stdout.startswith("epinet-al ")
