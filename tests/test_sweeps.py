@@ -267,7 +267,9 @@ def test_a_failing_job_does_not_stop_the_jobs_after_it(tmp_path, monkeypatch, ca
 @pytest.mark.slow
 @pytest.mark.usefixtures("single_thread")
 def test_a_failing_job_does_not_stop_the_sweep_and_a_rerun_finishes_only_what_is_missing(tmp_path, monkeypatch, capsys):
-    command = ["-m", *TINIER, "head=epinet,mlp,dropout", "acquisition=uniform,bald", f"hydra.sweep.dir={tmp_path}"]
+    # head.index_dim would be an unknown key of the mlp and dropout heads: those jobs would be invalid.
+    tinier = [o for o in TINIER if not o.startswith("head.index_dim")]
+    command = ["-m", *tinier, "head=epinet,mlp,dropout", "acquisition=uniform,bald", f"hydra.sweep.dir={tmp_path}"]
     result = run_cli(command, monkeypatch, capsys)
     assert result.code == 1
     finished = summaries(tmp_path)
