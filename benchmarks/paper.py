@@ -34,9 +34,11 @@ from runs import run_jobs
 SETTINGS = {"D2_rho0.1": (2, 0.1), "D10_rho0.1": (10, 0.1), "D2_rho0.5": (2, 0.5)}
 POOL, TEST = 200, 1000
 FRACTIONS = [0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0]
-BASELINE_GRID = [(l2, lr) for l2 in (0.3, 1.0, 3.0) for lr in (1e-3, 3e-3)]
+# The grid every agent is tuned on: the L2 scale around the reference recipe (Adam lr 1e-3, as the reference).
+BASELINE_GRID = [(l2, 1e-3) for l2 in (0.3, 1.0, 3.0)]
+# margin ranks as entropy does on the testbed's two classes, so entropy stands for both.
 AGENTS = [("epinet", "variance"), ("epinet", "bald"), ("epinet", "entropy"), ("mlp", "entropy"),
-          ("mlp", "margin"), ("ensemble", "variance"), ("dropout", "variance")]  # fmt: skip
+          ("ensemble", "variance"), ("dropout", "variance")]  # fmt: skip
 # The prioritized loop: 20 candidates, the top 4 labeled and trained on per step, 1,000 steps (the pool of
 # 200 is used up long before: labels used then stays at 200 and training goes on over all of it).
 EVAL_LABELS = ",".join(str(round(f * POOL)) for f in FRACTIONS)

@@ -261,7 +261,7 @@ def test_regression_loss_is_the_squared_error_averaged_over_index_samples():
     )
     features, targets = torch.tensor([[1.0], [2.0]]), torch.tensor([1.0, 4.0])
     # Sample 0 predicts (1, 2), sample 1 predicts (2, 3): squared errors (0, 4) and (1, 1).
-    assert module.training_step((features, targets)).item() == pytest.approx((0 + 4 + 1 + 1) / 4)
+    assert module.training_step((features, targets))["loss"].item() == pytest.approx((0 + 4 + 1 + 1) / 4)
 
 
 def test_standardized_features_use_the_pool_statistics(glue_config):

@@ -257,6 +257,7 @@ def test_write_report_files(sweep: Path, tmp_path: Path) -> None:
     assert html.count("Plotly.newPlot") == 5  # testbed: nll, acc, savings; sst2: accuracy, savings
 
 
+@pytest.mark.slow  # renders a whole report (~3 s of plotting on an idle core)
 def test_cli_writes_report_to_default_folder(sweep: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(sweep)]) == 0
     assert capsys.readouterr().out.strip() == str(sweep / "report" / "report.md")
@@ -451,6 +452,7 @@ def test_default_baseline_is_the_uniform_variant_with_the_most_common_settings(t
     assert summarize(runs, baseline=other).tasks[0].baseline == other
 
 
+@pytest.mark.slow  # renders a whole report (~3 s of plotting on an idle core)
 def test_unreadable_run_is_skipped_and_counted(sweep: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     broken = write_run(sweep, "tb/broken", "mlp/uniform", 7, LABELS, UNIFORM)
     (broken / "summary.json").write_text('{"run": {"task": "testbed"')  # truncated
@@ -462,6 +464,7 @@ def test_unreadable_run_is_skipped_and_counted(sweep: Path, tmp_path: Path, capl
     assert "- `tb/broken`: unreadable:" in text and "- `tb/bald/1`: unfinished" in text
 
 
+@pytest.mark.slow  # renders a whole report (~3 s of plotting on an idle core)
 def test_cli_unwritable_out_is_one_line(sweep: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(sweep), "--out", "/proc/x"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -495,6 +498,7 @@ def test_cli_logs_the_report_to_an_offline_wandb_run(
     assert b"report-sweep" in records and b"savings.csv" in records
 
 
+@pytest.mark.slow  # renders a whole report (~3 s of plotting on an idle core)
 def test_collapsed_runs_are_flagged_in_the_report(sweep: Path, tmp_path: Path) -> None:
     summary_path = sweep / "sst2/entropy/summary.json"
     summary = json.loads(summary_path.read_text())
