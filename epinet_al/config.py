@@ -60,6 +60,9 @@ __all__ = [
     "TestbedTaskConfig",
     "TrainerConfig",
     "check_compatible",
+    "check_devices",
+    "check_known_keys",
+    "fill_prior_scale",
     "to_experiment_config",
 ]
 
@@ -191,20 +194,15 @@ def register_configs() -> None:
 
 def check_known_keys(cfg: DictConfig, schema: type = ExperimentConfig, prefix: str = "") -> None:
     """Refuse keys the schema does not have (`+budget.max_lables=5` would otherwise be dropped silently)."""
+    known = [f.name for f in fields(schema)]
     for key in cfg:
-        if key == "hydra":
-            continue
-        known = [f.name for f in fields(schema)]
-        if key not in known:
-            raise ValueError(
-                f"unknown key {prefix}{key}; valid keys of {prefix.rstrip('.') or 'the config'}: {', '.join(known)}"
-            )
-    for f in fields(schema):
-        node = cfg._get_node(f.name) if f.name in cfg else None
-        if isinstance(node, DictConfig) and not node._is_none() and not node._is_missing():
-            child = OmegaConf.get_type(node)
-            if child is not None and is_dataclass(child):
-                check_known_keys(node, child, f"{prefix}{f.name}.")
+        if key not in known and key != "hydra":
+            where = prefix.rstrip(".") or "the config"
+            raise ValueError(f"unknown key {prefix}{key}; valid keys of {where}: {', '.join(known)}")
+    for key in known:
+        node = cfg[key] if key in cfg and not OmegaConf.is_missing(cfg, key) else None
+        if isinstance(node, DictConfig) and is_dataclass(OmegaConf.get_type(node)):
+            check_known_keys(node, OmegaConf.get_type(node), f"{prefix}{key}.")
 
 
 def check_compatible(cfg: ExperimentConfig) -> None:
@@ -241,6 +239,10 @@ def check_compatible(cfg: ExperimentConfig) -> None:
             f"priority {priority.name!r} needs class probabilities and does not apply to a regression task; "
             f"valid priorities for regression: {', '.join(s.name for s in PRIORITY_SPECS.specs() if s.regression)}"
         )
+
+
+def fill_prior_scale(cfg: ExperimentConfig) -> None:
+    """head.prior_scale=null: the testbed agent's 0.3 / task.temperature, written into the config (summary.json)."""
     if isinstance(cfg.head, EpinetHeadConfig) and cfg.head.prior_scale is None:
         if not hasattr(cfg.task, "temperature"):
             raise ValueError(
@@ -283,6 +285,7 @@ def to_experiment_config(cfg: DictConfig, devices: bool = True) -> ExperimentCon
     if not isinstance(obj, ExperimentConfig):
         raise TypeError("the composed config does not follow experiment_schema")
     check_compatible(obj)
+    fill_prior_scale(obj)
     if devices:
         check_devices(obj.trainer)
     return obj
