@@ -44,13 +44,13 @@ from lightning_fabric import Fabric
 
 from epinet_al.acquisition import get_priority
 from epinet_al.active_learning.agent import Agent
-from epinet_al.cli import CONFIG_DIR
 from epinet_al.config import to_experiment_config
 from epinet_al.data.glue_files import TextExamples, load_glue_split
 from epinet_al.data.glue_tasks import get_glue_task
 from epinet_al.data.text_inputs import TokenizedInputs, tokenize
 from epinet_al.experiment import build_module
 from epinet_al.networks.encoder import load_tokenizer
+from epinet_al.paths import CONFIG_DIR
 from epinet_al.seeding import SeedStreams
 
 MAX_LENGTH = 64

@@ -52,9 +52,9 @@ from epinet_al.active_learning.checkpoint import Checkpointer
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.active_learning.loop import Loop
 from epinet_al.active_learning.prioritized import run_prioritized
-from epinet_al.cli import CONFIG_DIR
 from epinet_al.config import to_experiment_config
 from epinet_al.experiment import build_module
+from epinet_al.paths import CONFIG_DIR
 from epinet_al.seeding import SeedStreams
 from epinet_al.tasks import build_task
 

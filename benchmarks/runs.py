@@ -21,9 +21,9 @@ def run_one(overrides: list[str], out_dir: str) -> tuple[str, float]:
 
     from hydra import compose, initialize_config_dir
 
-    from epinet_al.cli import CONFIG_DIR
     from epinet_al.config import to_experiment_config
     from epinet_al.experiment import run_experiment
+    from epinet_al.paths import CONFIG_DIR
 
     logging.disable(logging.INFO)
     warnings.filterwarnings("ignore")

@@ -17,21 +17,22 @@ import numpy as np
 import torch
 from lightning_fabric import Fabric, seed_everything
 
-from epinet_al.acquisition import EPISTEMIC_PRIORITIES, SELECTIONS, TARGET_PRIORITIES, get_priority
-from epinet_al.active_learning.agent import LR_SCHEDULES, Agent
+from epinet_al.acquisition import get_priority
+from epinet_al.acquisition.specs import PRIORITY_SPECS
+from epinet_al.active_learning.agent import Agent
 from epinet_al.active_learning.checkpoint import STATE_FILE, Checkpointer
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.active_learning.loop import Loop
-from epinet_al.active_learning.pool import run_pool
-from epinet_al.active_learning.prioritized import REPLAYS, run_prioritized
-from epinet_al.active_learning.subset import run_subset, subset_sizes
-from epinet_al.config import EncoderModelConfig, ExperimentConfig
+from epinet_al.active_learning.specs import PROTOCOLS
+from epinet_al.active_learning.subset import subset_sizes
+from epinet_al.config import ExperimentConfig
+from epinet_al.curves import curve_auc
 from epinet_al.metrics.uncertainty import collapsed, is_index_inert
 from epinet_al.models import EnnModule
 from epinet_al.networks import ENN, build_head
-from epinet_al.networks.body import body_param_groups, build_body
-from epinet_al.networks.encoder import EncoderBody
-from epinet_al.report.stats import normalized_auc
+from epinet_al.networks.body import build_body
+from epinet_al.networks.encoder import build_encoder_body, encoder_param_groups
+from epinet_al.registry import load
 from epinet_al.seeding import SeedStreams
 from epinet_al.tasks import ActiveLearningTask, build_task
 from epinet_al.tracking.recorder import CurveRecorder, write_summary
@@ -39,9 +40,6 @@ from epinet_al.tracking.versions import collect_versions
 from epinet_al.tracking.wandb_tracker import WandbTracker
 
 log = logging.getLogger(__name__)
-
-# The acquisition protocols, by budget.protocol; they take the same arguments.
-LOOPS = {"prioritized": run_prioritized, "pool": run_pool, "subset": run_subset}
 
 
 def agent_name(cfg: ExperimentConfig) -> str:
@@ -62,13 +60,6 @@ def run_info(cfg: ExperimentConfig) -> dict[str, Any]:
     }
 
 
-_POSITIVE_FIELDS = {
-    "prioritized": ("candidate_batch_size", "batch_size", "max_steps", "score_batch_size"),
-    "pool": ("max_labels", "initial_labels", "acquire_size", "train_steps", "batch_size", "score_batch_size"),
-    "subset": ("batch_size",),
-}
-
-
 def label_budget(budget: object, pool_size: int) -> int:
     """The labels a protocol may reveal on a pool of ``pool_size``: what the ledger allows."""
     if budget.protocol == "subset":
@@ -77,103 +68,44 @@ def label_budget(budget: object, pool_size: int) -> int:
 
 
 def check_names(cfg: ExperimentConfig) -> None:
-    """Refuse unknown protocol, selection or priority names; needs nothing built, so the command line
-    checks every job of a sweep with it before any job starts."""
-    if cfg.budget.protocol not in LOOPS:
-        raise ValueError(f"unknown protocol {cfg.budget.protocol!r}; valid protocols: {', '.join(LOOPS)}")
-    if cfg.acquisition.selection not in SELECTIONS:
-        raise ValueError(f"unknown selection {cfg.acquisition.selection!r}; valid selections: {', '.join(SELECTIONS)}")
-    get_priority(cfg.acquisition.priority)
+    """Nothing left to check: every name is checked when the config is converted (``to_experiment_config``).
+
+    Kept while the command line's pre-flight still calls it.
+    """
 
 
-def check_config(cfg: ExperimentConfig, task: ActiveLearningTask) -> None:
-    """Refuse inconsistent settings before any work is done."""
-    check_names(cfg)
-    budget = cfg.budget
-    pool_size = len(task.pool)
-    for field in _POSITIVE_FIELDS[budget.protocol]:
-        if getattr(budget, field) <= 0:
-            raise ValueError(f"budget.{field} must be positive, got {getattr(budget, field)}")
+def check_pool(cfg: ExperimentConfig, task: ActiveLearningTask) -> None:
+    """The checks that need the built task: the budget against the pool's size, before anything is trained.
+
+    Everything else was checked when the config was converted (``epinet_al.config.to_experiment_config``).
+    """
+    budget, pool_size = cfg.budget, len(task.pool)
     if pool_size == 0:
         raise ValueError(f"the pool of task {task.name!r} is empty")
     if budget.protocol == "subset":
         subset_sizes(budget, pool_size)
-        if budget.train_steps < 0 or (budget.train_steps == 0 and budget.epochs <= 0):
-            raise ValueError(
-                f"budget.train_steps={budget.train_steps} with budget.epochs={budget.epochs}: give a positive "
-                "train_steps, or train_steps=0 and positive epochs"
-            )
-    elif budget.max_labels < 0:
-        raise ValueError(f"budget.max_labels must be >= 0 (0: no cap), got {budget.max_labels}")
-    elif budget.max_labels > pool_size:
+        return
+    if budget.max_labels > pool_size:
         raise ValueError(f"budget.max_labels={budget.max_labels} is larger than the pool ({pool_size} examples)")
-    if budget.protocol == "prioritized":
-        if budget.replay not in REPLAYS:
-            raise ValueError(f"unknown budget.replay {budget.replay!r}; valid: {', '.join(REPLAYS)}")
-        if budget.candidate_batch_size > pool_size:
-            raise ValueError(
-                f"budget.candidate_batch_size={budget.candidate_batch_size} is larger than the pool ({pool_size})"
-            )
-        if budget.batch_size > budget.candidate_batch_size:
-            raise ValueError(
-                f"budget.batch_size={budget.batch_size} is larger than "
-                f"budget.candidate_batch_size={budget.candidate_batch_size}"
-            )
-    elif budget.protocol == "pool" and budget.initial_labels > budget.max_labels:
+    if budget.protocol == "prioritized" and budget.candidate_batch_size > pool_size:
         raise ValueError(
-            f"budget.initial_labels={budget.initial_labels} is larger than budget.max_labels={budget.max_labels}"
+            f"budget.candidate_batch_size={budget.candidate_batch_size} is larger than the pool ({pool_size})"
         )
-    check_optimizer(cfg.trainer.optimizer)
-    if cfg.head.l2_scale < 0:
-        raise ValueError(f"head.l2_scale must be >= 0 (0: no L2 term), got {cfg.head.l2_scale}")
-    if isinstance(cfg.model, EncoderModelConfig):
-        if cfg.model.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(
-                f"unknown model.lr_schedule {cfg.model.lr_schedule!r}; valid schedules: {', '.join(LR_SCHEDULES)}"
-            )
-        if not 0 <= cfg.model.warmup_ratio < 1:
-            raise ValueError(f"model.warmup_ratio must be in [0, 1), got {cfg.model.warmup_ratio}")
-    if cfg.acquisition.num_index_samples <= 0 or cfg.eval.num_index_samples <= 0:
-        raise ValueError("acquisition.num_index_samples and eval.num_index_samples must be positive")
-    get_priority(cfg.acquisition.priority, regression=task.regression)
-    if cfg.acquisition.priority in TARGET_PRIORITIES and cfg.acquisition.num_targets <= 0:
-        raise ValueError(f"acquisition.num_targets must be positive, got {cfg.acquisition.num_targets}")
-
-
-def check_optimizer(optimizer: Any) -> None:
-    """trainer.optimizer is an open mapping (any torch optimizer's keywords): its common numbers are checked here."""
-    for key in ("lr", "weight_decay"):
-        value = optimizer.get(key) if hasattr(optimizer, "get") else None
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (key == "lr" and value == 0):
-            bound = "a positive number" if key == "lr" else "a number >= 0"
-            raise ValueError(f"trainer.optimizer.{key} must be {bound}, got {value!r}")
 
 
 def build_module(cfg: ExperimentConfig, task: ActiveLearningTask, streams: SeedStreams) -> EnnModule:
+    """The ENN (body and head) with its loss and optimizer, initialised from the run's init stream."""
     torch.manual_seed(streams.init)
-    body, feature_dim = build_body(cfg.model, task.pool)
+    trains_encoder = getattr(cfg.model, "trains_encoder", False)
+    body, feature_dim = build_body(build_encoder_body(cfg.model) if trains_encoder else None, task.pool)
     head = build_head(cfg.head, feature_dim, task.num_outputs)
-    if head.body_per_index and not isinstance(body, EncoderBody):
-        raise ValueError(
-            f"head {cfg.head.name!r} re-runs the encoder once per index sample and needs an encoder that runs: "
-            f"model=tiny, bert_base or minilm with model.finetune=full; model={cfg.model.name!r} "
-            f"({getattr(cfg.model, 'finetune', 'no encoder')}) has none"
-        )
-    if cfg.acquisition.priority in EPISTEMIC_PRIORITIES and not head.has_index:
-        raise ValueError(
-            f"priority {cfg.acquisition.priority!r} needs a head with an epistemic index, but head "
-            f"{cfg.head.name!r} has none (its scores would all be 0); use head=epinet, dropout or ensemble, "
-            "or a marginal priority: uniform, entropy, margin, var_ratios"
-        )
     return EnnModule(
         ENN(body, head),
         optimizer=hydra.utils.instantiate(cfg.trainer.optimizer),
         train_index_samples=cfg.head.train_index_samples,
         index_generator=streams.index,
         regression=task.regression,
-        body_param_groups=body_param_groups(body, cfg.model),
+        body_param_groups=encoder_param_groups(body, cfg.model.lr, cfg.model.weight_decay) if trains_encoder else [],
         l2_scale=cfg.head.l2_scale,
         temperature=task.temperature,
     )
@@ -214,8 +146,6 @@ def start_trackers(
     """
     if cfg.logger.name == "none":
         return []
-    if cfg.logger.name != "wandb":
-        raise ValueError(f"unknown logger {cfg.logger.name!r}; valid loggers: none, wandb")
     agent = agent_name(cfg)
     # Runs of one agent that differ in any other setting (a swept learning rate) get distinct names.
     setting = settings_digest(config_dict)
@@ -252,7 +182,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         )
     # The device is known first: a frozen encoder computes the task's features on it.
     task = build_task(cfg.task, cfg.eval, cfg.model, fabric.device)
-    check_config(cfg, task)
+    check_pool(cfg, task)
     module = build_module(cfg, task, streams)
 
     optimizer = module.configure_optimizers()
@@ -276,7 +206,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
     if checkpointer.saved:
         log.info("resuming %s from step %d", output_dir, checkpointer.saved["loop"]["step"])
     # Full fine-tuning follows BERT's recipe (warmup, then linear decay); a head on fixed features keeps its rate.
-    full = isinstance(cfg.model, EncoderModelConfig) and cfg.model.finetune == "full"
+    full = getattr(cfg.model, "trains_encoder", False)
     agent = Agent(
         fabric,
         module,
@@ -293,7 +223,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         pool=task.pool,
         ledger=ledger,
         priority=get_priority(cfg.acquisition.priority, regression=task.regression),
-        needs_targets=cfg.acquisition.priority in TARGET_PRIORITIES,
+        needs_targets=PRIORITY_SPECS.get(cfg.acquisition.priority).needs_targets,
         acquisition=cfg.acquisition,
         evaluator=task.evaluator,
         record=recorder,
@@ -302,7 +232,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         progress_bar=cfg.progress_bar,
     )
     try:
-        LOOPS[cfg.budget.protocol](loop, cfg.budget)
+        load(PROTOCOLS.get(cfg.budget.protocol).run)(loop, cfg.budget)
     except BaseException:
         # Closed here rather than at interpreter exit: a requeued run resumes the same W&B run id.
         for tracker in trackers:
@@ -353,16 +283,3 @@ def final_diagnostics(final: dict[str, float], task: ActiveLearningTask) -> dict
     if f"{split}/spread" in final:
         flags["index_inert"] = is_index_inert(final[f"{split}/spread"])
     return flags
-
-
-def curve_auc(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Area under each metric's curve over the run's label range, divided by it (a mean metric value)."""
-    by_labels = {row["num_labels"]: row for row in rows}  # the last (most trained) row per label count
-    labels = np.array(sorted(by_labels), dtype=float)
-    if labels.size < 2:
-        return {}
-    metrics = [key for key in rows[-1] if "/" in key and not key.startswith("train/")]
-    return {
-        key: normalized_auc((labels, np.array([by_labels[n][key] for n in labels])), labels[0], labels[-1])
-        for key in metrics
-    }

@@ -87,8 +87,25 @@ TESTBED_CASES = {
     "unknown_key": (
         [*P, "budget.max_lables=10"],
         "Could not override 'budget.max_lables': Key 'max_lables' not in 'PrioritizedBudgetConfig'; valid keys: "
-        "protocol, max_labels, candidate_batch_size, batch_size, max_steps, eval_labels, eval_every, replay",
+        "protocol, max_labels, candidate_batch_size, batch_size, max_steps, eval_labels, eval_every, replay, "
+        "score_batch_size",
     ),
+    # A key added with `+` that the schema does not have (to_object would drop it silently).
+    "added_unknown_key": (
+        [*P, "+budget.max_lables=10"],
+        "unknown key budget.max_lables; valid keys of budget: protocol, max_labels, candidate_batch_size, batch_size, "
+        "max_steps, eval_labels, eval_every, replay, score_batch_size",
+    ),
+    # Combinations that cannot run, refused from the components' capabilities.
+    "testbed_with_an_encoder": (
+        [*P, "model=tiny"],
+        "model='tiny' reads text, but task 'testbed' gives vectors; valid models for task=testbed: identity",
+    ),
+    "zero_temperature": (
+        [*P, "task.temperature=0"],
+        "task.temperature must be positive (logits are divided by it), got 0.0",
+    ),
+    "seed_out_of_range": ([*P, "seed=-3"], "seed=-3 is out of range; valid seeds: 0..4294967295"),
     # Sizes.
     "batch_larger_than_candidates": (
         [*P, "budget.batch_size=11"],
@@ -113,14 +130,14 @@ TESTBED_CASES = {
         [*P, "trainer.optimizer.weight_decay=-0.1"],
         "trainer.optimizer.weight_decay must be a number >= 0, got -0.1",
     ),
-    # Settings Lightning or torch refuse when the run starts (RuntimeError).
+    # Devices Lightning refuses when the run starts (RuntimeError), and an evaluation batch of 0.
     "two_devices": (
         [*P, "trainer.devices=2"],
         "To use Fabric with more than one device, you must call `.launch()` or use the CLI: `fabric run --help`.",
     ),
     "zero_eval_batch": (
         [*P, "eval.batch_size=0"],
-        "split_size can only be 0 if dimension size is 0, but got dimension size of 50",
+        "eval.batch_size must be positive, got 0",
     ),
     # An epistemic priority needs a head with an index.
     "epistemic_priority_with_plain_head": (
@@ -140,7 +157,10 @@ def test_testbed_input_is_refused(tmp_path, monkeypatch, capsys, args, message):
 def test_gpu_trainer_without_a_gpu(tmp_path, monkeypatch, capsys):
     on_cpu = "trainer.accelerator=cpu"
     args = [*(o for o in P if o != on_cpu), "trainer=gpu"]
-    assert refused(args, tmp_path, monkeypatch, capsys) == "No supported gpu backend found!"
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)  # also on a machine with a GPU
+    assert refused(args, tmp_path, monkeypatch, capsys) == (
+        "trainer.accelerator='gpu' but this machine has no GPU; valid accelerators here: auto, cpu"
+    )
 
 
 def test_invalid_jobs_of_a_sweep_are_listed_before_any_runs(tmp_path, monkeypatch, capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from epinet_al.acquisition import SELECTIONS, rank_candidates, select_top
+from epinet_al.acquisition import SELECTIONS, rank_candidates
 
 STOCHASTIC = ["softmax", "power", "softrank"]
 
@@ -28,14 +28,6 @@ def test_topk_is_descending_and_stable_on_ties():
 
 def test_topk_all_tied_keeps_candidate_order():
     assert rank_candidates(torch.zeros(50)).tolist() == list(range(50))
-
-
-def test_select_top():
-    scores = torch.tensor([0.5, 2.0, 2.0, -1.0])
-    assert select_top(scores, 2).tolist() == [1, 2]
-    for bad in (0, 5):
-        with pytest.raises(ValueError, match=f"{bad} of 4"):
-            select_top(scores, bad)
 
 
 @pytest.mark.parametrize("mode", STOCHASTIC)

@@ -8,8 +8,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 import epinet_al.config  # noqa: F401  (registers the schemas with Hydra's ConfigStore)
-from epinet_al.cli import CONFIG_DIR
 from epinet_al.config import ExperimentConfig, to_experiment_config
+from epinet_al.paths import CONFIG_DIR
 
 CONF_DIR = str(CONFIG_DIR)
 SWEEPS_DIR = Path(CONFIG_DIR).parent / "sweeps"

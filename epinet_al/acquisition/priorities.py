@@ -101,15 +101,8 @@ PRIORITIES: dict[str, Priority] = {
     "epig": epig,
 }
 
-# Priorities that are identically zero for a model without an epistemic index.
-EPISTEMIC_PRIORITIES = frozenset({"bald", "variance", "epig"})
-
-# Priorities called with ``target_logits=``: the loops draw target inputs for them.
-TARGET_PRIORITIES = frozenset({"epig"})
-
-
 # The priorities defined on a regression model's outputs [A, B, 1] (STS-B), under the same names; the
-# others read class probabilities.
+# others read class probabilities. Their capabilities are in epinet_al.acquisition.specs.PRIORITIES.
 REGRESSION_PRIORITIES: dict[str, Priority] = {"uniform": uniform, "variance": output_variance}
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-SELECTIONS = ("topk", "softmax", "power", "softrank")
+from epinet_al.acquisition.specs import SELECTIONS
 
 
 def _log_weights(scores: torch.Tensor, mode: str, temperature: float) -> torch.Tensor:
@@ -55,10 +55,3 @@ def rank_candidates(
     return torch.sort(
         _log_weights(scores, mode, temperature) + gumbel.to(scores.device), descending=True, stable=True
     ).indices
-
-
-def select_top(scores: torch.Tensor, num: int) -> torch.Tensor:
-    """Indices of the ``num`` highest scores, highest first, ties in candidate order."""
-    if not 0 < num <= scores.shape[0]:
-        raise ValueError(f"cannot select {num} of {scores.shape[0]} candidates")
-    return rank_candidates(scores)[:num]

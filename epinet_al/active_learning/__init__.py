@@ -1,10 +1,25 @@
-"""Active learning: the label ledger, the agent (score, train, evaluate), and the protocols that drive it."""
+"""Active learning: the label ledger, the agent (score, train, evaluate), and the protocols that drive it.
 
-from epinet_al.active_learning.agent import Agent
-from epinet_al.active_learning.ledger import LabelLedger
-from epinet_al.active_learning.loop import Loop
-from epinet_al.active_learning.pool import run_pool
-from epinet_al.active_learning.prioritized import run_prioritized
-from epinet_al.active_learning.subset import run_subset
+The names below are imported on first use: ``epinet_al.active_learning.specs`` (the protocol options)
+stays importable without torch.
+"""
 
-__all__ = ["Agent", "LabelLedger", "Loop", "run_pool", "run_prioritized", "run_subset"]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Agent": "agent",
+    "LabelLedger": "ledger",
+    "Loop": "loop",
+    "PROTOCOLS": "specs",
+    "run_pool": "pool",
+    "run_prioritized": "prioritized",
+    "run_subset": "subset",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -17,9 +17,8 @@ from lightning_fabric import Fabric
 
 from epinet_al.acquisition import Priority
 from epinet_al.data.inputs import Inputs
+from epinet_al.networks.specs import LR_SCHEDULES
 from epinet_al.tasks.task import Evaluator
-
-LR_SCHEDULES = ("constant", "linear")
 
 
 def lr_factor(fit_step: int, fit_steps: int, schedule: str, warmup_ratio: float) -> float:

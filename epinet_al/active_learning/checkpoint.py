@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from epinet_al.io import atomic_write
 from epinet_al.run_folder import RESUMABLE_CHANGES, config_differences  # noqa: F401  (re-exported)
-from epinet_al.tracking.atomic import atomic_write
 
 STATE_FILE = "state.pt"
 

@@ -9,11 +9,11 @@ from typing import Any
 import torch
 
 from epinet_al.acquisition import Priority
+from epinet_al.acquisition.specs import AcquisitionConfig
 from epinet_al.active_learning.agent import Agent
 from epinet_al.active_learning.checkpoint import Checkpointer
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.active_learning.sampling import draw_targets
-from epinet_al.config import AcquisitionConfig
 from epinet_al.data.inputs import Inputs
 from epinet_al.tasks.task import Evaluator
 

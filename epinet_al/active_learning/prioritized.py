@@ -21,9 +21,6 @@ from epinet_al.acquisition import rank_candidates
 from epinet_al.active_learning.loop import Loop
 from epinet_al.active_learning.sampling import draw_candidates
 
-# What a step trains on once the label budget is spent (budget.replay).
-REPLAYS = ("priority", "uniform")
-
 
 def prioritized_batch(loop: Loop, budget: Any) -> torch.Tensor:
     """The n pool indices to train on next: the top of N scored candidates, within the label budget."""

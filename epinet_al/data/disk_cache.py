@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from epinet_al.tracking.atomic import atomic_write
+from epinet_al.io import atomic_write
 
 
 def cache_file(cache_dir: str | Path, kind: str, name: str, key: dict[str, Any]) -> Path:

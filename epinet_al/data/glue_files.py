@@ -26,21 +26,14 @@ Text cells are kept verbatim; label cells are stripped of surrounding spaces. An
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from epinet_al.data.glue_tasks import GlueTask
+from epinet_al.data.glue_tasks import SUPPLEMENTARY_SPLITS, GlueTask, local_splits
 
 GLUE_DIR_ENV = "GLUE_DIR"
-
-# MNLI files that are not in the GLUE layout; see the module docstring.
-SUPPLEMENTARY_SPLITS: dict[str, str] = {
-    "supplementary_dev_matched": "supplementary/dev_matched.premise_hypothesis_label.tsv",
-    "supplementary_dev_mismatched": "supplementary/dev_mismatched.premise_hypothesis_label.tsv",
-}
 
 # File split name -> split name in the Hugging Face `glue` dataset.
 _HUB_SPLITS: dict[str, str] = {
@@ -113,18 +106,6 @@ _LAYOUTS: dict[str, _Layout] = {
 # MNLI dev files add label2..label5 to the train columns.
 _MNLI_DEV = _Layout(16, True, "sentence1", "sentence2", "gold_label")
 _SUPPLEMENTARY = _Layout(3, False, 0, 1, 2, int_labels=True)
-
-
-def default_glue_dir() -> Path | None:
-    """The local GLUE folder named by the environment variable `GLUE_DIR`, or None if unset or empty."""
-    value = os.environ.get(GLUE_DIR_ENV, "").strip()
-    return Path(value).expanduser() if value else None
-
-
-def local_splits(task: GlueTask) -> tuple[str, ...]:
-    """Split names `load_glue_split` accepts for `task` (the GLUE splits, plus MNLI's supplementary)."""
-    extra = tuple(SUPPLEMENTARY_SPLITS) if task.name == "mnli" else ()
-    return (*task.splits, *extra)
 
 
 def glue_file_path(task: GlueTask, split: str, data_dir: Path) -> Path:

@@ -49,7 +49,6 @@ class GlueTask:
         text_fields: the one or two text columns, named as in the Hugging Face dataset
             (`("sentence",)`, `("premise", "hypothesis")`).
         labels: TSV label strings, index = integer label id; `()` for regression.
-        label_names: human-readable class names in id order (Hugging Face `ClassLabel` names).
         eval_splits: file split names of the labelled evaluation sets.
         metrics: metric names computed on every split (bare names, see `METRIC_MODES`).
         primary_metric: the metric that selects checkpoints and summarizes a run.
@@ -60,7 +59,6 @@ class GlueTask:
     folder: str
     text_fields: tuple[str, ...]
     labels: tuple[str, ...]
-    label_names: tuple[str, ...]
     eval_splits: tuple[str, ...]
     metrics: tuple[str, ...]
     primary_metric: str
@@ -70,8 +68,6 @@ class GlueTask:
         # Registry entries are code, so inconsistencies are programming errors; still raise, not assert.
         if len(self.text_fields) not in (1, 2):
             raise ValueError(f"{self.name}: text_fields must have 1 or 2 entries, got {self.text_fields}")
-        if len(self.label_names) != len(self.labels):
-            raise ValueError(f"{self.name}: label_names {self.label_names} do not match labels {self.labels}")
         unknown = [m for m in self.metrics if m not in METRIC_MODES]
         if unknown:
             raise ValueError(f"{self.name}: unknown metrics {unknown}; valid: {sorted(METRIC_MODES)}")
@@ -106,11 +102,6 @@ class GlueTask:
         """All labelled file splits in the GLUE layout: `train` then `eval_splits`."""
         return ("train", *self.eval_splits)
 
-    @property
-    def eval_split_names(self) -> tuple[str, ...]:
-        """Reported names of `eval_splits` (`("val",)`; MNLI `("val_matched", "val_mismatched")`)."""
-        return tuple(report_split_name(s) for s in self.eval_splits)
-
 
 _CLS_BINARY_DIGITS = ("0", "1")
 _NLI3 = ("entailment", "neutral", "contradiction")
@@ -124,7 +115,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
             folder="CoLA",
             text_fields=("sentence",),
             labels=_CLS_BINARY_DIGITS,
-            label_names=("unacceptable", "acceptable"),
             eval_splits=("dev",),
             metrics=("matthews", "acc", "nll"),
             primary_metric="matthews",
@@ -134,7 +124,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
             folder="SST-2",
             text_fields=("sentence",),
             labels=_CLS_BINARY_DIGITS,
-            label_names=("negative", "positive"),
             eval_splits=("dev",),
             metrics=("acc", "nll"),
             primary_metric="acc",
@@ -144,7 +133,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
             folder="MRPC",
             text_fields=("sentence1", "sentence2"),
             labels=_CLS_BINARY_DIGITS,
-            label_names=("not_equivalent", "equivalent"),
             eval_splits=("dev",),
             metrics=("f1", "acc", "nll"),
             primary_metric="f1",
@@ -154,7 +142,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
             folder="QQP",
             text_fields=("question1", "question2"),
             labels=_CLS_BINARY_DIGITS,
-            label_names=("not_duplicate", "duplicate"),
             eval_splits=("dev",),
             metrics=("f1", "acc", "nll"),
             primary_metric="f1",
@@ -164,7 +151,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
             folder="STS-B",
             text_fields=("sentence1", "sentence2"),
             labels=(),
-            label_names=(),
             eval_splits=("dev",),
             metrics=("pearson", "spearman"),
             primary_metric="pearson",
@@ -174,7 +160,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
             folder="MNLI",
             text_fields=("premise", "hypothesis"),
             labels=_NLI3,
-            label_names=_NLI3,
             eval_splits=("dev_matched", "dev_mismatched"),
             metrics=("acc", "nll"),
             primary_metric="acc",
@@ -184,7 +169,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
             folder="QNLI",
             text_fields=("question", "sentence"),
             labels=_NLI2,
-            label_names=_NLI2,
             eval_splits=("dev",),
             metrics=("acc", "nll"),
             primary_metric="acc",
@@ -194,7 +178,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
             folder="RTE",
             text_fields=("sentence1", "sentence2"),
             labels=_NLI2,
-            label_names=_NLI2,
             eval_splits=("dev",),
             metrics=("acc", "nll"),
             primary_metric="acc",
@@ -204,7 +187,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
             folder="WNLI",
             text_fields=("sentence1", "sentence2"),
             labels=_CLS_BINARY_DIGITS,
-            label_names=("not_entailment", "entailment"),
             eval_splits=("dev",),
             metrics=("acc", "nll"),
             primary_metric="acc",
@@ -219,6 +201,19 @@ def get_glue_task(name: str) -> GlueTask:
         return GLUE_TASKS[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown GLUE task {name!r}; valid: {', '.join(GLUE_TASKS)}") from None
+
+
+# MNLI files that are not in the GLUE layout (see epinet_al.data.glue_files): split name -> file under MNLI/.
+SUPPLEMENTARY_SPLITS: dict[str, str] = {
+    "supplementary_dev_matched": "supplementary/dev_matched.premise_hypothesis_label.tsv",
+    "supplementary_dev_mismatched": "supplementary/dev_mismatched.premise_hypothesis_label.tsv",
+}
+
+
+def local_splits(task: GlueTask) -> tuple[str, ...]:
+    """Split names `load_glue_split` accepts for `task` (the GLUE splits, plus MNLI's supplementary)."""
+    extra = tuple(SUPPLEMENTARY_SPLITS) if task.name == "mnli" else ()
+    return (*task.splits, *extra)
 
 
 def report_split_name(split: str) -> str:

@@ -10,12 +10,11 @@ the true model at each of them) measure the joint predictive.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-
-from epinet_al.networks.initializers import reference_init_
-from epinet_al.networks.mlp import MLP
+import torch.nn.functional as F
 
 
 @dataclass
@@ -31,15 +30,33 @@ class TestbedData:
     num_classes: int
 
 
-def make_generative_model(input_dim: int, num_classes: int, generator: torch.Generator) -> MLP:
-    """The random labeling network h; its weights come from ``generator`` only."""
-    model = MLP(input_dim, [50, 50], num_classes)
-    for layer in [*model.hidden_layers, model.output_layer]:
-        reference_init_(layer, generator=generator)
-    with torch.no_grad():
-        first = model.hidden_layers[0]
-        first.bias.copy_(torch.randn(first.out_features, generator=generator) / math.sqrt(input_dim))
-    return model.requires_grad_(False)
+def make_generative_model(
+    input_dim: int, num_classes: int, generator: torch.Generator
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The random labeling network h: D -> 50 -> 50 -> C, ReLU; its weights come from ``generator`` only.
+
+    Weights: the reference initialisation (as ``epinet_al.networks.initializers``, written out here so that
+    the data does not depend on the models): normal with std 1/sqrt(fan_in) cut at 2 std. Biases: 0, except
+    the first layer's, N(0, 1/D).
+    """
+    widths = [input_dim, 50, 50, num_classes]
+    weights = []
+    for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
+        std = 1.0 / math.sqrt(fan_in)
+        weights.append(
+            torch.nn.init.trunc_normal_(
+                torch.empty(fan_out, fan_in), std=std, a=-2 * std, b=2 * std, generator=generator
+            )
+        )
+    first_bias = torch.randn(widths[1], generator=generator) / math.sqrt(input_dim)
+
+    def h(x: torch.Tensor) -> torch.Tensor:
+        # F.linear, as nn.Linear computes it: the same kernels, so the same labels bit for bit.
+        x = torch.relu(F.linear(x, weights[0], first_bias))
+        x = torch.relu(F.linear(x, weights[1], torch.zeros(widths[2])))
+        return F.linear(x, weights[2], torch.zeros(num_classes))
+
+    return h
 
 
 def make_testbed(

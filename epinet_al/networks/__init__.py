@@ -1,28 +1,33 @@
-"""Networks: the uncertainty heads (plain MLP, epinet, MC dropout, ensemble), their initialisation, the ENN wrapper."""
+"""Networks: the uncertainty heads (plain MLP, epinet, MC dropout, ensemble), their initialisation, the ENN wrapper.
 
-from epinet_al.networks.build import HEADS, build_head
-from epinet_al.networks.dropout import DropoutHead
-from epinet_al.networks.encoder_dropout import EncoderDropoutHead
-from epinet_al.networks.enn import ENN
-from epinet_al.networks.ensemble import EnsembleHead
-from epinet_al.networks.epinet import EnsemblePrior, EpinetHead, IndexedMLP
-from epinet_al.networks.head import Head, MLPHead
-from epinet_al.networks.initializers import reference_init_, reference_linear
-from epinet_al.networks.mlp import MLP
+The names below are imported on first use: ``epinet_al.networks.specs`` (the model and head options)
+stays importable without torch.
+"""
 
-__all__ = [
-    "ENN",
-    "HEADS",
-    "MLP",
-    "DropoutHead",
-    "EncoderDropoutHead",
-    "EnsembleHead",
-    "EnsemblePrior",
-    "EpinetHead",
-    "Head",
-    "IndexedMLP",
-    "MLPHead",
-    "build_head",
-    "reference_init_",
-    "reference_linear",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ENN": "enn",
+    "HEADS": "specs",
+    "MODELS": "specs",
+    "MLP": "mlp",
+    "DropoutHead": "dropout",
+    "EncoderDropoutHead": "encoder_dropout",
+    "EnsembleHead": "ensemble",
+    "EnsemblePrior": "epinet",
+    "EpinetHead": "epinet",
+    "Head": "head",
+    "IndexedMLP": "epinet",
+    "MLPHead": "head",
+    "build_head": "build",
+    "reference_init_": "initializers",
+    "reference_linear": "initializers",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

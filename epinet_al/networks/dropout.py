@@ -10,6 +10,7 @@ and evaluation are MC dropout without touching ``module.eval()``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -23,6 +24,10 @@ class DropoutHead(Head):
     Kept units are scaled by 1 / (1 - p) (inverted dropout), so the mean mask is the identity.
     The first layer runs once per batch; only the masked layers after it run once per index.
     """
+
+    @classmethod
+    def from_config(cls, cfg: Any, feature_dim: int, num_outputs: int) -> DropoutHead:
+        return cls(feature_dim, num_outputs, hidden=cfg.hidden, dropout_rate=cfg.dropout_rate)
 
     def __init__(self, feature_dim: int, num_outputs: int, *, hidden: Sequence[int], dropout_rate: float):
         super().__init__()

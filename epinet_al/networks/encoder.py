@@ -24,9 +24,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from epinet_al.networks.specs import POOLINGS
+
 PACKAGE_PREFIX = "pkg://"
-POOLINGS = ("pooler", "cls", "mean")
-FINETUNE_MODES = ("full", "frozen")
 # A hub id: "name" or "owner/name" of letters, digits, "-", "_", "."; never a path-like string.
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 

@@ -17,6 +17,7 @@ members, the last round cut short. Each id is marginally uniform, and:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -27,6 +28,10 @@ from epinet_al.networks.mlp import MLP
 
 class EnsembleHead(Head):
     """``ensemble_size`` MLPs features -> hidden -> C, each with its own reference initialisation."""
+
+    @classmethod
+    def from_config(cls, cfg: Any, feature_dim: int, num_outputs: int) -> EnsembleHead:
+        return cls(feature_dim, num_outputs, hidden=cfg.hidden, ensemble_size=cfg.ensemble_size)
 
     def __init__(self, feature_dim: int, num_outputs: int, *, hidden: Sequence[int], ensemble_size: int):
         super().__init__()

@@ -8,6 +8,7 @@ sigma_L is learnable, sigma_P is a prior frozen at its random initialisation.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -72,6 +73,21 @@ class EnsemblePrior(nn.Module):
 
 class EpinetHead(Head):
     """Base MLP head plus a learnable epinet and a frozen prior network."""
+
+    @classmethod
+    def from_config(cls, cfg: Any, feature_dim: int, num_outputs: int) -> EpinetHead:
+        """The head of a head=epinet config (``prior_scale`` already resolved by epinet_al.config)."""
+        return cls(
+            feature_dim,
+            num_outputs,
+            hidden=cfg.hidden,
+            index_dim=cfg.index_dim,
+            epinet_hidden=cfg.epinet_hidden,
+            include_hidden=cfg.include_hidden,
+            prior=cfg.prior,
+            prior_hidden=cfg.prior_hidden,
+            prior_scale=cfg.prior_scale,
+        )
 
     def __init__(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -57,6 +58,10 @@ class MLPHead(Head):
     """The plain classifier head: features -> hidden -> C. No index; all A samples are identical."""
 
     has_index = False
+
+    @classmethod
+    def from_config(cls, cfg: Any, feature_dim: int, num_outputs: int) -> MLPHead:
+        return cls(feature_dim, num_outputs, hidden=cfg.hidden)
 
     def __init__(self, feature_dim: int, num_outputs: int, hidden: Sequence[int]):
         super().__init__()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from epinet_al.io import atomic_write_bytes
 from epinet_al.report.compare import Summary, savings_table, summary_table
 from epinet_al.report.errors import ReportError
 from epinet_al.report.html import render_html
@@ -16,7 +17,6 @@ from epinet_al.report.plots import (
     task_figure,
     win_matrix_figure,
 )
-from epinet_al.tracking.atomic import atomic_write_bytes
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"

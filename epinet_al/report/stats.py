@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-Curve = tuple[np.ndarray, np.ndarray]
+from epinet_al.curves import Curve, normalized_auc  # noqa: F401  (the report's AUC is the run's)
 
 # The values a metric can take, by its name (the part of `split/name` after the slash).
 METRIC_RANGES = {
@@ -72,18 +72,6 @@ def seed_matrix(curves: Sequence[Curve], grid: np.ndarray) -> np.ndarray:
         # np.interp holds the last value beyond the last point: the clamp described above.
         matrix[s, inside] = np.interp(grid[inside], labels, values)
     return matrix
-
-
-def normalized_auc(curve: Curve, lo: float, hi: float) -> float:
-    """Area under the curve on [lo, hi] (trapezoid rule) divided by hi - lo.
-
-    The result is the curve's average metric value over that label range. Requires
-    labels[0] <= lo < hi <= labels[-1], so the area is interpolated, never extrapolated.
-    """
-    labels, values = curve
-    inner = labels[(labels > lo) & (labels < hi)]
-    points = np.concatenate([[lo], inner, [hi]])
-    return float(np.trapezoid(np.interp(points, labels, values), points) / (hi - lo))
 
 
 def reaches(values: np.ndarray, target: float, mode: str) -> np.ndarray:

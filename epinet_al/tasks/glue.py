@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from epinet_al.config import EncoderModelConfig, EvalConfig, GlueTaskConfig
 from epinet_al.data.disk_cache import cache_file
 from epinet_al.data.feature_cache import cached_features
 from epinet_al.data.glue_files import (
@@ -38,7 +37,6 @@ from epinet_al.data.glue_files import (
     glue_file_path,
     load_glue_split,
     load_glue_split_from_hub,
-    local_splits,
 )
 from epinet_al.data.glue_tasks import GlueTask, get_glue_task, report_split_name
 from epinet_al.data.inputs import Inputs, TensorInputs
@@ -46,19 +44,17 @@ from epinet_al.data.text_inputs import TokenizedInputs, cached_tokenize
 from epinet_al.metrics import dyadic_batches, glue_metrics, joint_nll, predict_outputs
 from epinet_al.metrics.uncertainty import uncertainty_diagnostics
 from epinet_al.networks.encoder import (
-    FINETUNE_MODES,
-    POOLINGS,
     build_encoder_body,
     encoder_identity,
     load_tokenizer,
     tokenizer_identity,
 )
+from epinet_al.networks.specs import EncoderModelConfig
+from epinet_al.tasks.specs import GlueTaskConfig
 from epinet_al.tasks.task import ActiveLearningTask
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("local", "hub")
-PAIR_ENCODINGS = ("joint", "separate")
 # The split carved out of the pool for choosing hyperparameters (GLUE's dev split is reported as val).
 TUNE_SPLIT = "tune"
 
@@ -129,11 +125,13 @@ class FrozenEncoder:
 
 
 def build_glue_task(
-    cfg: GlueTaskConfig, model_cfg: Any, eval_cfg: EvalConfig, device: torch.device | None = None
+    cfg: GlueTaskConfig, model_cfg: EncoderModelConfig, eval_cfg: Any, device: torch.device | None = None
 ) -> ActiveLearningTask:
-    """The GLUE task ``cfg.name`` as an active-learning task for the encoder of ``model_cfg``."""
+    """The GLUE task ``cfg.name`` as an active-learning task for the encoder of ``model_cfg``.
+
+    The configs were checked when they were composed (``epinet_al.config.to_experiment_config``).
+    """
     task = get_glue_task(cfg.name)
-    _check_config(cfg, model_cfg, task)
     data_dir = _data_dir(cfg) if cfg.source == "local" else None
     tokenizer = load_tokenizer(model_cfg)
     tokenizer_key = tokenizer_identity(tokenizer)
@@ -202,56 +200,6 @@ def _standardizer(pool: TensorInputs) -> Callable[[TensorInputs], TensorInputs]:
     """Feature-wise (x - mean) / sd with the pool's statistics (its inputs, no labels), for every split."""
     mean, sd = pool.data.mean(0), pool.data.std(0).clamp_min(1e-6)
     return lambda inputs: TensorInputs((inputs.data - mean) / sd)
-
-
-def _check_config(cfg: GlueTaskConfig, model_cfg: Any, task: GlueTask) -> None:
-    if not isinstance(model_cfg, EncoderModelConfig):
-        raise ValueError(
-            f"task {cfg.name!r} reads text and needs an encoder, not model={getattr(model_cfg, 'name', model_cfg)!r}; "
-            "valid models: minilm (offline), bert_base, tiny"
-        )
-    if model_cfg.finetune not in FINETUNE_MODES:
-        raise ValueError(f"unknown model.finetune {model_cfg.finetune!r}; valid modes: {', '.join(FINETUNE_MODES)}")
-    if model_cfg.pooling not in POOLINGS:
-        raise ValueError(f"unknown model.pooling {model_cfg.pooling!r}; valid poolings: {', '.join(POOLINGS)}")
-    if model_cfg.pair_encoding not in PAIR_ENCODINGS:
-        raise ValueError(
-            f"unknown model.pair_encoding {model_cfg.pair_encoding!r}; valid encodings: {', '.join(PAIR_ENCODINGS)}"
-        )
-    if model_cfg.pair_encoding == "separate" and model_cfg.finetune != "frozen" and len(task.text_fields) == 2:
-        raise ValueError(
-            f"model.pair_encoding='separate' needs model.finetune=frozen (the head reads cached features of each "
-            f"sentence), got model.finetune={model_cfg.finetune!r}; use model.pair_encoding=joint to fine-tune"
-        )
-    if cfg.source not in SOURCES:
-        raise ValueError(f"unknown task.source {cfg.source!r}; valid sources: {', '.join(SOURCES)}")
-    valid = local_splits(task) if cfg.source == "local" else task.splits
-    for split in [cfg.pool_split, *cfg.eval_splits]:
-        if split not in valid:
-            raise ValueError(
-                f"unknown split {split!r} for task {task.name} from source {cfg.source}; "
-                f"valid splits: {', '.join(valid)}"
-            )
-    if not cfg.eval_splits:
-        raise ValueError(f"task.eval_splits is empty; the dev splits of {task.name}: {list(task.eval_splits)}")
-    if cfg.pool_split in cfg.eval_splits:
-        raise ValueError(f"task.pool_split={cfg.pool_split!r} is also in task.eval_splits={list(cfg.eval_splits)}")
-    names = [report_split_name(s) for s in cfg.eval_splits]
-    if len(set(names)) != len(names):
-        raise ValueError(
-            f"task.eval_splits={list(cfg.eval_splits)} report under the same names {names}; keep one of each"
-        )
-    for key in ("max_pool_size", "max_eval_size"):
-        if getattr(cfg, key) < 0:
-            raise ValueError(f"task.{key} must be 0 (the whole split) or positive, got {getattr(cfg, key)}")
-    if cfg.tune_size < 0:
-        raise ValueError(f"task.tune_size must be 0 (no tune split) or positive, got {cfg.tune_size}")
-    if model_cfg.batch_size <= 0:
-        raise ValueError(f"model.batch_size must be positive, got {model_cfg.batch_size}")
-    if cfg.max_length < 2 or model_cfg.max_length < 2:
-        raise ValueError(
-            f"task.max_length and model.max_length must be at least 2, got {cfg.max_length}, {model_cfg.max_length}"
-        )
 
 
 def _data_dir(cfg: GlueTaskConfig) -> Path:

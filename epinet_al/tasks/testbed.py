@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
-from epinet_al.config import TestbedTaskConfig
 from epinet_al.data.inputs import TensorInputs
 from epinet_al.data.testbed import TestbedData, make_testbed
 from epinet_al.metrics import joint_nll, marginal_metrics, predict_outputs
 from epinet_al.metrics.uncertainty import uncertainty_diagnostics
+from epinet_al.tasks.specs import TestbedTaskConfig
 from epinet_al.tasks.task import ActiveLearningTask
 
 
@@ -34,14 +35,10 @@ class TestbedEvaluator:
         return {f"test/{name}": value for name, value in metrics.items()}
 
 
-def build_testbed_task(cfg: TestbedTaskConfig, eval_batch_size: int) -> ActiveLearningTask:
-    for field in ("input_dim", "num_classes", "pool_size", "test_size", "num_joint_batches", "tau", "kappa"):
-        if getattr(cfg, field) <= 0:
-            raise ValueError(f"task.{field} must be positive, got {getattr(cfg, field)}")
-    if cfg.num_classes < 2:
-        raise ValueError(f"task.num_classes must be at least 2, got {cfg.num_classes}")
-    if cfg.temperature <= 0:
-        raise ValueError(f"task.temperature must be positive, got {cfg.temperature}")
+def build_testbed_task(
+    cfg: TestbedTaskConfig, model_cfg: Any, eval_cfg: Any, device: torch.device | None = None
+) -> ActiveLearningTask:
+    """The testbed problem of ``cfg`` (checked when composed); the model and device play no part in it."""
     data = make_testbed(
         input_dim=cfg.input_dim,
         num_classes=cfg.num_classes,
@@ -57,7 +54,7 @@ def build_testbed_task(cfg: TestbedTaskConfig, eval_batch_size: int) -> ActiveLe
         name=cfg.name,
         pool=TensorInputs(data.pool_x),
         pool_labels=data.pool_y,
-        evaluator=TestbedEvaluator(data, eval_batch_size),
+        evaluator=TestbedEvaluator(data, eval_cfg.batch_size),
         num_outputs=cfg.num_classes,
         primary_metric="test/nll",
         metric_mode="min",

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any, Protocol
 
-from epinet_al.tracking.atomic import atomic_write, atomic_write_text
+from epinet_al.io import atomic_write, atomic_write_text
 
 CURVE_FILE = "curve.csv"
 SUMMARY_FILE = "summary.json"

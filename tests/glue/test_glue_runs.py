@@ -61,10 +61,9 @@ def test_stsb_regression_with_the_epinet_and_variance(glue_config, tmp_path):
 
 
 @pytest.mark.parametrize("priority", ["entropy", "margin", "var_ratios", "bald", "epig"])
-def test_classification_priorities_refuse_stsb(glue_config, tmp_path, priority):
-    cfg = glue_config("stsb", f"acquisition={priority}", "model.finetune=frozen")
+def test_classification_priorities_refuse_stsb(glue_config, priority):
     with pytest.raises(ValueError, match=rf"priority '{priority}' needs class probabilities.*uniform, variance"):
-        run_experiment(cfg, tmp_path / "run")
+        glue_config("stsb", f"acquisition={priority}", "model.finetune=frozen")
 
 
 def test_encoder_dropout_head_runs_end_to_end(glue_config, tmp_path):
@@ -74,21 +73,20 @@ def test_encoder_dropout_head_runs_end_to_end(glue_config, tmp_path):
     assert summary["final"]["num_labels"] == 12
 
 
-def test_encoder_dropout_refuses_a_frozen_encoder(glue_config, tmp_path):
+# Refused when the config is converted (to_experiment_config), before any data is read.
+def test_encoder_dropout_refuses_a_frozen_encoder(glue_config):
     with pytest.raises(ValueError, match="encoder_dropout.*model.finetune=full"):
-        run_experiment(glue_config("rte", "head=encoder_dropout", "model.finetune=frozen"), tmp_path / "run")
+        glue_config("rte", "head=encoder_dropout", "model.finetune=frozen")
 
 
-def test_encoder_dropout_refuses_model_identity(tmp_path):
-    cfg = experiment_config([*TINY["prioritized"], "head=encoder_dropout", "acquisition=variance"])
+def test_encoder_dropout_refuses_model_identity():
     with pytest.raises(ValueError, match="model='identity'"):
-        run_experiment(cfg, tmp_path / "run")
+        experiment_config([*TINY["prioritized"], "head=encoder_dropout", "acquisition=variance"])
 
 
-def test_glue_task_refuses_model_identity(glue_dir, tmp_path):
-    cfg = experiment_config(["task=sst2", f"task.data_dir={glue_dir}", "trainer.accelerator=cpu"])
-    with pytest.raises(ValueError, match="needs an encoder.*minilm"):
-        run_experiment(cfg, tmp_path / "run")
+def test_glue_task_refuses_model_identity(glue_dir):
+    with pytest.raises(ValueError, match="model='identity' reads vectors.*valid models for task=sst2: minilm"):
+        experiment_config(["task=sst2", f"task.data_dir={glue_dir}", "trainer.accelerator=cpu"])
 
 
 # Every head in both protocols on a GLUE task (every priority with every head on [A, B, C] logits is

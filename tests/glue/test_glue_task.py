@@ -106,12 +106,12 @@ def test_mnli_reports_matched_and_mismatched_from_the_supplementary_files(glue_c
     ("overrides", "message"),
     [
         (["task.pool_split=test"], "unknown split 'test'.*valid splits: train, dev"),
-        (["task.eval_splits=[]"], "task.eval_splits is empty"),
+        (["task.eval_splits=[dev,dev]"], "report under the same names"),
         (["task.eval_splits=[train]"], "also in task.eval_splits"),
         (["task.source=web"], "unknown task.source 'web'.*local, hub"),
         (["model.finetune=partial"], "unknown model.finetune 'partial'.*full, frozen"),
-        (["task.max_pool_size=-1"], "task.max_pool_size must be 0"),
-        (["task.tune_size=-1"], "task.tune_size must be 0"),
+        (["task.max_pool_size=-1"], r"task.max_pool_size must be >= 0 \(0: the whole split\)"),
+        (["task.tune_size=-1"], r"task.tune_size must be >= 0 \(0: no tune split\)"),
         ([f"task.tune_size={N_TRAIN}"], f"task.tune_size={N_TRAIN} leaves no pool"),
     ],
 )

@@ -14,7 +14,7 @@ from tests.tiny_configs import experiment_config
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return load_tokenizer(experiment_config(["model=tiny"]).model)
+    return load_tokenizer(experiment_config(["task=sst2", "model=tiny"]).model)
 
 
 def pairs(n: int = 5) -> TextExamples:

@@ -1,0 +1,127 @@
+"""The protocol options (group ``budget``): their config dataclasses and loops (torch-free).
+
+Each config checks its own fields in ``__post_init__`` (run by ``OmegaConf.to_object`` at compose time).
+What needs the pool's size (a budget larger than the pool) is checked when the task is built
+(``epinet_al.experiment.check_pool``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from epinet_al.registry import ProtocolSpec, Registry, check_at_least, check_choice, check_positive
+
+# What a prioritized step trains on once the label budget is spent (budget.replay).
+REPLAYS = ("priority", "uniform")
+
+
+@dataclass
+class PrioritizedBudgetConfig:
+    """The paper's loop: per step, score a random candidate batch and train on the top ones."""
+
+    protocol: str = "prioritized"
+    # Label budget: distinct examples whose label may be revealed; 0: no cap (the whole pool, the paper's
+    # anytime curve: labels used = distinct examples revealed after max_steps).
+    max_labels: int = 100
+    candidate_batch_size: int = 100  # N: candidates drawn per step, uniformly without replacement
+    batch_size: int = 10  # n: top-scored candidates labeled and trained on per step
+    max_steps: int = 1000  # SGD steps in all; after the budget is spent, only labeled data is used
+    eval_labels: list[int] = field(default_factory=lambda: [10, 20, 40, 60, 80, 100])
+    eval_every: int = 0  # also evaluate every this many steps (0: only at eval_labels and the end)
+    # Batches once the budget is spent: "priority" (the paper's loop: the top n of N labeled candidates)
+    # or "uniform" (n labeled examples at random: plain training on the acquired set).
+    replay: str = "priority"
+    # Candidates per forward pass when scoring; token inputs are sorted by length into the passes.
+    score_batch_size: int = 1024
+
+    def __post_init__(self) -> None:
+        check_positive(self, "budget", "candidate_batch_size", "batch_size", "max_steps", "score_batch_size")
+        check_at_least(self, "budget", 0, "0: no cap", "max_labels")
+        check_at_least(self, "budget", 0, "0: only at eval_labels and the end", "eval_every")
+        check_choice("budget", "replay", self.replay, REPLAYS)
+        if any(labels <= 0 for labels in self.eval_labels):
+            raise ValueError(f"budget.eval_labels must be positive integers, got {list(self.eval_labels)}")
+        if self.batch_size > self.candidate_batch_size:
+            raise ValueError(
+                f"budget.batch_size={self.batch_size} is larger than "
+                f"budget.candidate_batch_size={self.candidate_batch_size}"
+            )
+
+
+@dataclass
+class PoolBudgetConfig:
+    """The pool-based protocol of other active-learning libraries, in rounds.
+
+    A seeded random initial labeled set; each round trains on all labeled data, evaluates, then
+    scores the unlabeled pool (or a random subsample of it) and labels the top acquire_size.
+    """
+
+    protocol: str = "pool"
+    max_labels: int = 100
+    initial_labels: int = 10
+    acquire_size: int = 10  # k: labels acquired per round
+    # SGD steps per round on the labeled set, in minibatches drawn from the labeled set reshuffled epoch
+    # after epoch (an example repeats within a batch when fewer than batch_size are labeled: the reference fit).
+    train_steps: int = 1000
+    batch_size: int = 100
+    reinitialize: bool = True  # retrain from the initial weights each round (else warm start)
+    pool_subsample: int = 0  # score only this many random unlabeled examples per round (0: all)
+    score_batch_size: int = 1024  # candidates scored per forward pass
+
+    def __post_init__(self) -> None:
+        check_positive(
+            self,
+            "budget",
+            "max_labels",
+            "initial_labels",
+            "acquire_size",
+            "train_steps",
+            "batch_size",
+            "score_batch_size",
+        )
+        check_at_least(self, "budget", 0, "0: score the whole pool", "pool_subsample")
+        if self.initial_labels > self.max_labels:
+            raise ValueError(
+                f"budget.initial_labels={self.initial_labels} is larger than budget.max_labels={self.max_labels}"
+            )
+
+
+@dataclass
+class SubsetBudgetConfig:
+    """The baseline without prioritization: fixed random subsets of the pool, each trained from scratch.
+
+    Nested subsets (the first N of one seeded permutation of the pool) of sizes ``fractions`` of the pool
+    (or ``sizes`` when given); each is trained from the initial weights for ``train_steps`` steps (or
+    ``epochs`` passes when train_steps is 0, the paper's 10 epochs) and evaluated once: one curve point per size.
+    """
+
+    protocol: str = "subset"
+    fractions: list[float] = field(default_factory=lambda: [0.05, 0.15, 0.5])
+    sizes: list[int] = field(default_factory=list)
+    train_steps: int = 1000
+    epochs: float = 0.0
+    batch_size: int = 100
+
+    def __post_init__(self) -> None:
+        check_positive(self, "budget", "batch_size")
+        if not self.fractions and not self.sizes:
+            raise ValueError("budget.fractions and budget.sizes are both empty; give the subset sizes to train on")
+        if not self.sizes and any(not 0 < fraction <= 1 for fraction in self.fractions):
+            raise ValueError(f"budget.fractions must be in (0, 1], got {list(self.fractions)}")
+        if any(size <= 0 for size in self.sizes):
+            raise ValueError(f"budget.sizes must be positive integers, got {list(self.sizes)}")
+        if self.train_steps < 0 or (self.train_steps == 0 and self.epochs <= 0):
+            raise ValueError(
+                f"budget.train_steps={self.train_steps} with budget.epochs={self.epochs}: give a positive "
+                "train_steps, or train_steps=0 and positive epochs"
+            )
+
+
+PROTOCOLS = Registry(
+    "protocol",
+    [
+        ProtocolSpec("prioritized", PrioritizedBudgetConfig, "epinet_al.active_learning.prioritized:run_prioritized"),
+        ProtocolSpec("pool", PoolBudgetConfig, "epinet_al.active_learning.pool:run_pool"),
+        ProtocolSpec("subset", SubsetBudgetConfig, "epinet_al.active_learning.subset:run_subset"),
+    ],
+)

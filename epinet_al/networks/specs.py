@@ -1,0 +1,229 @@
+"""The model and head options: their config dataclasses, capabilities and builders (torch-free).
+
+Each config checks its own fields in ``__post_init__`` (run by ``OmegaConf.to_object`` at compose time);
+checks across groups are in ``epinet_al.config.check_compatible``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import II, MISSING, SI
+
+from epinet_al.registry import (
+    HeadSpec,
+    ModelSpec,
+    Registry,
+    check_at_least,
+    check_choice,
+    check_positive,
+    check_seed,
+)
+
+POOLINGS = ("pooler", "cls", "mean")
+FINETUNE_MODES = ("full", "frozen")
+LR_SCHEDULES = ("constant", "linear")
+PAIR_ENCODINGS = ("joint", "separate")
+
+# ---------------------------------------------------------------- model (the feature extractor)
+
+
+@dataclass
+class IdentityModelConfig:
+    """No encoder: the head reads the task's input vectors directly (the testbed)."""
+
+    name: str = "identity"
+
+
+@dataclass
+class EncoderModelConfig:
+    """A Hugging Face encoder (AutoModel): its pooled features [B, F] feed the head."""
+
+    name: str = MISSING
+    # A hub id (bert-base-uncased), a local folder, or pkg://<package>/<folder> inside an installed package.
+    path: str = MISSING
+    # false: random weights from the path's config with config_overrides applied, drawn with init_seed
+    # (the tests' tiny BERT); the seed keeps a random frozen encoder's cached features valid.
+    pretrained: bool = True
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+    init_seed: int = 0
+    # The longest input the encoder takes; inputs are cut to min(task.max_length, model.max_length).
+    max_length: int = 512
+    # "full": the encoder trains with the head; "frozen": features computed once and cached, the head trains alone.
+    finetune: str = "frozen"
+    # "pooler": BERT's pooled output tanh(W h_CLS + b), the reference's features; "cls": the [CLS] hidden
+    # state (for encoders without a trained pooler, such as MiniLM); "mean": mean of the token states.
+    pooling: str = "cls"
+    # Sentence pairs: "joint" encodes [CLS] a [SEP] b [SEP] at once; "separate" (finetune=frozen only) pools
+    # each sentence alone and feeds the head [u, v, |u - v|, u * v] (width 4F), sentence-transformers' pair
+    # classifier input, for encoders trained to embed one sentence (MiniLM). Single-sentence tasks ignore it.
+    pair_encoding: str = "joint"
+    # Rate of every dropout layer in the encoder (null: the checkpoint's); head=encoder_dropout samples it.
+    dropout_rate: float | None = None
+    # The encoder's parameter group in full fine-tuning (the head keeps trainer.optimizer's settings);
+    # biases and LayerNorm weights get no weight decay.
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    # Frozen mode: standardise each feature with the mean and sd of the pool's features (inputs only, never
+    # labels), so that no direction of an anisotropic embedding dominates the head, the epinet and its prior.
+    standardize: bool = False
+    # The learning-rate schedule of full fine-tuning (BERT's recipe): linear warmup over warmup_ratio of each
+    # fit's steps, then linear decay to 0 ("linear"), or a constant rate ("constant"). Frozen mode: constant.
+    lr_schedule: str = "linear"
+    warmup_ratio: float = 0.1
+    # Examples per encoder pass at inference (frozen features, evaluation); 64 is fastest on a CPU, a GPU
+    # wants more.
+    batch_size: int = 64
+    # Tokenized splits and frozen features, keyed by a hash of everything they depend on.
+    cache_dir: str = SI("${oc.env:EPINET_AL_CACHE,'~/.cache/epinet-al'}")
+
+    def __post_init__(self) -> None:
+        check_choice("model", "finetune", self.finetune, FINETUNE_MODES)
+        check_choice("model", "pooling", self.pooling, POOLINGS)
+        check_choice("model", "pair_encoding", self.pair_encoding, PAIR_ENCODINGS)
+        check_choice("model", "lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_positive(self, "model", "batch_size", "lr")
+        check_at_least(self, "model", 2, "a token budget", "max_length")
+        check_at_least(self, "model", 0, "0: no decay", "weight_decay")
+        check_seed("model", "init_seed", self.init_seed)
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"model.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.dropout_rate is not None and not 0 <= self.dropout_rate < 1:
+            raise ValueError(
+                f"model.dropout_rate must be in [0, 1) or null (the checkpoint's), got {self.dropout_rate}"
+            )
+
+    @property
+    def trains_encoder(self) -> bool:
+        """Whether the encoder is the ENN's body (full) rather than computing cached features (frozen)."""
+        return self.finetune == "full"
+
+
+MODELS = Registry(
+    "model",
+    [
+        ModelSpec("identity", IdentityModelConfig, input_kind="vectors", options="identity"),
+        ModelSpec("encoder", EncoderModelConfig, input_kind="text", options="minilm (offline), bert_base, tiny"),
+    ],
+)
+
+# ---------------------------------------------------------------- head (the uncertainty head)
+
+
+@dataclass
+class HeadConfig:
+    """What every head has: the base MLP's hidden widths, n_z and the L2 multiplier."""
+
+    name: str = MISSING
+    hidden: list[int] = field(default_factory=lambda: [50, 50])
+    # Index samples per training step (n_z); the loss is averaged over them.
+    train_index_samples: int = 1
+    # Multiplier on the head's reference L2 term s(N) * sum(theta^2) (Head.reference_l2); 0: no L2 term.
+    l2_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_positive(self, "head", "train_index_samples")
+        check_at_least(self, "head", 0, "0: no L2 term", "l2_scale")
+        if self.hidden != MISSING and any(width <= 0 for width in self.hidden):
+            raise ValueError(f"head.hidden widths must be positive integers, got {list(self.hidden)}")
+
+
+def _check_dropout(config: Any) -> None:
+    if not 0 <= config.dropout_rate < 1:
+        raise ValueError(f"head.dropout_rate must be in [0, 1), got {config.dropout_rate}")
+    if config.hidden != MISSING and not config.hidden:
+        raise ValueError("head.hidden=[]: a dropout head needs at least one hidden layer to drop units from")
+
+
+@dataclass
+class MLPHeadConfig(HeadConfig):
+    """Plain classifier head, no epistemic index."""
+
+    name: str = "mlp"
+
+
+@dataclass
+class EpinetHeadConfig(HeadConfig):
+    """Base MLP head plus epinet and frozen prior (defaults: the BERT heads of the paper)."""
+
+    name: str = "epinet"
+    index_dim: int = 30
+    epinet_hidden: list[int] = field(default_factory=lambda: [50, 50])
+    # Feed the base head's last hidden layer to the epinet as well as its input features.
+    include_hidden: bool = False
+    # "mlp": an MLP on concat[z, phi] like the epinet; "ensemble": index_dim small MLPs on the input.
+    prior: str = "mlp"
+    prior_hidden: list[int] = field(default_factory=lambda: [50, 50])
+    # null: 0.3 / task.temperature, the neural testbed's agent (filled in by epinet_al.config).
+    prior_scale: float | None = 1.0
+    train_index_samples: int = II(".index_dim")
+
+    def __post_init__(self) -> None:
+        check_positive(self, "head", "index_dim")  # first: train_index_samples follows it
+        super().__post_init__()
+        check_choice("head", "prior", self.prior, ("mlp", "ensemble"))
+        for key in ("epinet_hidden", "prior_hidden"):
+            widths = getattr(self, key)
+            if widths != MISSING and any(width <= 0 for width in widths):
+                raise ValueError(f"head.{key} widths must be positive integers, got {list(widths)}")
+        if self.prior_scale is not None:
+            check_at_least(self, "head", 0, "0: no prior", "prior_scale")
+
+
+@dataclass
+class DropoutHeadConfig(HeadConfig):
+    """MC dropout on the base MLP head's hidden units; the index is one mask shared by the batch."""
+
+    name: str = "dropout"
+    dropout_rate: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_dropout(self)
+
+
+@dataclass
+class EnsembleHeadConfig(HeadConfig):
+    """ensemble_size independent MLP heads on the same features; the index is a member id."""
+
+    name: str = "ensemble"
+    ensemble_size: int = 10
+    # Member ids per training step, drawn without repeats: ensemble_size trains every member each step.
+    train_index_samples: int = II(".ensemble_size")
+
+    def __post_init__(self) -> None:
+        check_positive(self, "head", "ensemble_size")  # first: train_index_samples follows it
+        super().__post_init__()
+
+
+@dataclass
+class EncoderDropoutHeadConfig(HeadConfig):
+    """MC dropout in the encoder and the head: the index seeds the masks; the encoder runs once per index."""
+
+    name: str = "encoder_dropout"
+    dropout_rate: float = 0.1  # the head's hidden units; the encoder's rate is model.dropout_rate
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_dropout(self)
+
+
+HEADS = Registry(
+    "head",
+    [
+        HeadSpec("mlp", MLPHeadConfig, "epinet_al.networks.head:MLPHead.from_config", has_index=False),
+        HeadSpec("epinet", EpinetHeadConfig, "epinet_al.networks.epinet:EpinetHead.from_config", has_index=True),
+        HeadSpec("dropout", DropoutHeadConfig, "epinet_al.networks.dropout:DropoutHead.from_config", has_index=True),
+        HeadSpec(
+            "ensemble", EnsembleHeadConfig, "epinet_al.networks.ensemble:EnsembleHead.from_config", has_index=True
+        ),
+        HeadSpec(
+            "encoder_dropout",
+            EncoderDropoutHeadConfig,
+            "epinet_al.networks.encoder_dropout:EncoderDropoutHead.from_config",
+            has_index=True,
+            body_per_index=True,
+        ),
+    ],
+)

@@ -1,0 +1,132 @@
+"""The component registries: one spec per pluggable option (head, priority, task, model, protocol).
+
+A spec names its config dataclass, its builder and its capabilities, so everything else (the config
+schemas, the builders' dispatch, the compose-time checks) is derived from it. Specs and configs are
+torch-free: a builder is a ``"module:attribute"`` path imported only when a run builds the component,
+so composing and checking a config (``epinet-al --help``, a sweep's pre-flight) never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from omegaconf import MISSING
+
+S = TypeVar("S")
+
+
+class Registry(Generic[S]):
+    """Specs by name; an unknown name is a ValueError listing the valid ones."""
+
+    def __init__(self, kind: str, specs: Iterable[S], plural: str | None = None):
+        self.kind = kind
+        self.plural = plural or f"{kind}s"
+        self._specs: dict[str, S] = {spec.name: spec for spec in specs}  # type: ignore[attr-defined]
+
+    def get(self, name: str) -> S:
+        if name not in self._specs:
+            raise ValueError(f"unknown {self.kind} {name!r}; valid {self.plural}: {', '.join(self._specs)}")
+        return self._specs[name]
+
+    def of(self, config: Any) -> S:
+        """The spec whose config class ``config`` is an instance of."""
+        for spec in self._specs.values():
+            if type(config) is spec.config:  # type: ignore[attr-defined]
+                return spec
+        raise TypeError(f"{type(config).__name__} is not a {self.kind} config")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._specs)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def specs(self) -> list[S]:
+        return list(self._specs.values())
+
+
+def load(path: str) -> Callable[..., Any]:
+    """The object at ``"package.module:Name.attr"``, imported now (builders are referenced lazily)."""
+    module, _, attribute = path.partition(":")
+    target: Any = importlib.import_module(module)
+    for part in attribute.split("."):
+        target = getattr(target, part)
+    return target
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    name: str
+    config: type
+    build: str  # (cfg, feature_dim, num_outputs) -> Head
+    has_index: bool  # outputs vary with the epistemic index (bald, variance and epig are not 0)
+    body_per_index: bool = False  # re-runs the body once per index sample: needs an encoder that trains
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    config: type
+    input_kind: str  # what the model reads: "vectors" or "text"
+    options: str  # the conf/model options with this schema, for messages
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    config: type
+    build: str  # (cfg, model_cfg, eval_cfg, device) -> ActiveLearningTask
+    input_kind: str  # what the task's inputs are: "vectors" or "text"
+
+
+@dataclass(frozen=True)
+class PrioritySpec:
+    name: str
+    needs_index: bool  # identically 0 without an epistemic index
+    needs_targets: bool = False  # called with target_logits=: the loops draw target inputs
+    regression: bool = False  # also defined on a regression model's outputs [A, B, 1]
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    name: str
+    config: type
+    run: str  # (loop, budget) -> None
+
+
+# ---------------------------------------------------------------- field checks for __post_init__
+# Called from the config dataclasses, which OmegaConf.to_object constructs: the checks run at compose time.
+# A field still MISSING or an unresolved interpolation (a default_factory instance) is not checked yet.
+
+
+def _unset(value: Any) -> bool:
+    return value is MISSING or value == MISSING or (isinstance(value, str) and value.startswith("${"))
+
+
+def check_positive(config: Any, group: str, *fields: str) -> None:
+    for key in fields:
+        value = getattr(config, key)
+        if not _unset(value) and value <= 0:
+            raise ValueError(f"{group}.{key} must be positive, got {value}")
+
+
+def check_at_least(config: Any, group: str, bound: float, note: str, *fields: str) -> None:
+    for key in fields:
+        value = getattr(config, key)
+        if not _unset(value) and value < bound:
+            raise ValueError(f"{group}.{key} must be >= {bound} ({note}), got {value}")
+
+
+def check_choice(group: str, key: str, value: Any, choices: Iterable[str]) -> None:
+    choices = list(choices)
+    if not _unset(value) and value not in choices:
+        raise ValueError(f"unknown {group}.{key} {value!r}; valid choices: {', '.join(choices)}")
+
+
+def check_seed(group: str, key: str, value: Any) -> None:
+    name = f"{group}.{key}" if group else key
+    if not _unset(value) and not 0 <= value <= 2**32 - 1:
+        raise ValueError(f"{name}={value} is out of range; valid seeds: 0..{2**32 - 1}")

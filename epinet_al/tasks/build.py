@@ -1,0 +1,22 @@
+"""Build a task from its config, through its spec in ``epinet_al.tasks.specs``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from epinet_al.registry import load
+from epinet_al.tasks.specs import TASKS
+from epinet_al.tasks.task import ActiveLearningTask
+
+
+def build_task(
+    cfg: Any, eval_cfg: Any, model_cfg: Any = None, device: torch.device | None = None
+) -> ActiveLearningTask:
+    """The task described by ``cfg`` (a task config dataclass), evaluated in batches of ``eval_cfg.batch_size``.
+
+    A GLUE task reads text through the encoder of ``model_cfg``; in frozen mode it computes (or reads
+    from the cache) the encoder's features on ``device``.
+    """
+    return load(TASKS.of(cfg).build)(cfg, model_cfg, eval_cfg, device)
