@@ -36,6 +36,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from epinet_al.config import ExperimentConfig, to_experiment_config
+from epinet_al.paths import CONFIG_DIR
 from epinet_al.run_folder import (
     ERROR_FILE,
     LOCK_FILE,
@@ -52,7 +53,6 @@ from epinet_al.run_folder import (
 from epinet_al.sweep_grid import Grid, expand, force_add_keys_of_swept_groups, parse
 
 # conf/ sits at the top of the repository, next to the package (installed in editable mode).
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 # Groups that are chosen by their own mechanism, not by the user as `group=option`.
 _INTERNAL_GROUPS = {"hydra", "task_head"}
 # Exceptions that mean "the input (or the disk, or the machine) is wrong", not "the program is wrong".
@@ -233,18 +233,16 @@ def with_saved_overrides(command: Command) -> Command:
 
 
 def _experiment_config(cfg: DictConfig) -> ExperimentConfig:
-    """The job's typed config (to_experiment_config refuses an invalid one)."""
+    """The job's typed config (to_experiment_config refuses an invalid one).
+
+    A job sent to SLURM runs on another machine: its devices are checked there, not against this one's
+    (a login node without a GPU must still submit a GPU sweep).
+    """
+    remote = "Slurm" in str(OmegaConf.select(cfg, "hydra.launcher._target_", default=""))
     cfg = cfg.copy()
     with open_dict(cfg):
         del cfg["hydra"]  # as Hydra does before calling the task function
-    return to_experiment_config(cfg)
-
-
-def _check_names(cfg: ExperimentConfig) -> None:
-    """Protocol, selection and priority names (imports torch: only once a run is planned)."""
-    from epinet_al.experiment import check_names
-
-    check_names(cfg)
+    return to_experiment_config(cfg, devices=not remote)
 
 
 def _check_writable(folder: Path) -> None:
@@ -325,10 +323,6 @@ def run_one(command: Command) -> int:
     if summary is not None:
         print(f"{folder} is complete: {result_line(summary)}")
         return 0
-    try:
-        _check_names(experiment)
-    except ValueError as error:
-        raise UsageError(one_line(error)) from None
     _check_run_folder(folder, experiment)
 
     global _single_run
@@ -421,7 +415,7 @@ def _plan_sweep(command: Command) -> tuple[Path, Command, list[str], list[_Job]]
             try:
                 cfg = compose_job([*pinned, *overrides])
                 job.folder = Path(os.path.abspath(os.path.join(sweep_dir, str(cfg.hydra.sweep.subdir))))
-                _check_names(_experiment_config(cfg))
+                _experiment_config(cfg)
             except _CONFIG_ERRORS as error:
                 if _debug():
                     raise
@@ -533,8 +527,7 @@ def _run_sweep_job(cfg: DictConfig, output_dir: Path) -> float | None:
             from epinet_al.experiment import run_experiment
 
             (output_dir / ERROR_FILE).unlink(missing_ok=True)
-            experiment = to_experiment_config(cfg)
-            _check_names(experiment)  # an invalid job fails before its data is read
+            experiment = to_experiment_config(cfg)  # an invalid job fails before its data is read
             summary = run_experiment(experiment, output_dir)
             print(f"{output_dir}: {result_line(summary)}")
         else:

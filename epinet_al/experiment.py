@@ -67,13 +67,6 @@ def label_budget(budget: object, pool_size: int) -> int:
     return budget.max_labels or pool_size  # prioritized: 0 is no cap
 
 
-def check_names(cfg: ExperimentConfig) -> None:
-    """Nothing left to check: every name is checked when the config is converted (``to_experiment_config``).
-
-    Kept while the command line's pre-flight still calls it.
-    """
-
-
 def check_pool(cfg: ExperimentConfig, task: ActiveLearningTask) -> None:
     """The checks that need the built task: the budget against the pool's size, before anything is trained.
 

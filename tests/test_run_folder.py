@@ -132,3 +132,21 @@ def test_help_names_the_program(monkeypatch, capsys):
 def test_version_is_the_projects(monkeypatch, capsys):
     result = run_cli(["--version"], monkeypatch, capsys)
     assert result.code == 0 and result.stdout.startswith("epinet-al ")
+
+
+def test_a_slurm_sweep_is_not_checked_against_this_machines_devices():
+    """A login node without a GPU still submits a GPU sweep: its jobs check their devices where they run."""
+    from hydra import compose, initialize_config_dir
+
+    from epinet_al.cli import _experiment_config
+    from epinet_al.paths import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        slurm = compose("config", ["trainer=gpu", "hydra/launcher=slurm"], return_hydra_config=True)
+        local = compose("config", ["trainer=gpu"], return_hydra_config=True)
+    assert _experiment_config(slurm).trainer.accelerator == "gpu"
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="has no GPU"):
+            _experiment_config(local)

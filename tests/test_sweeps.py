@@ -41,7 +41,7 @@ EXPECTED_JOBS = {
     "glue_priorities_mlp": 63,  # 7 tasks x mlp x 3 marginal priorities x 3 seeds
     "glue_minilm": 36,  # {cola, sst2, rte} x epinet x {uniform, entropy, bald, variance} x 3 seeds
     "glue_minilm_mlp": 18,  # {cola, sst2, rte} x mlp x {uniform, entropy} x 3 seeds
-    "compare": 15,  # the lead's `make run` grid: epinet x 5 priorities x 3 seeds
+    "compare": 4,  # `make run`'s epinet part: 2 priorities x 2 seeds
 }
 SWEEPS = sorted(f.stem for f in SWEEPS_DIR.glob("*.yaml"))
 
