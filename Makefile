@@ -52,7 +52,7 @@ PYTEST := $(PY) -m pytest -q
 
 .PHONY: test
 test: setup ## Fast tests: offline, CPU only, no cluster or browser (about a minute)
-	$(PYTEST) -m "not slow and not slurm and not browser"
+	$(PYTEST) -n auto -m "not slow and not slurm and not browser"
 
 .PHONY: test-slow
 test-slow: setup ## Slow tests: end-to-end runs, kill and resume, sweeps (a few minutes)

@@ -163,6 +163,7 @@ def test_gpu_trainer_without_a_gpu(tmp_path, monkeypatch, capsys):
     )
 
 
+@pytest.mark.slow
 def test_invalid_jobs_of_a_sweep_are_listed_before_any_runs(tmp_path, monkeypatch, capsys):
     from epinet_al import cli
 

@@ -62,6 +62,7 @@ def test_the_working_directory_survives_an_early_failure(tmp_path, monkeypatch, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.slow
 def test_resume_takes_the_folders_own_overrides(tmp_path, monkeypatch, capsys):
     # Before: `resume=<folder>` alone failed with "config differs in budget.max_steps".
     folder = tmp_path / "run"
@@ -97,6 +98,7 @@ def test_ctrl_c_ends_in_one_line(tmp_path, monkeypatch, capsys, evaluated):
         assert not folder.exists()
 
 
+@pytest.mark.slow
 def test_unreachable_slurm_controller_is_one_line(tmp_path, monkeypatch, capsys):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

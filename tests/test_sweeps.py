@@ -243,6 +243,7 @@ def test_sweep_over_keys_outside_the_folder_path_runs_every_job_into_its_own_fol
     assert f"compare the runs: epinet-al-report {tmp_path}" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("single_thread")
 def test_a_failing_job_does_not_stop_the_jobs_after_it(tmp_path, monkeypatch, capsys):
     # Before: the first failing job ended the command, and the jobs after it never ran.

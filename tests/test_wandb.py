@@ -191,6 +191,7 @@ def test_unknown_mode_is_refused(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_a_resumed_run_continues_its_wandb_run_and_holds_each_point_once(wandb_env):
     # The evaluation points after the budget share num_labels (12); W&B steps keep them apart.
     rows = [{"step": s, "num_labels": min(4 * s, 12), "test/acc": s / 20, "test/nll": 1 / s} for s in (1, 2, 3, 6, 9)]

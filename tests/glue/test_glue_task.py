@@ -128,6 +128,7 @@ def test_supplementary_splits_are_local_only(glue_config):
 # ---------------------------------------------------------------- caps
 
 
+@pytest.mark.slow
 def test_caps_draw_a_seeded_random_subset(glue_config):
     def pool_rows(*overrides):
         task = build(glue_config("sst2", "model.finetune=full", "task.max_pool_size=5", *overrides))
@@ -141,6 +142,7 @@ def test_caps_draw_a_seeded_random_subset(glue_config):
     assert pool_rows() == pool_rows("task.max_eval_size=4")  # each split draws from its own stream
 
 
+@pytest.mark.slow
 def test_tune_split_is_carved_out_of_the_pool_and_evaluated(glue_config):
     def tune_task(*overrides):
         return build(glue_config("sst2", "model.finetune=frozen", "task.tune_size=4", *overrides))
