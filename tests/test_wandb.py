@@ -94,12 +94,16 @@ def test_offline_run_logs_the_curve_against_num_labels(wandb_env):
     metrics = [c for c in curve.columns if c not in ("num_labels", "step")]
     assert {name: run.step_metrics.get(name) for name in metrics} == dict.fromkeys(metrics, "num_labels")
     assert run.step_metrics["num_labels"] == run.step_metrics["step"] == ""
-    assert {name: run.summaries[name] for name in metrics} == {
+    best = {
         "train/loss": {"min"},
         "test/acc": {"max"},
         "test/nll": {"min"},
         "test/joint_nll": {"min"},
+        "test/ece": {"min"},
     }
+    assert {name: run.summaries[name] for name in best} == best
+    # Diagnostics have no better direction (a larger spread is not worse): W&B's default, the last value.
+    assert not any(run.summaries.get(name) for name in ("test/spread", "test/spread_cv", "train/l2_weight"))
 
     # One history row per curve row, at W&B step = the loop's step, with the same values.
     rows = points(run)

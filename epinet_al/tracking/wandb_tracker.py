@@ -34,7 +34,7 @@ LOOP_STEP = "step"
 # The value W&B's runs table shows for a metric (bare name; keys are `split/name`): the best one, by
 # the way the metric improves; others keep W&B's default, the last value.
 SUMMARIES = {
-    **dict.fromkeys(["nll", "joint_nll", "ece", "spread", "loss"], "min"),
+    **dict.fromkeys(["nll", "joint_nll", "ece", "loss"], "min"),
     **dict.fromkeys(["acc", "f1", "matthews", "pearson", "spearman"], "max"),
 }
 
