@@ -4,9 +4,10 @@ The names below are imported on first use: ``epinet_al.acquisition.specs`` (the 
 capabilities) stays importable without torch.
 """
 
-import importlib
 import sys
 from typing import Any
+
+from epinet_al.registry import lazy_exports
 
 _EXPORTS = {
     "EPISTEMIC_PRIORITIES": "specs",
@@ -23,10 +24,11 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
+_lazy = lazy_exports(__name__, _EXPORTS)
+
+
 def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    value = _lazy(name)
     # Importing the submodule epig binds the module to the package's name epig; the name means the function.
     if f"{__name__}.epig" in sys.modules:
         globals()["epig"] = sys.modules[f"{__name__}.epig"].epig

@@ -4,14 +4,9 @@ The names below are imported on first use: ``epinet_al.tasks.specs`` (the option
 without torch.
 """
 
-import importlib
-from typing import Any
+from epinet_al.registry import lazy_exports
 
 _EXPORTS = {"ActiveLearningTask": "task", "Evaluator": "task", "TASKS": "specs", "build_task": "build"}
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
