@@ -20,10 +20,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import nn
 
 from epinet_al.networks.head import Head
-from epinet_al.networks.mlp import MLP
+from epinet_al.networks.mlp import stacked_forward, stacked_mlps
 
 
 class EnsembleHead(Head):
@@ -39,15 +38,8 @@ class EnsembleHead(Head):
             raise ValueError(f"ensemble_size must be positive, got {ensemble_size}")
         self.feature_dim = feature_dim
         self.ensemble_size = ensemble_size
-        # Build the members as ordinary MLPs (the reference init, one draw each), then stack them.
-        members = [MLP(feature_dim, hidden, num_outputs) for _ in range(ensemble_size)]
-        layers = [[*member.hidden_layers, member.output_layer] for member in members]
-        self.weights = nn.ParameterList(
-            nn.Parameter(torch.stack([m[i].weight.detach().T for m in layers])) for i in range(len(layers[0]))
-        )  # each [M, in, out]
-        self.biases = nn.ParameterList(
-            nn.Parameter(torch.stack([m[i].bias.detach() for m in layers])) for i in range(len(layers[0]))
-        )  # each [M, out]
+        # The members as ordinary MLPs (the reference init, one draw each), stored stacked: [M, in, out], [M, out].
+        self.weights, self.biases = stacked_mlps(ensemble_size, feature_dim, hidden, num_outputs)
 
     def reference_l2(self, num_labels: int, temperature: float) -> float:
         """sqrt(rho) * D / (M * N): the reference ensemble's scale on the member-averaged loss
@@ -64,9 +56,4 @@ class EnsembleHead(Head):
         if index.ndim != 1 or index.is_floating_point():
             raise ValueError(f"ensemble index must be integer member ids [A], got {index.dtype} {tuple(index.shape)}")
         members, rows = torch.unique(index, return_inverse=True)  # each drawn member runs once
-        x = features.unsqueeze(0).expand(members.shape[0], -1, -1)  # [U, B, F]
-        for layer, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
-            if layer > 0:
-                x = torch.relu(x)
-            x = torch.baddbmm(bias[members].unsqueeze(1), x, weight[members])  # [U, B, out]
-        return x[rows]
+        return stacked_forward(features, self.weights, self.biases, members)[rows]  # [U, B, C] -> [A, B, C]

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from epinet_al.networks.head import Head
-from epinet_al.networks.mlp import MLP
+from epinet_al.networks.mlp import MLP, stacked_forward, stacked_mlps
 
 
 class IndexedMLP(nn.Module):
@@ -52,23 +52,11 @@ class EnsemblePrior(nn.Module):
 
     def __init__(self, feature_dim: int, index_dim: int, hidden: Sequence[int], num_outputs: int):
         super().__init__()
-        members = [MLP(feature_dim, hidden, num_outputs) for _ in range(index_dim)]
-        layers = [[*member.hidden_layers, member.output_layer] for member in members]
-        self.weights = nn.ParameterList(
-            nn.Parameter(torch.stack([m[i].weight.detach().T for m in layers])) for i in range(len(layers[0]))
-        )  # each [D, in, out]
-        self.biases = nn.ParameterList(
-            nn.Parameter(torch.stack([m[i].bias.detach() for m in layers])) for i in range(len(layers[0]))
-        )  # each [D, out]
+        self.weights, self.biases = stacked_mlps(index_dim, feature_dim, hidden, num_outputs)  # [D, in, out], [D, out]
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """x [B, F], z [A, D] -> [A, B, C]."""
-        out = x.unsqueeze(0).expand(len(self.weights[0]), -1, -1)  # [D, B, F]
-        for layer, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
-            if layer > 0:
-                out = torch.relu(out)
-            out = torch.baddbmm(bias.unsqueeze(1), out, weight)  # [D, B, out]
-        return torch.einsum("dbc,ad->abc", out, z)
+        return torch.einsum("dbc,ad->abc", stacked_forward(x, self.weights, self.biases), z)
 
 
 class EpinetHead(Head):
