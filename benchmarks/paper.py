@@ -211,6 +211,24 @@ def assemble(root: Path, data: pd.DataFrame, seeds: list[int], setting: Setting)
     return out
 
 
+def diagnostics(runs: Path) -> pd.DataFrame:
+    """Whether an agent's uncertainty is epistemic, from its curves (the recipe's diagnostics, held-out split):
+    the spread over the index at the first and last evaluation (does it shrink with labels?), its
+    variation across inputs (CV) and the rank correlation of ``variance`` with ``entropy``; means over seeds."""
+    rows = []
+    for path in sorted(runs.glob("*/seed*/curve.csv")):
+        curve = pd.read_csv(path)
+        split = next((s for s in ("val", "test") if f"{s}/spread" in curve.columns), None)
+        if split is None or path.parent.parent.name == "baseline":
+            continue
+        first, last = curve.iloc[0], curve.iloc[-1]
+        row = {"agent": path.parent.parent.name, "labels first": first["num_labels"], "labels last": last["num_labels"]}
+        for column in ("spread", "spread_cv", "spearman_var_ent"):
+            row[f"{column} first"], row[f"{column} last"] = first[f"{split}/{column}"], last[f"{split}/{column}"]
+        rows.append(row)
+    return pd.DataFrame(rows).groupby("agent").mean().round(3)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", default=",".join(SETTINGS), help=f"comma-separated, of {', '.join(SETTINGS)}")
@@ -234,6 +252,9 @@ def main() -> None:
         sweep = load_sweep(runs)
         baseline = next(a for a in sweep.runs["agent"].unique() if "subset" in a)
         report = write_report(summarize(sweep.runs, baseline=baseline), root / "report")
+        table = diagnostics(runs)
+        table.to_csv(root / "report" / "diagnostics.csv")
+        print(table.to_string(), flush=True)
         print(f"{name}: {report}", flush=True)
 
 
