@@ -119,9 +119,17 @@ def grid_name(l2: float, lr: float) -> str:
     return f"l2_{l2}_lr_{lr}"
 
 
-def baseline_job(name: str, root: Path, l2: float, lr: float, seed: int) -> tuple[list[str], str]:
+def size(setting: Setting, fraction: float) -> int:
+    return max(1, round(fraction * setting.pool))
+
+
+def baseline_job(
+    name: str, root: Path, l2: float, lr: float, seed: int, fractions: list[float] | None = None
+) -> tuple[list[str], str]:
+    """The fixed-subset baseline at ``fractions`` (default: all of the setting's) with one configuration."""
     setting = SETTINGS[name]
-    subset = ["budget=subset", f"budget.fractions=[{','.join(map(str, setting.fractions))}]", *setting.subset]
+    fractions = fractions or setting.fractions
+    subset = ["budget=subset", f"budget.fractions=[{','.join(map(str, fractions))}]", *setting.subset]
     overrides = [*common(name), *subset, "head=mlp", "acquisition=uniform", f"head.l2_scale={l2}",
                  f"trainer.optimizer.lr={lr}", f"seed={seed}"]  # fmt: skip
     return overrides, str(root / "subset" / grid_name(l2, lr) / f"seed{seed}")
@@ -130,7 +138,7 @@ def baseline_job(name: str, root: Path, l2: float, lr: float, seed: int) -> tupl
 def agent_job(name: str, root: Path, agent: str, l2: float, lr: float, seed: int) -> tuple[list[str], str]:
     setting = SETTINGS[name]
     head, priority = agent.split("-")
-    eval_labels = ",".join(str(max(1, round(f * setting.pool))) for f in setting.fractions)
+    eval_labels = ",".join(str(size(setting, f)) for f in setting.fractions)
     loop = ["budget=prioritized", "budget.max_labels=0", *setting.loop, f"budget.eval_labels=[{eval_labels}]"]
     overrides = [*common(name), *loop, f"head={head}", f"acquisition={priority}", f"head.l2_scale={l2}",
                  f"trainer.optimizer.lr={lr}", f"seed={seed}"]  # fmt: skip
@@ -147,11 +155,12 @@ def tuning_jobs(name: str, root: Path, seeds: list[int]) -> list[tuple[list[str]
 
 
 def reported_jobs(name: str, root: Path, seeds: list[int], choices) -> list[tuple[list[str], str]]:
-    """The chosen configurations on the reported seeds."""
+    """The chosen configurations on the reported seeds; a baseline configuration only at the fractions it won."""
     per_size, per_agent = choices
     setting = SETTINGS[name]
     parse = {grid_name(*cfg): cfg for cfg in [*setting.baseline_grid, *setting.agent_grid]}
-    jobs = [baseline_job(name, root, *parse[cfg], seed) for cfg in sorted(set(per_size.values())) for seed in seeds]
+    won = {cfg: [f for f in setting.fractions if per_size[size(setting, f)] == cfg] for cfg in set(per_size.values())}
+    jobs = [baseline_job(name, root, *parse[cfg], seed, won[cfg]) for cfg in sorted(won) for seed in seeds]
     jobs += [agent_job(name, root, agent, *parse[cfg], seed) for agent, cfg in per_agent.items() for seed in seeds]
     return jobs
 
