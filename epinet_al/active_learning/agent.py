@@ -113,7 +113,7 @@ class Agent:
         the candidates are split into batches of ``batch_size`` (None: one batch). That lets token inputs
         be sorted by length into the batches (``length_order``): each batch is padded to its own longest,
         not the call's, and be shared out over the ranks of a data-parallel run (``distributed``), each
-        rank computing its contiguous share of the sorted candidates. ``targets`` (for a target priority) run with the same indices; the priority gets
+        rank computing its contiguous share of the batches. ``targets`` (for a target priority) run with the same indices; the priority gets
         their logits [A, T, C].
         """
         module = self.module
@@ -123,14 +123,14 @@ class Agent:
         with torch.inference_mode():
             index = module.sample_index(self._samples(self.num_index_samples))
             order = length_order(pool, candidates, batch_size)
-            mine = candidates[order][distributed.share(self.fabric, candidates.shape[0])]
-            chunks = mine.split(batch_size) if batch_size else [mine]
+            batches = candidates[order].split(batch_size) if batch_size else [candidates]
+            chunks = batches[distributed.share(self.fabric, len(batches))]
             # Scores in float64: near its maximum the entropy of a float32 prediction has too few
             # distinct values to rank close candidates (on two classes it then disagrees with margin).
             logits = torch.cat(
                 [module(self.fabric.to_device(pool.take(chunk)), index).double().cpu() for chunk in chunks], dim=1
             )  # [A, B_rank, C] in the order of the batches
-            logits = distributed.gather(self.fabric, logits, candidates.shape[0], dim=1)  # [A, B, C]
+            logits = distributed.gather(self.fabric, logits, [len(batch) for batch in batches], dim=1)  # [A, B, C]
             logits = logits[:, torch.argsort(order)]
             if targets is not None:
                 extra["target_logits"] = module(self.fabric.to_device(targets), index).double().cpu()  # [A, T, C]

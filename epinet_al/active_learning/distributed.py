@@ -4,9 +4,11 @@ Every rank holds the whole run: the same config, seed streams, model and label l
 random draws (candidates, index samples, targets, stochastic selection) come from the same generators on
 every rank, so the ranks agree on them without sending anything. Only the computation is split:
 
-- scoring: the candidates of a call (in length order) are cut into one contiguous share per rank; each
-  rank computes the logits of its share and the logits are gathered, so that every rank ranks the same
-  [A, B, C] logits one process would compute, and selects the same examples;
+- scoring: the forward batches of a call (``budget.score_batch_size`` candidates each, in length order)
+  are cut into one contiguous share per rank; each rank computes the logits of its batches and the
+  logits are gathered. The batches are those of one process, so every rank ranks exactly the [A, B, C]
+  logits one process computes (a float32 forward is only reproducible for the same batch), and selects
+  the same examples. A call that fits one batch is computed by every rank;
 - training: each rank runs its share of the batch, its data loss weighted by the share's size, and
   Fabric's DDP wrapper averages the gradients: the update of the whole batch.
 
@@ -17,6 +19,7 @@ where the ranks' ledgers differ. With one process every function here returns it
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import torch
 from lightning_fabric import Fabric
@@ -57,12 +60,12 @@ def fabric_strategy(name: str, processes: int) -> str | DDPStrategy:
 
 
 def share(fabric: Fabric, num: int) -> slice:
-    """This rank's contiguous share of ``num`` rows (the first ``num % world`` ranks take one more).
+    """This rank's contiguous share of ``num`` parts (the first ``num % world`` ranks take one more).
 
-    All rows when there are fewer rows than ranks: then every rank computes all of them.
+    All of them when there are fewer parts than ranks: then every rank computes every part.
     """
     world = fabric.world_size
-    if world == 1 or num < world:
+    if not is_sharded(fabric, num):
         return slice(0, num)
     base, extra = divmod(num, world)
     rank = fabric.global_rank
@@ -71,21 +74,32 @@ def share(fabric: Fabric, num: int) -> slice:
 
 
 def is_sharded(fabric: Fabric, num: int) -> bool:
+    """Whether ``num`` parts are shared out (several ranks, at least one part each)."""
     return fabric.world_size > 1 and num >= fabric.world_size
 
 
-def gather(fabric: Fabric, local: torch.Tensor, num: int, dim: int) -> torch.Tensor:
-    """Every rank's ``local`` rows (its ``share`` of ``num``, along ``dim``) put together in order, on the CPU."""
-    if not is_sharded(fabric, num):
+def gather(fabric: Fabric, local: torch.Tensor, part_sizes: list[int], dim: int) -> torch.Tensor:
+    """The rows of every rank's parts put together in order along ``dim``, on the CPU.
+
+    ``local`` holds this rank's rows: those of its ``share`` of the parts, whose sizes are ``part_sizes``.
+    """
+    if not is_sharded(fabric, len(part_sizes)):
         return local
     world = fabric.world_size
-    width = -(-num // world)
+    sizes = [sum(part_sizes[share(_Rank(world, rank), len(part_sizes))]) for rank in range(world)]
     padding = list(local.shape)
-    padding[dim] = width - local.shape[dim]
+    padding[dim] = max(sizes) - local.shape[dim]
     padded = torch.cat([local, local.new_zeros(padding)], dim)  # all_gather needs one shape on every rank
     gathered = fabric.all_gather(padded.to(fabric.device)).cpu()  # [world, ...]
-    sizes = [num // world + (rank < num % world) for rank in range(world)]
     return torch.cat([gathered[rank].narrow(dim, 0, size) for rank, size in enumerate(sizes)], dim)
+
+
+@dataclass
+class _Rank:
+    """Another rank, as ``share`` sees it."""
+
+    world_size: int
+    global_rank: int
 
 
 def check_same_ledger(fabric: Fabric, ledger: LabelLedger) -> None:
