@@ -1,9 +1,10 @@
 """Data-parallel runs on the CPU (gloo, forked processes): two processes label what one labels.
 
 Two processes select the same examples in the same order as one process for the same seed (the ledger
-is compared exactly) and write the same curve up to float rounding: the gradients of a batch's two
-halves, averaged by DDP, and the logits of a call's two shares, gathered, are the one process's up to
-summation order. ``CURVE_RTOL`` documents that tolerance (the differences seen are about 1e-8).
+is compared exactly) and write the same curve up to float rounding: the scores are exact (each rank runs
+some of the one process's forward batches), the gradients of a batch's two halves, averaged by DDP, are
+the one process's up to summation order. ``CURVE_RTOL`` and ``CURVE_ATOL`` document that tolerance
+(differences seen: about 1e-8 on the testbed, up to 3e-7 on a small diagnostic of the fine-tuned tiny BERT).
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from tests.tiny_configs import TINY, experiment_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-# Relative tolerance of a two-process curve against the one-process curve (same seed).
-CURVE_RTOL = 1e-5
+# Tolerance of a two-process curve against the one-process curve (same seed): |a - b| <= RTOL |b| + ATOL.
+CURVE_RTOL, CURVE_ATOL = 1e-5, 1e-6
 TWO_PROCESSES = ["trainer.devices=2", "trainer.strategy=ddp_fork"]
 STALLED_CLI = Path(__file__).with_name("stalled_cli.py")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,7 @@ def assert_same_curve(folder: Path, reference: Path) -> None:
     for row, want in zip(rows, expected, strict=True):
         assert row.keys() == want.keys()
         for key in want:
-            assert row[key] == pytest.approx(want[key], rel=CURVE_RTOL, abs=1e-7), key
+            assert row[key] == pytest.approx(want[key], rel=CURVE_RTOL, abs=CURVE_ATOL), key
 
 
 def test_the_shares_cover_every_part_once_in_order():

@@ -56,7 +56,8 @@ def fabric_strategy(name: str, processes: int) -> str | DDPStrategy:
         )
     # broadcast_buffers=False: the ranks run different numbers of scoring batches, and DDP would
     # broadcast the buffers (constants here: position ids, the epinet prior) at each forward: a hang.
-    return DDPStrategy(start_method=START_METHODS[name], broadcast_buffers=False)
+    # find_unused_parameters: a fine-tuned encoder has parameters no head uses (BERT's pooler).
+    return DDPStrategy(start_method=START_METHODS[name], broadcast_buffers=False, find_unused_parameters=True)
 
 
 def share(fabric: Fabric, num: int) -> slice:
