@@ -175,3 +175,42 @@ def test_two_processes_killed_and_resumed_end_as_never_stopped(tmp_path):
     run_experiment(experiment_config(overrides), killed)
     assert (killed / CURVE_FILE).read_bytes() == (reference / CURVE_FILE).read_bytes()
     assert ledger_order(killed) == ledger_order(reference)
+
+
+@pytest.mark.slow
+def test_tasks_started_by_srun_join_one_run(tmp_path):
+    """Two tasks of one SLURM job (srun's variables, no cluster) run one sweep job: rank 0 locks and writes."""
+    overrides = [*TINY["pool"], "trainer.devices=2", "keep_state=true"]  # strategy auto: join srun's tasks
+    folder = tmp_path / "job"
+    slurm = {"SLURM_NTASKS": "2", "SLURM_JOB_NAME": "epinet-al", "SLURM_JOB_ID": str(40000 + os.getpid() % 9999)}
+    slurm |= {"SLURM_NODELIST": "localhost", "SLURM_NODEID": "0", "SLURM_NTASKS_PER_NODE": "2"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "PYTHONPATH": str(REPO_ROOT), **slurm}
+    tasks = [
+        subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("srun_task.py")), str(folder), *overrides],
+            env={**env, "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in range(2)
+    ]
+    outputs = [task.communicate(timeout=300)[0] for task in tasks]
+    assert [task.returncode for task in tasks] == [0, 0], "\n".join(output[-2000:] for output in outputs)
+    reference = tmp_path / "reference"
+    run_experiment(experiment_config([*TINY["pool"], "keep_state=true"]), reference)
+    assert ledger_order(folder) == ledger_order(reference)
+    assert_same_curve(folder, reference)
+
+
+def test_the_multi_gpu_slurm_preset_asks_for_one_task_per_gpu():
+    from hydra import compose, initialize_config_dir
+
+    from tests.tiny_configs import CONF_DIR
+
+    overrides = ["hydra/launcher=slurm_gpus", "trainer=gpu", "trainer.devices=4", "trainer.num_nodes=2"]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        launcher = compose(config_name="config", overrides=overrides, return_hydra_config=True).hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)
+    assert launcher.max_num_timeout > 0  # requeued after a time-out, as the one-GPU preset
