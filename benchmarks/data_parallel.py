@@ -101,7 +101,9 @@ def main() -> None:
         print(f"{label}: {rate:.3f} steps/s", flush=True)
     report = {
         "steps_per_second": results,
-        "speedup_2_processes_vs_1_thread": round(results["2 processes, 1 thread each"] / results["1 process, 1 thread"], 2),
+        "speedup_2_processes_vs_1_thread": round(
+            results["2 processes, 1 thread each"] / results["1 process, 1 thread"], 2
+        ),
         "speedup_2_processes_vs_2_threads": round(
             results["2 processes, 1 thread each"] / results["1 process, 2 threads"], 2
         ),

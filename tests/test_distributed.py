@@ -103,7 +103,9 @@ def _agent(fabric: Fabric) -> tuple[Agent, TensorInputs]:
     module.index_generator = torch.Generator().manual_seed(1)
     optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
     module, optimizer = fabric.setup(module, optimizer)
-    agent = Agent(fabric, module, optimizer, num_index_samples=6, eval_index_samples=6, eval_generator=torch.Generator())
+    agent = Agent(
+        fabric, module, optimizer, num_index_samples=6, eval_index_samples=6, eval_generator=torch.Generator()
+    )
     return agent, pool
 
 
@@ -197,6 +199,10 @@ def test_tasks_started_by_srun_join_one_run(tmp_path):
     ]
     outputs = [task.communicate(timeout=300)[0] for task in tasks]
     assert [task.returncode for task in tasks] == [0, 0], "\n".join(output[-2000:] for output in outputs)
+    for rank, output in enumerate(outputs):  # each task is one rank (no task started processes of its own)
+        assert f"GLOBAL_RANK: {rank}, MEMBER: {rank + 1}/2" in output
+        assert f"GLOBAL_RANK: {1 - rank}," not in output
+    assert not (folder / "error.txt").exists()
     reference = tmp_path / "reference"
     run_experiment(experiment_config([*TINY["pool"], "keep_state=true"]), reference)
     assert ledger_order(folder) == ledger_order(reference)

@@ -113,8 +113,8 @@ class Agent:
         the candidates are split into batches of ``batch_size`` (None: one batch). That lets token inputs
         be sorted by length into the batches (``length_order``): each batch is padded to its own longest,
         not the call's, and be shared out over the ranks of a data-parallel run (``distributed``), each
-        rank computing its contiguous share of the batches. ``targets`` (for a target priority) run with the same indices; the priority gets
-        their logits [A, T, C].
+        rank computing its contiguous share of the batches. ``targets`` (for a target priority) run with
+        the same indices; the priority gets their logits [A, T, C].
         """
         module = self.module
         was_training = module.training
@@ -169,11 +169,15 @@ class Agent:
             batch = apply_to_collection(batch, torch.Tensor, lambda tensor: tensor[rows])
         losses = self.module.training_step(self.fabric.to_device(batch), num_labels)
         loss, data_loss = losses["loss"], losses["data_loss"]
+        finite = torch.isfinite(loss)
         if distributed.is_sharded(self.fabric, size):
             weight = (rows.stop - rows.start) / size
             loss = loss + (weight * self.fabric.world_size - 1) * data_loss
-            data_loss = self.fabric.all_reduce(data_loss.detach() * weight, reduce_op="sum")
-        if not torch.isfinite(loss):
+            # One collective: the whole batch's data loss, and the sum of the ranks' losses, finite only if
+            # every rank's is, so that all ranks stop together (one rank stopping alone hangs the others).
+            summed = self.fabric.all_reduce(torch.stack([data_loss.detach() * weight, loss.detach()]), reduce_op="sum")
+            data_loss, finite = summed[0], torch.isfinite(summed[1])
+        if not finite:
             raise FloatingPointError(
                 f"training loss is {loss.item()} at step {step}; stopped before the update (curve.csv and state.pt "
                 "keep the last evaluation point): lower trainer.optimizer.lr or set trainer.gradient_clip_norm"
