@@ -1,15 +1,16 @@
 """Benchmark: one run on 1 and on 2 processes (data parallel, trainer.devices=2), steps per second.
 
 A full fine-tuning run of MiniLM on SST-2 (``model=minilm model.finetune=full``, the epinet head,
-``variance``), the paper's prioritized loop: each step scores N candidates in forward batches (shared
-out over the ranks) and takes one SGD step on the top n (each rank its half of the batch, gradients
-all-reduced). Evaluated once, at the end, on a small dev subset. Timed: the steps after the first few
+``variance``), the paper's prioritized loop: each step scores N = 64 candidates (A = 20 index samples,
+sentences cut to 64 tokens) in 4 forward batches of 16, shared out over the ranks, and takes one SGD step
+on the top n = 16 (each rank its half, gradients all-reduced); a 2,000-sentence pool. Evaluated once, at the end, on a small dev subset. Timed: the steps after the first few
 (warm-up), from the hook that runs before each training step; task building, start-up and the final
-evaluation are not counted. ``--threads`` torch threads per process (1: 2 processes use 2 cores, the
-single process 1; the single process is also timed with 2 threads for the fair 2-core comparison).
-CPU, gloo, processes forked (``trainer.strategy=ddp_fork``).
+evaluation are not counted. Three configurations: 1 process with 1 torch thread, 2 processes with 1
+thread each (2 cores), and 1 process with 2 threads (the same 2 cores used by threads instead); CPU, gloo,
+processes forked (``trainer.strategy=ddp_fork``). ``--rounds`` rounds of the three, the order alternating;
+the medians are reported, with the load average (the development machine is shared).
 
-    GLUE_DIR=/work/shared/data/glue python benchmarks/data_parallel.py [--steps 30] [--warmup 5]
+    GLUE_DIR=/work/shared/data/glue python benchmarks/data_parallel.py [--steps 30] [--warmup 5] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import tempfile
 import time
 from datetime import date
@@ -87,32 +89,44 @@ def steps_per_second(steps: int, warmup: int, processes: int, threads: int, timi
     return (steps - warmup - 1) / span
 
 
-def main() -> None:
+CONFIGS = [("1 process, 1 thread", 1, 1), ("2 processes, 1 thread each", 2, 1), ("1 process, 2 threads", 1, 2)]
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
-    args = parser.parse_args()
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of every configuration, order alternating")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "data_parallel.json")
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     timings = Path(tempfile.gettempdir()) / f"data_parallel_{os.getpid()}.txt"
-    results = {}
-    for label, processes, threads in [("1 process, 1 thread", 1, 1), ("2 processes, 1 thread each", 2, 1),
-                                      ("1 process, 2 threads", 1, 2)]:  # fmt: skip
-        rate = steps_per_second(args.steps, args.warmup, processes, threads, timings)
-        results[label] = round(rate, 3)
-        print(f"{label}: {rate:.3f} steps/s", flush=True)
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    rates: dict[str, list[float]] = {label: [] for label, _, _ in CONFIGS}
+    for round_ in range(args.rounds):
+        for label, processes, threads in CONFIGS if round_ % 2 == 0 else CONFIGS[::-1]:
+            rate = steps_per_second(args.steps, args.warmup, processes, threads, timings)
+            rates[label].append(round(rate, 3))
+            print(f"round {round_ + 1}, {label}: {rate:.3f} steps/s (load {os.getloadavg()[0]:.1f})", flush=True)
+    median = {label: statistics.median(values) for label, values in rates.items()}
+    two = median["2 processes, 1 thread each"]
     report = {
-        "steps_per_second": results,
-        "speedup_2_processes_vs_1_thread": round(
-            results["2 processes, 1 thread each"] / results["1 process, 1 thread"], 2
-        ),
-        "speedup_2_processes_vs_2_threads": round(
-            results["2 processes, 1 thread each"] / results["1 process, 2 threads"], 2
-        ),
-        "timed_steps": args.steps - args.warmup - 1,
+        "steps_per_second_median": median,
+        "steps_per_second_rounds": rates,
+        "speedup_2_processes_vs_1_process_1_thread": round(two / median["1 process, 1 thread"], 2),
+        "speedup_2_processes_vs_1_process_2_threads": round(two / median["1 process, 2 threads"], 2),
+        "timed_steps_per_run": args.steps - args.warmup - 1,
         "cpu_count": os.cpu_count(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "load_average_before": load_before,
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "machine": platform.processor() or platform.machine(),
         "date": date.today().isoformat(),
     }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 
 

@@ -220,3 +220,21 @@ def test_the_multi_gpu_slurm_preset_asks_for_one_task_per_gpu():
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)
     assert launcher.max_num_timeout > 0  # requeued after a time-out, as the one-GPU preset
+
+
+@pytest.mark.slow
+def test_the_command_starts_its_processes_by_spawn(tmp_path):
+    """`python -m epinet_al trainer.devices=2`: strategy auto spawns 2 processes, each importing the package
+    afresh (and the command's module, which must not run the command again); one result, as one process's."""
+    folder = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "PYTHONPATH": str(REPO_ROOT)}
+    args = [*TINY["pool"], "trainer.devices=2", "keep_state=true", f"hydra.run.dir={folder}"]
+    result = subprocess.run(
+        [sys.executable, "-m", "epinet_al", *args], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count(f"{folder}: ") == 1  # the result line, printed once (by the command)
+    reference = tmp_path / "reference"
+    run_experiment(experiment_config([*TINY["pool"], "keep_state=true"]), reference)
+    assert ledger_order(folder) == ledger_order(reference)
+    assert_same_curve(folder, reference)
