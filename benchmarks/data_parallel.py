@@ -2,13 +2,14 @@
 
 A full fine-tuning run of MiniLM on SST-2 (``model=minilm model.finetune=full``, the epinet head,
 ``variance``), the paper's prioritized loop: each step scores N = 64 candidates (A = 20 index samples,
-sentences cut to 64 tokens) in 4 forward batches of 16, shared out over the ranks, and takes one SGD step
-on the top n = 16 (each rank its half, gradients all-reduced); a 2,000-sentence pool. Evaluated once, at the end, on a small dev subset. Timed: the steps after the first few
-(warm-up), from the hook that runs before each training step; task building, start-up and the final
-evaluation are not counted. Three configurations: 1 process with 1 torch thread, 2 processes with 1
-thread each (2 cores), and 1 process with 2 threads (the same 2 cores used by threads instead); CPU, gloo,
-processes forked (``trainer.strategy=ddp_fork``). ``--rounds`` rounds of the three, the order alternating;
-the medians are reported, with the load average (the development machine is shared).
+sentences cut to 64 tokens) in 4 forward batches of 16, shared out over the ranks, and takes one SGD step on
+the top n = 16 (each rank its half, gradients all-reduced); a 2,000-sentence pool. Evaluated once, at the
+end, on a small dev subset. Timed: the steps after the first few (warm-up), from the hook that runs before
+each training step; task building, start-up and the final evaluation are not counted. Three configurations:
+1 process with 1 torch thread, 2 processes with 1 thread each (2 cores), and 1 process with 2 threads (the
+same 2 cores used by threads instead); CPU, gloo, processes forked (``trainer.strategy=ddp_fork``).
+``--rounds`` rounds of the three, the order alternating; the medians are reported, with the load average
+(the development machine is shared).
 
     GLUE_DIR=/work/shared/data/glue python benchmarks/data_parallel.py [--steps 30] [--warmup 5] [--rounds 2]
 """

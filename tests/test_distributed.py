@@ -34,6 +34,7 @@ from epinet_al.models import EnnModule
 from epinet_al.networks import ENN, EpinetHead
 from epinet_al.networks.body import build_body
 from epinet_al.tracking.recorder import CURVE_FILE, SUMMARY_FILE
+from tests.slurm_cluster import slurm_cluster, slurm_launcher_overrides  # noqa: F401  (the fixture)
 from tests.tiny_configs import TINY, experiment_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -236,5 +237,26 @@ def test_the_command_starts_its_processes_by_spawn(tmp_path):
     assert result.stdout.count(f"{folder}: ") == 1  # the result line, printed once (by the command)
     reference = tmp_path / "reference"
     run_experiment(experiment_config([*TINY["pool"], "keep_state=true"]), reference)
+    assert ledger_order(folder) == ledger_order(reference)
+    assert_same_curve(folder, reference)
+
+
+@pytest.mark.slurm
+def test_a_two_task_slurm_job_is_one_run(slurm_cluster, tmp_path):  # noqa: F811
+    """hydra/launcher=slurm_gpus on the local cluster (CPU tasks): one sbatch job, 2 tasks, one run's results."""
+    sweep_dir = tmp_path / "sweep"
+    overrides = [*TINY["pool"], "budget.score_batch_size=3", "keep_state=true"]
+    launcher = [o for o in slurm_launcher_overrides(slurm_cluster, sweep_dir) if o != "hydra/launcher=slurm"]
+    command = [
+        slurm_cluster["python"], "-m", "epinet_al", "-m", *overrides, "trainer.devices=2",
+        "hydra/launcher=slurm_gpus", "hydra.launcher.gpus_per_node=0", *launcher,
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    logs = "".join(path.read_text() for path in (sweep_dir / ".submitit").glob("*/*_log.*"))
+    assert "GLOBAL_RANK: 0, MEMBER: 1/2" in logs and "GLOBAL_RANK: 1, MEMBER: 2/2" in logs  # one task per rank
+    folder = sweep_dir / "testbed" / "identity" / "epinet" / "variance" / "seed0"
+    reference = tmp_path / "reference"
+    run_experiment(experiment_config(overrides), reference)
     assert ledger_order(folder) == ledger_order(reference)
     assert_same_curve(folder, reference)
