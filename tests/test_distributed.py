@@ -28,6 +28,7 @@ from epinet_al.acquisition import get_priority
 from epinet_al.active_learning import distributed
 from epinet_al.active_learning.agent import Agent
 from epinet_al.active_learning.checkpoint import STATE_FILE
+from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.data.inputs import TensorInputs
 from epinet_al.experiment import run_experiment
 from epinet_al.models import EnnModule
@@ -132,6 +133,22 @@ def test_sharded_scoring_and_training_equal_one_process():
     assert loss == pytest.approx(expected[1], rel=1e-6)
     for key, value in expected[2].items():
         np.testing.assert_allclose(weights[key], value, rtol=1e-5, atol=1e-7)
+
+
+def _ledger_check(fabric: Fabric) -> str:
+    """Rank 1 labels one more example than rank 0: the check must stop every rank."""
+    ledger = LabelLedger(torch.arange(10), budget=5)
+    ledger.reveal(torch.tensor([3, 1] if fabric.global_rank == 0 else [3, 1, 4]))
+    try:
+        distributed.check_same_ledger(fabric, ledger)
+    except RuntimeError as error:
+        return str(error)
+    return "not raised"
+
+
+def test_ranks_with_different_ledgers_stop():
+    two = Fabric(accelerator="cpu", devices=2, strategy=DDPStrategy(start_method="fork"))
+    assert two.launch(_ledger_check).startswith("the ranks hold different label ledgers at 2 labels")
 
 
 @pytest.mark.slow
