@@ -1,23 +1,24 @@
-"""Benchmark: the paper's protocol on the testbed (Osband et al. 2022, the synthetic "neural testbed").
+"""Benchmark: the paper's protocol (Osband et al. 2022) on the neural testbed and on SST-2 (frozen MiniLM).
 
-The paper's regime: a pool of 200 training inputs, 1,000 test inputs, 10 problems per setting; agents run
-the prioritized loop with no label cap (labels used = distinct examples revealed: an anytime curve), and
-the baseline without prioritization is trained on fixed random subsets of fractions psi of the pool
-(``budget=subset``), its hyperparameters chosen per fraction. Every agent is tuned alike, on problems kept
-apart from the reported ones:
+The paper's regime: agents run the prioritized loop with no label cap (labels used = distinct examples
+revealed: an anytime curve), and the baseline without prioritization is trained on fixed random subsets of
+fractions psi of the pool (``budget=subset``), its hyperparameters chosen per fraction. Every agent is tuned
+alike, on runs kept apart from the reported ones (seeds 100+):
 
-- baseline: per fraction psi, the best (head.l2_scale, learning rate) of ``BASELINE_GRID`` by mean test
-  log-loss on the tuning problems (seeds 100+); the reported curve of each problem takes, at each psi,
-  the run with that configuration (assembled into ``<out>/<setting>/report_runs/``);
-- prioritized agents: the same grid, one configuration per agent chosen by its mean test log-loss over
-  its curve's evaluation points on the tuning problems.
+- baseline: per fraction psi, the best (head.l2_scale, learning rate) of the setting's grid by its selection
+  metric on the tuning runs; the reported curve of each seed takes, at each psi, the run with that
+  configuration (assembled into ``<out>/<setting>/report_runs/``);
+- prioritized agents: the setting's grid, one configuration per agent chosen by the selection metric's mean
+  over its curve's evaluation points on the tuning runs.
 
-The tuning problems run first (every configuration); the reported problems then run the chosen ones.
+Settings: the testbed (``D2_rho0.1``, ``D10_rho0.1``, ``D2_rho0.5``: 200 pool inputs, 1,000 test inputs,
+tuning on separate problems by test log-loss) and ``sst2`` (the whole train split minus a tune split is the
+pool, dev the test set; tuning by the tune split's accuracy, never dev). The tuning runs go first (every
+configuration); the reported seeds then run the chosen ones. Then the comparison report
+(``epinet_al.report``, the baseline = the tuned subsets) gives, per agent, the savings read-off at every
+baseline point, up to the full-data baseline's metric. SST-2 reads GLUE_DIR.
 
-Then the comparison report (``epinet_al.report``, the baseline = the tuned subsets) gives, per agent,
-the savings read-off at every baseline point, up to the full-data baseline's log-loss.
-
-    python benchmarks/paper.py [--settings D2_rho0.1,D10_rho0.1,D2_rho0.5] [--seeds 10] [--tune-seeds 3]
+    python benchmarks/paper.py [--settings D2_rho0.1,D10_rho0.1,D2_rho0.5,sst2] [--seeds N] [--tune-seeds N]
 """
 
 from __future__ import annotations
@@ -26,66 +27,141 @@ import argparse
 import itertools
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from runs import run_jobs
 
-SETTINGS = {"D2_rho0.1": (2, 0.1), "D10_rho0.1": (10, 0.1), "D2_rho0.5": (2, 0.5)}
-POOL, TEST = 200, 1000
-FRACTIONS = [0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0]
-# The grid every agent is tuned on: the L2 scale around the reference recipe (Adam lr 1e-3, as the reference).
-BASELINE_GRID = [(l2, 1e-3) for l2 in (0.3, 1.0, 3.0)]
-# margin ranks as entropy does on the testbed's two classes, so entropy stands for both.
-AGENTS = [("epinet", "variance"), ("epinet", "bald"), ("epinet", "entropy"), ("mlp", "entropy"),
-          ("ensemble", "variance"), ("dropout", "variance")]  # fmt: skip
-# The prioritized loop: 20 candidates, the top 4 labeled and trained on per step, 1,000 steps (the pool of
-# 200 is used up long before: labels used then stays at 200 and training goes on over all of it).
-EVAL_LABELS = ",".join(str(round(f * POOL)) for f in FRACTIONS)
-LOOP = ["budget=prioritized", "budget.max_labels=0", "budget.candidate_batch_size=20", "budget.batch_size=4",
-        "budget.max_steps=1000", f"budget.eval_labels=[{EVAL_LABELS}]"]  # fmt: skip
+
+@dataclass(frozen=True)
+class Setting:
+    """One benchmark setting: the task, its fraction grid, the grids tuned over, the agents and their loop."""
+
+    task: list[str]  # overrides naming the task and model
+    pool: int  # examples in the pool (after the tune split): the fractions' sizes
+    fractions: list[float]
+    subset: list[str]  # overrides of the baseline's budget=subset besides the fractions
+    loop: list[str]  # the prioritized loop's overrides besides the label-count evaluation points
+    baseline_grid: list[tuple[float, float]]  # (head.l2_scale, learning rate)
+    agent_grid: list[tuple[float, float]]
+    agents: list[tuple[str, str]]
+    # The configuration is chosen on the tuning runs (seeds TUNE_SEED0+) by this metric.
+    select: str
+    select_mode: str  # "min" or "max"
+    seeds: int  # reported seeds (0, 1, ...)
+    tune_seeds: int  # tuning seeds (TUNE_SEED0, ...)
+
+
+def testbed(dim: int, rho: float) -> Setting:
+    """The paper's testbed: 200 pool inputs, 1,000 test; the tuning problems are separate problems (seeds 100+)."""
+    pool = 200
+    # The grid every agent is tuned on: the L2 scale around the reference recipe (Adam lr 1e-3, as the reference).
+    grid = [(l2, 1e-3) for l2 in (0.3, 1.0, 3.0)]
+    return Setting(
+        task=["task=testbed", f"task.input_dim={dim}", f"task.temperature={rho}", f"task.pool_size={pool}",
+              "task.test_size=1000"],
+        pool=pool,
+        fractions=[0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0],
+        subset=[],  # the recipe: 1,000 steps of batch 100
+        # 20 candidates, the top 4 labeled and trained on per step, 1,000 steps (the pool of 200 is used up
+        # long before: labels used then stays at 200 and training goes on over all of it).
+        loop=["budget.candidate_batch_size=20", "budget.batch_size=4", "budget.max_steps=1000"],
+        baseline_grid=grid,
+        agent_grid=grid,
+        # margin ranks as entropy does on two classes, so entropy stands for both.
+        agents=[("epinet", "variance"), ("epinet", "bald"), ("epinet", "entropy"), ("mlp", "entropy"),
+                ("ensemble", "variance"), ("dropout", "variance")],
+        select="test/nll",  # on the tuning problems, never on the reported ones
+        select_mode="min",
+        seeds=10,
+        tune_seeds=3,
+    )  # fmt: skip
+
+
+# SST-2 with frozen MiniLM: the whole train split (67,349 sentences) minus a tune split of SST2_TUNE is the
+# pool, dev (872) the test set; every choice reads the tune split (tune/acc) of the tuning run (seed 100).
+SST2_TUNE = 2000
+SST2 = Setting(
+    task=["task=sst2", "model=minilm", f"task.tune_size={SST2_TUNE}"],
+    pool=67349 - SST2_TUNE,
+    fractions=[0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0],
+    # 1,000 AdamW steps of batch 100 per subset: 1.5 passes over the full pool (the loop makes about one),
+    # many more over the small subsets (the L2 scale, tuned per fraction, keeps them from overfitting).
+    subset=["budget.train_steps=1000"],
+    # The paper's loop on the pool: 640 candidates, the top 64 labeled and trained on per step, 1,100 steps
+    # (70,400 selections, about one pass of the pool's size); scores from 30 index samples (the epinet's
+    # index dimension; 100 made scoring 80% of a step's cost). Evaluated every 100 steps as well.
+    loop=["budget.candidate_batch_size=640", "budget.batch_size=64", "budget.max_steps=1100",
+          "budget.eval_every=100", "acquisition.num_index_samples=30"],
+    # The reference L2 scale (1) flattens the plain head on 384-d features; lr 3e-4 for the large subsets.
+    baseline_grid=[(l2, lr) for l2 in (0.001, 0.01, 0.1) for lr in (1e-3, 3e-4)],
+    # One pass at lr 1e-3 (the loop sees each example about once): the L2 scale is what is tuned.
+    agent_grid=[(l2, 1e-3) for l2 in (0.001, 0.01, 0.1)],
+    # margin ranks as entropy does on SST-2's two classes, so entropy stands for both.
+    agents=[("epinet", "variance"), ("epinet", "bald"), ("epinet", "entropy"), ("mlp", "entropy"),
+            ("ensemble", "variance"), ("dropout", "variance")],
+    select="tune/acc",
+    select_mode="max",
+    seeds=5,
+    tune_seeds=1,  # the tune split of 2,000 sentences does the choosing; a second seed would double the tuning
+)  # fmt: skip
+
+SETTINGS = {"D2_rho0.1": testbed(2, 0.1), "D10_rho0.1": testbed(10, 0.1), "D2_rho0.5": testbed(2, 0.5), "sst2": SST2}
 TUNE_SEED0 = 100
-METRIC = "test/nll"
 
 
-def common(setting: str) -> list[str]:
-    dim, rho = SETTINGS[setting]
-    return [f"task.input_dim={dim}", f"task.temperature={rho}", f"task.pool_size={POOL}", f"task.test_size={TEST}",
-            "trainer.num_threads=1", "progress_bar=false", f"sweep=bench-paper-{setting}"]  # fmt: skip
+def common(name: str) -> list[str]:
+    return [*SETTINGS[name].task, "trainer.num_threads=1", "progress_bar=false", f"sweep=bench-paper-{name}"]
 
 
 def grid_name(l2: float, lr: float) -> str:
     return f"l2_{l2}_lr_{lr}"
 
 
-def baseline_job(setting: str, root: Path, l2: float, lr: float, seed: int) -> tuple[list[str], str]:
-    subset = ["budget=subset", f"budget.fractions=[{','.join(map(str, FRACTIONS))}]"]
-    overrides = [*common(setting), *subset, "head=mlp", "acquisition=uniform", f"head.l2_scale={l2}",
+def size(setting: Setting, fraction: float) -> int:
+    return max(1, round(fraction * setting.pool))
+
+
+def baseline_job(
+    name: str, root: Path, l2: float, lr: float, seed: int, fractions: list[float] | None = None
+) -> tuple[list[str], str]:
+    """The fixed-subset baseline at ``fractions`` (default: all of the setting's) with one configuration."""
+    setting = SETTINGS[name]
+    fractions = fractions or setting.fractions
+    subset = ["budget=subset", f"budget.fractions=[{','.join(map(str, fractions))}]", *setting.subset]
+    overrides = [*common(name), *subset, "head=mlp", "acquisition=uniform", f"head.l2_scale={l2}",
                  f"trainer.optimizer.lr={lr}", f"seed={seed}"]  # fmt: skip
     return overrides, str(root / "subset" / grid_name(l2, lr) / f"seed{seed}")
 
 
-def agent_job(setting: str, root: Path, agent: str, l2: float, lr: float, seed: int) -> tuple[list[str], str]:
+def agent_job(name: str, root: Path, agent: str, l2: float, lr: float, seed: int) -> tuple[list[str], str]:
+    setting = SETTINGS[name]
     head, priority = agent.split("-")
-    overrides = [*common(setting), *LOOP, f"head={head}", f"acquisition={priority}", f"head.l2_scale={l2}",
+    eval_labels = ",".join(str(size(setting, f)) for f in setting.fractions)
+    loop = ["budget=prioritized", "budget.max_labels=0", *setting.loop, f"budget.eval_labels=[{eval_labels}]"]
+    overrides = [*common(name), *loop, f"head={head}", f"acquisition={priority}", f"head.l2_scale={l2}",
                  f"trainer.optimizer.lr={lr}", f"seed={seed}"]  # fmt: skip
     return overrides, str(root / agent / grid_name(l2, lr) / f"seed{seed}")
 
 
-def tuning_jobs(setting: str, root: Path, seeds: list[int]) -> list[tuple[list[str], str]]:
-    """Every configuration of the grid, for the baseline and every agent, on the tuning problems."""
-    jobs = [baseline_job(setting, root, l2, lr, seed) for (l2, lr), seed in itertools.product(BASELINE_GRID, seeds)]
-    for (head, priority), (l2, lr), seed in itertools.product(AGENTS, BASELINE_GRID, seeds):
-        jobs.append(agent_job(setting, root, f"{head}-{priority}", l2, lr, seed))
+def tuning_jobs(name: str, root: Path, seeds: list[int]) -> list[tuple[list[str], str]]:
+    """Every configuration of the grid, for the baseline and every agent, on the tuning seeds."""
+    setting = SETTINGS[name]
+    jobs = [baseline_job(name, root, *cfg, seed) for cfg, seed in itertools.product(setting.baseline_grid, seeds)]
+    for (head, priority), cfg, seed in itertools.product(setting.agents, setting.agent_grid, seeds):
+        jobs.append(agent_job(name, root, f"{head}-{priority}", *cfg, seed))
     return jobs
 
 
-def reported_jobs(setting: str, root: Path, seeds: list[int], choices) -> list[tuple[list[str], str]]:
-    """The chosen configurations on the reported problems."""
+def reported_jobs(name: str, root: Path, seeds: list[int], choices) -> list[tuple[list[str], str]]:
+    """The chosen configurations on the reported seeds; a baseline configuration only at the fractions it won."""
     per_size, per_agent = choices
-    parse = {grid_name(l2, lr): (l2, lr) for l2, lr in BASELINE_GRID}
-    jobs = [baseline_job(setting, root, *parse[cfg], seed) for cfg in set(per_size.values()) for seed in seeds]
-    jobs += [agent_job(setting, root, agent, *parse[cfg], seed) for agent, cfg in per_agent.items() for seed in seeds]
+    setting = SETTINGS[name]
+    parse = {grid_name(*cfg): cfg for cfg in [*setting.baseline_grid, *setting.agent_grid]}
+    won = {cfg: [f for f in setting.fractions if per_size[size(setting, f)] == cfg] for cfg in set(per_size.values())}
+    jobs = [baseline_job(name, root, *parse[cfg], seed, won[cfg]) for cfg in sorted(won) for seed in seeds]
+    jobs += [agent_job(name, root, agent, *parse[cfg], seed) for agent, cfg in per_agent.items() for seed in seeds]
     return jobs
 
 
@@ -99,21 +175,24 @@ def curves(root: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def choose(data: pd.DataFrame) -> tuple[dict[int, str], dict[str, str]]:
-    """Configurations chosen on the tuning problems: per subset size for the baseline, per agent otherwise."""
+def choose(data: pd.DataFrame, setting: Setting) -> tuple[dict[int, str], dict[str, str]]:
+    """Configurations chosen on the tuning seeds: per subset size for the baseline, per agent otherwise."""
     tune = data[data["seed"] >= TUNE_SEED0]
-    base = tune[tune["agent"] == "subset"].groupby(["num_labels", "config"])[METRIC].mean()
-    per_size = {int(n): base.loc[n].idxmin() for n in base.index.get_level_values(0).unique()}
-    agents = tune[tune["agent"] != "subset"].groupby(["agent", "config", "seed"])[METRIC].mean()  # curve mean
-    per_agent = {a: agents.loc[a].groupby("config").mean().idxmin() for a in agents.index.get_level_values(0).unique()}
+    best = "idxmin" if setting.select_mode == "min" else "idxmax"
+    base = tune[tune["agent"] == "subset"].groupby(["num_labels", "config"])[setting.select].mean()
+    per_size = {int(n): getattr(base.loc[n], best)() for n in base.index.get_level_values(0).unique()}
+    agents = tune[tune["agent"] != "subset"].groupby(["agent", "config", "seed"])[setting.select].mean()  # curve mean
+    per_agent = {
+        a: getattr(agents.loc[a].groupby("config").mean(), best)() for a in agents.index.get_level_values(0).unique()
+    }
     return per_size, per_agent
 
 
-def assemble(root: Path, data: pd.DataFrame, seeds: list[int]) -> Path:
+def assemble(root: Path, data: pd.DataFrame, seeds: list[int], setting: Setting) -> Path:
     """The reported runs in one folder for the report: the tuned baseline's assembled curves, the agents' runs."""
     out = root / "report_runs"
     shutil.rmtree(out, ignore_errors=True)
-    per_size, per_agent = choose(data)
+    per_size, per_agent = choose(data, setting)
     for seed in seeds:
         rows = [data[(data["agent"] == "subset") & (data["config"] == cfg) & (data["seed"] == seed)
                      & (data["num_labels"] == n)] for n, cfg in sorted(per_size.items())]  # fmt: skip
@@ -122,7 +201,10 @@ def assemble(root: Path, data: pd.DataFrame, seeds: list[int]) -> Path:
         folder.mkdir(parents=True)
         curve.drop(columns=["agent", "config", "seed", "folder"]).to_csv(folder / "curve.csv", index=False)
         summary = json.loads((Path(rows[-1]["folder"].iat[0]) / "summary.json").read_text())
-        summary["config"]["budget"] = {"protocol": "subset", "tuned": "per fraction on the tuning problems"}
+        summary["config"]["budget"] = {
+            "protocol": "subset",
+            "tuned": f"per fraction on the tuning runs ({setting.select})",
+        }
         summary["config"]["head"]["l2_scale"] = summary["config"]["trainer"]["optimizer"]["lr"] = "tuned"
         (folder / "summary.json").write_text(json.dumps(summary))
         for agent, cfg in per_agent.items():
@@ -138,27 +220,51 @@ def assemble(root: Path, data: pd.DataFrame, seeds: list[int]) -> Path:
     return out
 
 
+def diagnostics(runs: Path) -> pd.DataFrame:
+    """Whether an agent's uncertainty is epistemic, from its curves (the recipe's diagnostics, held-out split):
+    the spread over the index at the first and last evaluation (does it shrink with labels?), its
+    variation across inputs (CV) and the rank correlation of ``variance`` with ``entropy``; means over seeds."""
+    rows = []
+    for path in sorted(runs.glob("*/seed*/curve.csv")):
+        curve = pd.read_csv(path)
+        split = next((s for s in ("val", "test") if f"{s}/spread" in curve.columns), None)
+        if split is None or path.parent.parent.name == "baseline":
+            continue
+        first, last = curve.iloc[0], curve.iloc[-1]
+        row = {"agent": path.parent.parent.name, "labels first": first["num_labels"], "labels last": last["num_labels"]}
+        for column in ("spread", "spread_cv", "spearman_var_ent"):
+            row[f"{column} first"], row[f"{column} last"] = first[f"{split}/{column}"], last[f"{split}/{column}"]
+        rows.append(row)
+    return pd.DataFrame(rows).groupby("agent").mean().round(3)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--settings", default=",".join(SETTINGS))
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--tune-seeds", type=int, default=3)
+    parser.add_argument("--settings", default=",".join(SETTINGS), help=f"comma-separated, of {', '.join(SETTINGS)}")
+    parser.add_argument("--seeds", type=int, help="reported seeds (default: the setting's, 10 testbed / 5 sst2)")
+    parser.add_argument("--tune-seeds", type=int, help="tuning seeds (default: the setting's, 3 testbed / 1 sst2)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/paper"))
     args = parser.parse_args()
     from epinet_al.report import load_sweep, summarize, write_report
 
-    seeds = list(range(args.seeds))
-    tune_seeds = list(range(TUNE_SEED0, TUNE_SEED0 + args.tune_seeds))
-    for setting in args.settings.split(","):
-        root = args.out / setting
-        run_jobs(tuning_jobs(setting, root, tune_seeds), args.workers, f"{root} (tuning)")
-        run_jobs(reported_jobs(setting, root, seeds, choose(curves(root))), args.workers, f"{root} (reported)")
-        runs = assemble(root, curves(root), seeds)
+    for name in args.settings.split(","):
+        if name not in SETTINGS:
+            parser.error(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
+    for name in args.settings.split(","):
+        setting, root = SETTINGS[name], args.out / name
+        seeds = list(range(args.seeds or setting.seeds))
+        tune_seeds = list(range(TUNE_SEED0, TUNE_SEED0 + (args.tune_seeds or setting.tune_seeds)))
+        run_jobs(tuning_jobs(name, root, tune_seeds), args.workers, f"{root} (tuning)")
+        run_jobs(reported_jobs(name, root, seeds, choose(curves(root), setting)), args.workers, f"{root} (reported)")
+        runs = assemble(root, curves(root), seeds, setting)
         sweep = load_sweep(runs)
         baseline = next(a for a in sweep.runs["agent"].unique() if "subset" in a)
         report = write_report(summarize(sweep.runs, baseline=baseline), root / "report")
-        print(f"{setting}: {report}", flush=True)
+        table = diagnostics(runs)
+        table.to_csv(root / "report" / "diagnostics.csv")
+        print(table.to_string(), flush=True)
+        print(f"{name}: {report}", flush=True)
 
 
 if __name__ == "__main__":
