@@ -36,20 +36,43 @@ COMMON = [
     "progress_bar=false",
 ]
 # The reference L2 weight s(N) was derived for the testbed (D = 10 inputs); on 384-d MiniLM features it
-# flattens every head at these N (l2x1: predictions constant, loss log 2), so the scale is searched here.
+# flattens every head at these N (l2x1: predictions constant, loss log 2), so the scale is searched here
+# (the chosen values are MiniLM's defaults: conf/model_head/minilm_<head>.yaml). Every variant names its
+# scale, so that it does not follow those defaults.
+L2_GRID = [0.003, 0.01, 0.03, 0.1, 0.3, 1]
 VARIANTS = {
-    "mlp_l2x1": ["head=mlp"],
-    "mlp_l2x0.1": ["head=mlp", "head.l2_scale=0.1"],
-    "mlp_l2x0.01": ["head=mlp", "head.l2_scale=0.01"],
-    "epinet_l2x0.1": ["head=epinet", "head.l2_scale=0.1"],
-    "epinet_l2x0.01": ["head=epinet", "head.l2_scale=0.01"],
-    "epinet_std_l2x0.1": ["head=epinet", "model.standardize=true", "head.l2_scale=0.1"],
+    f"{head}_l2x{scale}": [f"head={head}", f"head.l2_scale={scale}"]
+    for head in ("mlp", "epinet", "dropout", "ensemble")
+    for scale in L2_GRID
+}
+# What could make the epinet's spread depend on the input and shrink with labels, at the epinet's L2 scale.
+EPINET = ["head=epinet", "head.l2_scale=0.1"]
+STANDARDIZED = [*EPINET, "model.standardize=true"]
+VARIANTS |= {
+    "epinet_std_l2x0.1": STANDARDIZED,
     "epinet_std_l2x0.01": ["head=epinet", "model.standardize=true", "head.l2_scale=0.01"],
     "epinet_std_l2x0.01_prior0.3": [
         "head=epinet",
         "model.standardize=true",
         "head.l2_scale=0.01",
         "head.prior_scale=0.3",
+    ],
+    "epinet_std_prior3": [*STANDARDIZED, "head.prior_scale=3"],
+    # The epinet (and its prior) also read the base head's last hidden layer: 50 task-shaped features.
+    "epinet_hidden": [*EPINET, "head.include_hidden=true"],
+    # A larger index; n_z stays 30 so that a step costs about the same.
+    "epinet_index100": [*EPINET, "head.index_dim=100", "head.train_index_samples=30"],
+    # 3x the steps per fit.
+    "epinet_steps3000": [*EPINET, "budget.train_steps=3000"],
+    # The testbed agent's design, whose spread does contract on the testbed (conf/task_head/testbed_epinet.yaml):
+    # index 8, epinet (15, 15) on [features, hidden], an ensemble prior of small MLPs on the (standardised) features.
+    "epinet_std_testbed_agent": [
+        *STANDARDIZED,
+        "head.index_dim=8",
+        "head.epinet_hidden=[15,15]",
+        "head.include_hidden=true",
+        "head.prior=ensemble",
+        "head.prior_hidden=[5,5]",
     ],
 }
 COLUMNS = {
