@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 from runs import run_jobs
 
+from epinet_al.metrics.uncertainty import COLLAPSE_MAJORITY
+
 SIZES = [100, 400, 1600]
 COMMON = [
     "task=sst2",
@@ -86,14 +88,49 @@ COLUMNS = {
 }
 
 
-def table(root: Path, variants: list[str]) -> str:
+def load(root: Path, variants: list[str]) -> pd.DataFrame:
     frames = []
     for variant in variants:
         for curve in (root / variant).glob("seed*/curve.csv"):
             frame = pd.read_csv(curve)
             frame["variant"], frame["seed"] = variant, int(curve.parent.name[4:])
             frames.append(frame)
-    data = pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True)
+
+
+def l2_table(data: pd.DataFrame) -> str:
+    """The L2 search: tune log-loss per N and its mean over N (the choice), and the fits that collapsed.
+
+    Collapsed here: near-constant tune predictions alone. The run's own flag (metrics.uncertainty.collapsed)
+    also wants the training loss at log 2, which a flattened epinet's is not: its prior still adds noise.
+    """
+    grid = data[data["variant"].str.fullmatch(r"[a-z]+_l2x[0-9.]+")]
+    if grid.empty:
+        return ""
+    lines = [
+        "| head | l2_scale | tune nll at "
+        + " / ".join(map(str, SIZES))
+        + " | mean | dev acc at "
+        + " / ".join(map(str, SIZES))
+        + " | collapsed fits |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    grid = grid.assign(collapsed=grid["tune/majority_fraction"] >= COLLAPSE_MAJORITY)
+    for variant, part in sorted(
+        grid.groupby("variant"), key=lambda kv: (kv[0].split("_l2x")[0], float(kv[0].split("_l2x")[1]))
+    ):
+        head, scale = variant.split("_l2x")
+        by_n = part.groupby("num_labels")
+        nll = " / ".join(f"{by_n['tune/nll'].mean()[n]:.3f}" for n in SIZES if n in by_n.groups)
+        acc = " / ".join(f"{by_n['val/acc'].mean()[n]:.3f}" for n in SIZES if n in by_n.groups)
+        lines.append(
+            f"| {head} | {scale} | {nll} | {part['tune/nll'].mean():.3f} | {acc} "
+            f"| {int(part['collapsed'].sum())} of {len(part)} |"
+        )
+    return "\n".join(lines)
+
+
+def table(data: pd.DataFrame, variants: list[str]) -> str:
     lines = [
         "| variant | N | " + " | ".join(COLUMNS.values()) + " | spread(1600)/spread(100) |",
         "|---|--:|" + "--:|" * (len(COLUMNS) + 1),
@@ -126,7 +163,9 @@ def main() -> None:
         for v, seed in itertools.product(variants, range(args.seeds))
     ]
     run_jobs(jobs, args.workers, str(args.out))
-    print(table(args.out, variants))
+    data = load(args.out, variants)
+    print(table(data, variants))
+    print(l2_table(data))
 
 
 if __name__ == "__main__":
