@@ -54,7 +54,7 @@ from epinet_al.sweep_grid import Grid, expand, force_add_keys_of_swept_groups, p
 
 # conf/ sits at the top of the repository, next to the package (installed in editable mode).
 # Groups that are chosen by their own mechanism, not by the user as `group=option`.
-_INTERNAL_GROUPS = {"hydra", "task_head"}
+_INTERNAL_GROUPS = {"hydra", "task_head", "model_head"}
 # Exceptions that mean "the input (or the disk, or the machine) is wrong", not "the program is wrong".
 # OSError covers a missing file, a full disk or a lost mount while results are written; RuntimeError
 # is what Lightning and torch raise for a device that is not there (`trainer=gpu` on a CPU machine)
