@@ -294,7 +294,7 @@ def write_results(
 def final_diagnostics(final: dict[str, float], task: ActiveLearningTask) -> dict[str, bool]:
     """Flags on the run's last evaluation point: a collapsed model, an index that changes nothing.
 
-    Collapsed: near-constant predictions on the primary split with a training loss stuck at log C
+    Collapsed: near-constant predictions on the primary split with a training loss stuck at or above log C
     (``metrics.uncertainty.collapsed``), a run whose curve means nothing; warned about here and flagged
     in summary.json and the report.
     """
