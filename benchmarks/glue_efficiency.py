@@ -98,7 +98,7 @@ MODES = {
         learning_rates=(1e-3, 1e-2),
         batch_sizes=(16, 64),
         lr_key="trainer.optimizer.lr",
-        overrides=("model=minilm",),
+        overrides=("model=minilm",),  # and with it each head's L2 scale for MiniLM (conf/model_head)
     ),
     "full": Mode(
         tasks=("sst2", "rte"),

@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 from runs import run_jobs
 
+from epinet_al.metrics.uncertainty import COLLAPSE_MAJORITY
+
 SIZES = [100, 400, 1600]
 COMMON = [
     "task=sst2",
@@ -36,20 +38,43 @@ COMMON = [
     "progress_bar=false",
 ]
 # The reference L2 weight s(N) was derived for the testbed (D = 10 inputs); on 384-d MiniLM features it
-# flattens every head at these N (l2x1: predictions constant, loss log 2), so the scale is searched here.
+# flattens every head at these N (l2x1: predictions constant, loss log 2), so the scale is searched here
+# (the chosen values are MiniLM's defaults: conf/model_head/minilm_<head>.yaml). Every variant names its
+# scale, so that it does not follow those defaults.
+L2_GRID = [0.003, 0.01, 0.03, 0.1, 0.3, 1]
 VARIANTS = {
-    "mlp_l2x1": ["head=mlp"],
-    "mlp_l2x0.1": ["head=mlp", "head.l2_scale=0.1"],
-    "mlp_l2x0.01": ["head=mlp", "head.l2_scale=0.01"],
-    "epinet_l2x0.1": ["head=epinet", "head.l2_scale=0.1"],
-    "epinet_l2x0.01": ["head=epinet", "head.l2_scale=0.01"],
-    "epinet_std_l2x0.1": ["head=epinet", "model.standardize=true", "head.l2_scale=0.1"],
+    f"{head}_l2x{scale}": [f"head={head}", f"head.l2_scale={scale}"]
+    for head in ("mlp", "epinet", "dropout", "ensemble")
+    for scale in L2_GRID
+}
+# What could make the epinet's spread depend on the input and shrink with labels, at the epinet's L2 scale.
+EPINET = ["head=epinet", "head.l2_scale=0.1"]
+STANDARDIZED = [*EPINET, "model.standardize=true"]
+VARIANTS |= {
+    "epinet_std_l2x0.1": STANDARDIZED,
     "epinet_std_l2x0.01": ["head=epinet", "model.standardize=true", "head.l2_scale=0.01"],
     "epinet_std_l2x0.01_prior0.3": [
         "head=epinet",
         "model.standardize=true",
         "head.l2_scale=0.01",
         "head.prior_scale=0.3",
+    ],
+    "epinet_std_prior3": [*STANDARDIZED, "head.prior_scale=3"],
+    # The epinet (and its prior) also read the base head's last hidden layer: 50 task-shaped features.
+    "epinet_hidden": [*EPINET, "head.include_hidden=true"],
+    # A larger index; n_z stays 30 so that a step costs about the same.
+    "epinet_index100": [*EPINET, "head.index_dim=100", "head.train_index_samples=30"],
+    # 3x the steps per fit.
+    "epinet_steps3000": [*EPINET, "budget.train_steps=3000"],
+    # The testbed agent's design, whose spread does contract on the testbed (conf/task_head/testbed_epinet.yaml):
+    # index 8, epinet (15, 15) on [features, hidden], an ensemble prior of small MLPs on the (standardised) features.
+    "epinet_std_testbed_agent": [
+        *STANDARDIZED,
+        "head.index_dim=8",
+        "head.epinet_hidden=[15,15]",
+        "head.include_hidden=true",
+        "head.prior=ensemble",
+        "head.prior_hidden=[5,5]",
     ],
 }
 COLUMNS = {
@@ -63,14 +88,49 @@ COLUMNS = {
 }
 
 
-def table(root: Path, variants: list[str]) -> str:
+def load(root: Path, variants: list[str]) -> pd.DataFrame:
     frames = []
     for variant in variants:
         for curve in (root / variant).glob("seed*/curve.csv"):
             frame = pd.read_csv(curve)
             frame["variant"], frame["seed"] = variant, int(curve.parent.name[4:])
             frames.append(frame)
-    data = pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True)
+
+
+def l2_table(data: pd.DataFrame) -> str:
+    """The L2 search: tune log-loss per N and its mean over N (the choice), and the fits that collapsed.
+
+    Collapsed here: near-constant tune predictions alone. The run's own flag (metrics.uncertainty.collapsed)
+    also wants the training loss at log 2, which a flattened epinet's is not: its prior still adds noise.
+    """
+    grid = data[data["variant"].str.fullmatch(r"[a-z]+_l2x[0-9.]+")]
+    if grid.empty:
+        return ""
+    lines = [
+        "| head | l2_scale | tune nll at "
+        + " / ".join(map(str, SIZES))
+        + " | mean | dev acc at "
+        + " / ".join(map(str, SIZES))
+        + " | collapsed fits |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    grid = grid.assign(collapsed=grid["tune/majority_fraction"] >= COLLAPSE_MAJORITY)
+    for variant, part in sorted(
+        grid.groupby("variant"), key=lambda kv: (kv[0].split("_l2x")[0], float(kv[0].split("_l2x")[1]))
+    ):
+        head, scale = variant.split("_l2x")
+        by_n = part.groupby("num_labels")
+        nll = " / ".join(f"{by_n['tune/nll'].mean()[n]:.3f}" for n in SIZES if n in by_n.groups)
+        acc = " / ".join(f"{by_n['val/acc'].mean()[n]:.3f}" for n in SIZES if n in by_n.groups)
+        lines.append(
+            f"| {head} | {scale} | {nll} | {part['tune/nll'].mean():.3f} | {acc} "
+            f"| {int(part['collapsed'].sum())} of {len(part)} |"
+        )
+    return "\n".join(lines)
+
+
+def table(data: pd.DataFrame, variants: list[str]) -> str:
     lines = [
         "| variant | N | " + " | ".join(COLUMNS.values()) + " | spread(1600)/spread(100) |",
         "|---|--:|" + "--:|" * (len(COLUMNS) + 1),
@@ -103,7 +163,9 @@ def main() -> None:
         for v, seed in itertools.product(variants, range(args.seeds))
     ]
     run_jobs(jobs, args.workers, str(args.out))
-    print(table(args.out, variants))
+    data = load(args.out, variants)
+    print(table(data, variants))
+    print(l2_table(data))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ report (``epinet_al.report``) with the plain head without prioritization (``mlp/
 baseline, and prints a Markdown table for docs/benchmarks.md.
 
     python benchmarks/testbed_efficiency.py [--seeds 10] [--workers 2] [--out benchmarks/results/testbed]
+        [--settings D2_rho0.1,...] [--agents mlp/uniform,epinet/variance,...]
 
 Runs already finished (summary.json present) are skipped, so an interrupted benchmark continues
 (benchmarks/runs.py).
@@ -31,7 +32,7 @@ BUDGET = [
     "budget.max_labels=100",
     "budget.initial_labels=10",
     "budget.acquire_size=10",
-    "budget.train_steps=300",
+    # Steps and batch per round: the pool budget's defaults, the training recipe (1,000 steps of batch 100).
     "trainer.num_threads=1",
     "progress_bar=false",
 ]
@@ -52,15 +53,22 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/testbed"))
     parser.add_argument("--settings", default=",".join(setting_name(*s) for s in SETTINGS))
+    parser.add_argument("--agents", default=None, help="comma-separated head/priority subset (default: every agent)")
     args = parser.parse_args()
     chosen = [s for s in SETTINGS if setting_name(*s) in args.settings.split(",")]
+    valid = [f"{h}/{p}" for h, p in agents()]
+    wanted = args.agents.split(",") if args.agents else valid
+    unknown = [a for a in wanted if a not in valid]
+    if unknown:
+        parser.error(f"unknown agent {unknown[0]!r}; valid: {', '.join(valid)}")
+    chosen_agents = [(h, p) for h, p in agents() if f"{h}/{p}" in wanted]
 
     from epinet_al.report import load_sweep, summarize, summary_table, write_report
 
     for input_dim, temperature in chosen:
         root = args.out / setting_name(input_dim, temperature)
         jobs = []
-        for (head, priority), seed in itertools.product(agents(), range(args.seeds)):
+        for (head, priority), seed in itertools.product(chosen_agents, range(args.seeds)):
             out_dir = root / head / priority / f"seed{seed}"
             overrides = [
                 *BUDGET,

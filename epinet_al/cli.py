@@ -54,7 +54,7 @@ from epinet_al.sweep_grid import Grid, expand, force_add_keys_of_swept_groups, p
 
 # conf/ sits at the top of the repository, next to the package (installed in editable mode).
 # Groups that are chosen by their own mechanism, not by the user as `group=option`.
-_INTERNAL_GROUPS = {"hydra", "task_head"}
+_INTERNAL_GROUPS = {"hydra", "task_head", "model_head"}
 # Exceptions that mean "the input (or the disk, or the machine) is wrong", not "the program is wrong".
 # OSError covers a missing file, a full disk or a lost mount while results are written; RuntimeError
 # is what Lightning and torch raise for a device that is not there (`trainer=gpu` on a CPU machine)
@@ -513,11 +513,20 @@ def _is_finished(folder: Path) -> bool:
         return False  # a summary.json cut short: the job runs again
 
 
+def _launched_rank() -> int:
+    """This task's rank in a job whose processes srun or torchrun started (a data-parallel job), else 0."""
+    return int(os.environ.get("SLURM_PROCID", os.environ.get("RANK", "0")))
+
+
 def _run_sweep_job(cfg: DictConfig, output_dir: Path) -> float | None:
     """One job of a multirun: a finished job is left as it is; a failing job writes error.txt, logs one
-    line and returns, so that the launcher goes on with the next job."""
+    line and returns, so that the launcher goes on with the next job.
+
+    Every task of a data-parallel SLURM job runs this; the first holds the folder's lock and writes it.
+    """
+    first = _launched_rank() == 0
     try:
-        held = lock(output_dir)
+        held = lock(output_dir) if first else None
     except FolderBusy as error:
         log.error("%s", error)
         return None
@@ -526,7 +535,8 @@ def _run_sweep_job(cfg: DictConfig, output_dir: Path) -> float | None:
         if summary is None:
             from epinet_al.experiment import run_experiment
 
-            (output_dir / ERROR_FILE).unlink(missing_ok=True)
+            if first:
+                (output_dir / ERROR_FILE).unlink(missing_ok=True)
             experiment = to_experiment_config(cfg)  # an invalid job fails before its data is read
             summary = run_experiment(experiment, output_dir)
             print(f"{output_dir}: {result_line(summary)}")
@@ -535,11 +545,13 @@ def _run_sweep_job(cfg: DictConfig, output_dir: Path) -> float | None:
         return summary["final"][summary["metric"]["name"]]
     except Exception as error:
         reason = one_line(error)
-        write_error(output_dir, reason, error)
+        if first:
+            write_error(output_dir, reason, error)
         log.error("job failed: %s (%s)", reason, output_dir)
         return None
     finally:
-        unlock(held)
+        if held is not None:
+            unlock(held)
 
 
 # ---------------------------------------------------------------- the Hydra entry point

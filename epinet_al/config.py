@@ -67,6 +67,8 @@ __all__ = [
 ]
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+# Fabric's data-parallel strategies (epinet_al.active_learning.distributed): `auto` picks one.
+STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_fork")
 LOGGERS = ("none", "wandb")
 WANDB_MODES = ("offline", "online", "disabled")
 # head.prior_scale=null: the neural testbed agent's prior scale, 0.3 / task.temperature.
@@ -78,7 +80,10 @@ class TrainerConfig:
     """Lightning Fabric settings and the optimizer (a partial taking the parameters)."""
 
     accelerator: str = "auto"
+    # Devices per node; devices x num_nodes > 1 is one data-parallel run (docs/clusters.md).
     devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
     precision: str = "32-true"
     optimizer: Any = field(
         default_factory=lambda: {
@@ -96,6 +101,8 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         check_choice("trainer", "accelerator", self.accelerator, ACCELERATORS)
         check_positive(self, "trainer", "devices")
+        check_positive(self, "trainer", "num_nodes")
+        check_choice("trainer", "strategy", self.strategy, STRATEGIES)
         if self.gradient_clip_norm is not None:
             check_positive(self, "trainer", "gradient_clip_norm")
         if self.num_threads is not None:

@@ -21,6 +21,7 @@ from epinet_al.acquisition import get_priority
 from epinet_al.acquisition.specs import PRIORITY_SPECS
 from epinet_al.active_learning.agent import Agent
 from epinet_al.active_learning.checkpoint import STATE_FILE, Checkpointer
+from epinet_al.active_learning.distributed import fabric_strategy
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.active_learning.loop import Loop
 from epinet_al.active_learning.specs import PROTOCOLS
@@ -159,33 +160,56 @@ def start_trackers(
 
 
 def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
-    """Run one experiment and write curve.csv and summary.json to ``output_dir``. Returns the summary."""
+    """Run one experiment and write curve.csv and summary.json to ``output_dir``. Returns the summary.
+
+    With ``trainer.devices`` x ``trainer.num_nodes`` > 1 the run is data parallel: Fabric starts (or,
+    under srun and torchrun, joins) one process per device, each runs ``run_process``, and every rank
+    returns rank 0's summary.
+    """
     start = time.perf_counter()
     output_dir = prepare_output_dir(Path(output_dir))
-    if cfg.trainer.num_threads is not None:
-        torch.set_num_threads(cfg.trainer.num_threads)
-    seed_everything(cfg.seed, verbose=False)
-    streams = SeedStreams.from_seed(cfg.seed)
-
+    trainer = cfg.trainer
     with warnings.catch_warnings():
         # Lightning warns that `srun` exists whenever SLURM is installed; a single-device run needs no srun.
         warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
         fabric = Fabric(
-            accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices, precision=cfg.trainer.precision
+            accelerator=trainer.accelerator,
+            devices=trainer.devices,
+            num_nodes=trainer.num_nodes,
+            strategy=fabric_strategy(trainer.strategy, trainer.devices * trainer.num_nodes),
+            precision=trainer.precision,
         )
+    return fabric.launch(run_process, cfg, output_dir, start)
+
+
+def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: float) -> dict[str, Any]:
+    """One process of a run (the only one, or one rank of a data-parallel run); rank 0 writes the results."""
+    if cfg.trainer.num_threads is not None:
+        torch.set_num_threads(cfg.trainer.num_threads)
+    seed_everything(cfg.seed, verbose=False)
+    streams = SeedStreams.from_seed(cfg.seed)
+    writer = fabric.is_global_zero
+
     # The device is known first: a frozen encoder computes the task's features on it.
     task = build_task(cfg.task, cfg.eval, cfg.model, fabric.device)
     check_pool(cfg, task)
     module = build_module(cfg, task, streams)
 
     optimizer = module.configure_optimizers()
-    module, optimizer = fabric.setup(module, optimizer)
+    with warnings.catch_warnings():
+        # torch >= 2.13 renames DDP's broadcast_buffers (distributed.fabric_strategy), older ones lack the new name.
+        warnings.filterwarnings("ignore", message=".*`broadcast_buffers` is deprecated.*")
+        module, optimizer = fabric.setup(module, optimizer)
 
     config_dict = dataclasses.asdict(cfg)
     checkpointer = Checkpointer(output_dir, config_dict)
     if cfg.resume and checkpointer.saved is None:
         raise FileNotFoundError(f"nothing to resume in {output_dir}: it has no {STATE_FILE}")
-    trackers = start_trackers(cfg, task.name, config_dict, output_dir, checkpointer.wandb_run_id, checkpointer.curve)
+    trackers = (
+        start_trackers(cfg, task.name, config_dict, output_dir, checkpointer.wandb_run_id, checkpointer.curve)
+        if writer
+        else []
+    )
     recorder = CurveRecorder(output_dir, trackers, rows=checkpointer.curve)
     ledger = LabelLedger(task.pool_labels, label_budget(cfg.budget, len(task.pool)))
     checkpointer.attach(
@@ -222,7 +246,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         record=recorder,
         generator=streams.acquisition,
         checkpoint=checkpointer,
-        progress_bar=cfg.progress_bar,
+        progress_bar=cfg.progress_bar and writer,
     )
     try:
         load(PROTOCOLS.get(cfg.budget.protocol).run)(loop, cfg.budget)
@@ -232,6 +256,20 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
             tracker.fail()
         raise
 
+    summary = write_results(cfg, task, output_dir, recorder, trackers, checkpointer, start) if writer else None
+    return fabric.broadcast(summary)  # rank 0's, on every rank
+
+
+def write_results(
+    cfg: ExperimentConfig,
+    task: ActiveLearningTask,
+    output_dir: Path,
+    recorder: CurveRecorder,
+    trackers: list[WandbTracker],
+    checkpointer: Checkpointer,
+    start: float,
+) -> dict[str, Any]:
+    """The finished run's curve.csv, summary.json and W&B summary (one writer: rank 0); the summary."""
     recorder.flush()  # curve.csv complete (a failed write at an evaluation point is retried) before the summary
     summary = {
         "run": run_info(cfg),
@@ -239,7 +277,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         "final": recorder.rows[-1],
         "auc": curve_auc(recorder.rows),
         "diagnostics": final_diagnostics(recorder.rows[-1], task),
-        "config": config_dict,
+        "config": checkpointer.config,
         "versions": collect_versions(),
         "torch_threads": torch.get_num_threads(),
         "wall_time_s": round(time.perf_counter() - start, 3),
@@ -256,7 +294,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
 def final_diagnostics(final: dict[str, float], task: ActiveLearningTask) -> dict[str, bool]:
     """Flags on the run's last evaluation point: a collapsed model, an index that changes nothing.
 
-    Collapsed: near-constant predictions on the primary split with a training loss stuck at log C
+    Collapsed: near-constant predictions on the primary split with a training loss stuck at or above log C
     (``metrics.uncertainty.collapsed``), a run whose curve means nothing; warned about here and flagged
     in summary.json and the report.
     """

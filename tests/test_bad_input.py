@@ -130,10 +130,16 @@ TESTBED_CASES = {
         [*P, "trainer.optimizer.weight_decay=-0.1"],
         "trainer.optimizer.weight_decay must be a number >= 0, got -0.1",
     ),
-    # Devices Lightning refuses when the run starts (RuntimeError), and an evaluation batch of 0.
-    "two_devices": (
-        [*P, "trainer.devices=2"],
-        "To use Fabric with more than one device, you must call `.launch()` or use the CLI: `fabric run --help`.",
+    # Data-parallel settings: a strategy that does not exist, one that needs srun's or torchrun's processes
+    # (refused when the run starts; the folder is taken back); and an evaluation batch of 0.
+    "unknown_strategy": (
+        [*P, "trainer.strategy=fsdp"],
+        "unknown trainer.strategy 'fsdp'; valid choices: auto, ddp, ddp_spawn, ddp_fork",
+    ),
+    "ddp_without_srun": (
+        [*P, "trainer.devices=2", "trainer.strategy=ddp"],
+        "trainer.strategy='ddp' joins processes started by srun or torchrun, and none were; "
+        "valid strategies here: auto, ddp_spawn, ddp_fork",
     ),
     "zero_eval_batch": (
         [*P, "eval.batch_size=0"],

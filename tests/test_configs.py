@@ -25,8 +25,8 @@ from epinet_al.config import (
 from epinet_al.paths import CONFIG_DIR
 from tests.tiny_configs import SWEEPS_DIR, compose_config, compose_sweep, experiment_config
 
-# hydra/ holds launcher presets, task_head/ the specialisations picked by the primary config itself.
-NOT_USER_GROUPS = {"hydra", "task_head"}
+# hydra/ holds launcher presets, task_head/ and model_head/ the specialisations picked by the primary config itself.
+NOT_USER_GROUPS = {"hydra", "task_head", "model_head"}
 GROUPS = sorted(d.name for d in Path(CONFIG_DIR).iterdir() if d.is_dir() and d.name not in NOT_USER_GROUPS)
 OPTIONS = [(group, f.stem) for group in GROUPS for f in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))]
 # The field that names a group's option in the run's config (budget and trainer options are presets).
@@ -111,6 +111,31 @@ def test_specialisation_only_applies_to_its_head():
     cfg = experiment_config(["task=testbed", "head=mlp", "acquisition=entropy"])
     assert isinstance(cfg.head, MLPHeadConfig)
     assert cfg.head.train_index_samples == 1
+
+
+@pytest.mark.parametrize("head", ["mlp", "epinet", "dropout", "ensemble"])
+def test_minilm_heads_carry_their_tuned_l2_scale(head):
+    # The reference scale 1 flattens a head on 384-d MiniLM features; conf/model_head/minilm_<head>.yaml
+    # holds the scale tuned on SST-2, and the resolved config shows it.
+    tuned = OmegaConf.load(Path(CONFIG_DIR) / "model_head" / f"minilm_{head}.yaml").head.l2_scale
+    cfg = experiment_config(["task=sst2", "model=minilm", f"head={head}", "acquisition=uniform"])
+    assert cfg.head.l2_scale == tuned < 1
+
+
+def test_minilm_plain_head_l2_scale():
+    cfg = compose_config(["task=sst2", "model=minilm", "head=mlp", "acquisition=entropy"])
+    assert cfg.head.l2_scale == pytest.approx(0.01)
+
+
+def test_command_line_overrides_the_encoders_l2_scale():
+    cfg = experiment_config(["task=sst2", "model=minilm", "head=mlp", "acquisition=entropy", "head.l2_scale=0.5"])
+    assert cfg.head.l2_scale == 0.5
+
+
+@pytest.mark.parametrize("head", ["mlp", "epinet", "dropout", "ensemble"])
+def test_testbed_keeps_the_reference_l2_scale(head):
+    cfg = experiment_config(["task=testbed", f"head={head}", "acquisition=uniform"])
+    assert cfg.head.l2_scale == 1.0
 
 
 def sweep_jobs(name: str) -> list[ExperimentConfig]:

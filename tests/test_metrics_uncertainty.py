@@ -108,7 +108,8 @@ def test_majority_fraction():
         (None, 2, 0.98, False),
         (0.69, 2, 1.0, True),  # |0.69 - log 2| = 0.003 <= 0.02 log 2
         (0.5, 2, 1.0, False),  # constant predictions but the model is learning
-        (1.03 * math.log(3), 3, 1.0, False),
+        (1.07 * math.log(2), 2, 1.0, True),  # a flat epinet: its index noise keeps the loss above log 2
+        (0.97 * math.log(3), 3, 1.0, False),
         (0.99 * math.log(3), 3, 0.99, True),
         (math.log(2), 2, 0.9, False),  # chance-level loss but varied predictions
     ],

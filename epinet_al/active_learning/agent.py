@@ -14,8 +14,10 @@ from typing import Any, ClassVar
 
 import torch
 from lightning_fabric import Fabric
+from lightning_utilities import apply_to_collection
 
 from epinet_al.acquisition import Priority
+from epinet_al.active_learning import distributed
 from epinet_al.data.inputs import Inputs
 from epinet_al.networks.specs import LR_SCHEDULES
 from epinet_al.tasks.task import Evaluator
@@ -110,8 +112,9 @@ class Agent:
         One set of A indices serves every forward batch of the call, so the scores do not depend on how
         the candidates are split into batches of ``batch_size`` (None: one batch). That lets token inputs
         be sorted by length into the batches (``length_order``): each batch is padded to its own longest,
-        not the call's. ``targets`` (for a target priority) run with the same indices; the priority gets
-        their logits [A, T, C].
+        not the call's, and be shared out over the ranks of a data-parallel run (``distributed``), each
+        rank computing its contiguous share of the batches. ``targets`` (for a target priority) run with
+        the same indices; the priority gets their logits [A, T, C].
         """
         module = self.module
         was_training = module.training
@@ -120,12 +123,14 @@ class Agent:
         with torch.inference_mode():
             index = module.sample_index(self._samples(self.num_index_samples))
             order = length_order(pool, candidates, batch_size)
-            chunks = candidates[order].split(batch_size) if batch_size else [candidates]
+            batches = candidates[order].split(batch_size) if batch_size else [candidates]
+            chunks = batches[distributed.share(self.fabric, len(batches))]
             # Scores in float64: near its maximum the entropy of a float32 prediction has too few
             # distinct values to rank close candidates (on two classes it then disagrees with margin).
             logits = torch.cat(
                 [module(self.fabric.to_device(pool.take(chunk)), index).double().cpu() for chunk in chunks], dim=1
-            )  # [A, B, C] in the order of the batches
+            )  # [A, B_rank, C] in the order of the batches
+            logits = distributed.gather(self.fabric, logits, [len(batch) for batch in batches], dim=1)  # [A, B, C]
             logits = logits[:, torch.argsort(order)]
             if targets is not None:
                 extra["target_logits"] = module(self.fabric.to_device(targets), index).double().cpu()  # [A, T, C]
@@ -143,6 +148,10 @@ class Agent:
     ) -> float:
         """One SGD step on a labeled batch (inputs, labels); returns its data loss (the L2 term left out).
 
+        In a data-parallel run each rank trains on its share of the batch (``distributed.share``), its
+        data loss weighted by the share's size so that the gradients DDP averages over the ranks are
+        those of the whole batch; the returned loss is the whole batch's.
+
         ``num_labels`` sets the L2 weight; ``fit_step`` of ``fit_steps`` places the step in the current
         fit for the learning-rate schedule (a fit: one round of the pool protocol, one subset, or a whole
         prioritized run).
@@ -154,9 +163,21 @@ class Agent:
             group["lr"] = base * factor
         if not self.module.training:  # train() walks every submodule: only when it changes anything
             self.module.train()
+        size = batch[1].shape[0]
+        rows = distributed.share(self.fabric, size)
+        if distributed.is_sharded(self.fabric, size):
+            batch = apply_to_collection(batch, torch.Tensor, lambda tensor: tensor[rows])
         losses = self.module.training_step(self.fabric.to_device(batch), num_labels)
-        loss = losses["loss"]
-        if not torch.isfinite(loss):
+        loss, data_loss = losses["loss"], losses["data_loss"]
+        finite = torch.isfinite(loss)
+        if distributed.is_sharded(self.fabric, size):
+            weight = (rows.stop - rows.start) / size
+            loss = loss + (weight * self.fabric.world_size - 1) * data_loss
+            # One collective: the whole batch's data loss, and the sum of the ranks' losses, finite only if
+            # every rank's is, so that all ranks stop together (one rank stopping alone hangs the others).
+            summed = self.fabric.all_reduce(torch.stack([data_loss.detach() * weight, loss.detach()]), reduce_op="sum")
+            data_loss, finite = summed[0], torch.isfinite(summed[1])
+        if not finite:
             raise FloatingPointError(
                 f"training loss is {loss.item()} at step {step}; stopped before the update (curve.csv and state.pt "
                 "keep the last evaluation point): lower trainer.optimizer.lr or set trainer.gradient_clip_norm"
@@ -167,7 +188,7 @@ class Agent:
             self.fabric.clip_gradients(self.module, self.optimizer, max_norm=self.gradient_clip_norm)
         self.optimizer.step()
         self.l2_weight = self.module.l2_weight(num_labels)
-        return float(losses["data_loss"])
+        return float(data_loss.detach())
 
     def evaluate(self, evaluator: Evaluator) -> dict[str, float]:
         """Held-out metrics of the marginal and joint predictive from A index samples."""

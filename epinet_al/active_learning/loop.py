@@ -10,6 +10,7 @@ import torch
 
 from epinet_al.acquisition import Priority
 from epinet_al.acquisition.specs import AcquisitionConfig
+from epinet_al.active_learning import distributed
 from epinet_al.active_learning.agent import Agent
 from epinet_al.active_learning.checkpoint import Checkpointer
 from epinet_al.active_learning.ledger import LabelLedger
@@ -53,10 +54,18 @@ class Loop:
         return draw_targets(self.pool, self.ledger, self.acquisition.num_targets, self.generator)
 
     def evaluation_point(self, step: int, extra: dict[str, float], loop_state: dict[str, Any]) -> None:
-        """Evaluate, record the curve row (with ``extra`` metrics and the L2 weight), save the state."""
-        metrics = self.agent.evaluate(self.evaluator)
-        metrics.update(extra)
-        metrics["train/l2_weight"] = self.agent.l2_weight
-        self.record(step, self.ledger.num_labels, metrics)
-        if self.checkpoint:
-            self.checkpoint.save(loop_state)
+        """Evaluate, record the curve row (with ``extra`` metrics and the L2 weight), save the state.
+
+        In a data-parallel run rank 0 does this alone (every rank holds the same model and ledger, checked
+        here) while the others wait for it.
+        """
+        fabric = self.agent.fabric
+        distributed.check_same_ledger(fabric, self.ledger)
+        if fabric.is_global_zero:
+            metrics = self.agent.evaluate(self.evaluator)
+            metrics.update(extra)
+            metrics["train/l2_weight"] = self.agent.l2_weight
+            self.record(step, self.ledger.num_labels, metrics)
+            if self.checkpoint:
+                self.checkpoint.save(loop_state)
+        fabric.barrier()

@@ -85,7 +85,8 @@ class EnnModule(pl.LightningModule):
             loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.repeat(logits.shape[0]))
         weight = self.l2_weight(num_labels)
         total = loss + weight * self.enn.head.l2_penalty() if weight else loss
-        return {"loss": total, "data_loss": loss.detach()}
+        # data_loss keeps its graph: a data-parallel step reweights it by the rank's share of the batch.
+        return {"loss": total, "data_loss": loss}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # Frozen parameters (the epinet prior, a frozen encoder) never reach the optimizer.

@@ -65,7 +65,7 @@ class Sweep:
 
     runs: pd.DataFrame
     skipped: dict[str, str] = field(default_factory=dict)
-    # run folder -> why its result is suspect ("collapsed": near-constant predictions, training loss at log C).
+    # run folder -> why its result is suspect ("collapsed": near-constant predictions, training loss at or above log C).
     flagged: dict[str, str] = field(default_factory=dict)
 
 
@@ -128,7 +128,7 @@ def load_sweep(sweep_dir: Path | str) -> Sweep:
         loaded.append((frame, config))
         diagnostics = json.loads((run_dir / SUMMARY).read_text()).get("diagnostics") or {}
         if diagnostics.get("collapsed"):
-            flagged[name] = "collapsed: near-constant predictions, training loss at log C"
+            flagged[name] = "collapsed: near-constant predictions, training loss at or above log C"
     if not loaded:
         return Sweep(pd.DataFrame(columns=[*ID_COLUMNS, "step", "num_labels"]), skipped, flagged)
     frames = []
