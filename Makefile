@@ -159,9 +159,13 @@ bench-recipe: setup ## Benchmark: the training recipe on the testbed, every head
 	$(PY) benchmarks/testbed_recipe.py $(BENCH_ARGS)
 
 .PHONY: bench-paper
-bench-paper: setup ## Benchmark: the paper's protocol, testbed (3 settings) and SST-2 (tuned fixed-subset baseline vs anytime prioritized agents; GLUE_DIR)
+bench-paper: setup ## Benchmark: the paper's protocol, testbed (3 settings), SST-2 and MNLI (tuned fixed-subset baseline vs anytime prioritized agents; GLUE_DIR)
 	$(PY) benchmarks/paper.py $(BENCH_ARGS)
 
 .PHONY: bench-paper-sst2
 bench-paper-sst2: setup ## Benchmark: the paper's protocol on SST-2, frozen MiniLM, the full 65k pool (GLUE_DIR)
 	$(PY) benchmarks/paper.py --settings sst2 $(BENCH_ARGS)
+
+.PHONY: bench-paper-mnli
+bench-paper-mnli: setup ## Benchmark: the paper's protocol on MNLI, frozen MiniLM pair features, matched dev as pool (GLUE_DIR)
+	$(PY) benchmarks/paper.py --settings mnli $(BENCH_ARGS)
