@@ -14,12 +14,14 @@ alike, on runs kept apart from the reported ones (seeds 100+):
 Settings: the testbed (``D2_rho0.1``, ``D10_rho0.1``, ``D2_rho0.5``: 200 pool inputs, 1,000 test inputs,
 tuning on separate problems by test log-loss) and ``sst2`` (the whole train split minus a tune split is the
 pool, dev the test set; tuning by the tune split's accuracy, never dev) and ``mnli`` (the same on MNLI's pair
-features: matched dev minus a tune split is the pool, mismatched dev the test set). The tuning runs go first (every
+features: matched dev minus a tune split is the pool, mismatched dev the test set), and ``sst2_bert`` (SST-2
+with BERT-base fine-tuned, for a GPU machine). The tuning runs go first (every
 configuration); the reported seeds then run the chosen ones. Then the comparison report
 (``epinet_al.report``, the baseline = the tuned subsets) gives, per agent, the savings read-off at every
 baseline point, up to the full-data baseline's metric. SST-2 and MNLI read GLUE_DIR.
 
     python benchmarks/paper.py [--settings D2_rho0.1,D10_rho0.1,D2_rho0.5,sst2,mnli] [--seeds N] [--tune-seeds N]
+    python benchmarks/paper.py --settings sst2_bert --workers 1    # on a GPU machine
 """
 
 from __future__ import annotations
@@ -44,14 +46,18 @@ class Setting:
     fractions: list[float]
     subset: list[str]  # overrides of the baseline's budget=subset besides the fractions
     loop: list[str]  # the prioritized loop's overrides besides the label-count evaluation points
-    baseline_grid: list[tuple[float, float]]  # (head.l2_scale, learning rate)
-    agent_grid: list[tuple[float, float]]
+    # (head.l2_scale, learning rate); an L2 scale of None keeps each head's default (conf/model_head).
+    baseline_grid: list[tuple[float | None, float]]
+    agent_grid: list[tuple[float | None, float]]
     agents: list[tuple[str, str]]
     # The configuration is chosen on the tuning runs (seeds TUNE_SEED0+) by this metric.
     select: str
     select_mode: str  # "min" or "max"
     seeds: int  # reported seeds (0, 1, ...)
     tune_seeds: int  # tuning seeds (TUNE_SEED0, ...)
+    # The learning rate the grid sets: the head's optimizer's (frozen features) or the encoder's (fine-tuned).
+    lr_key: str = "trainer.optimizer.lr"
+    gpu: bool = False  # run only when named in --settings (the default runs the CPU settings)
 
 
 def testbed(dim: int, rho: float) -> Setting:
@@ -132,12 +138,34 @@ MNLI = Setting(
     tune_seeds=1,
 )  # fmt: skip
 
+# SST-2 with BERT-base fine-tuned end to end, the paper's main setting, for a GPU machine (never run on the
+# development CPU): SST-2's pool, tune split, fractions, agents and loop; inputs cut to 64 tokens; the encoder's
+# learning rate tuned on the paper's grid, each head's L2 scale left at BERT-base's default (conf/model_head);
+# the baseline trains 3 epochs of batch 32 per subset. bert-base-uncased comes from the hub or HF_HOME's cache.
+SST2_BERT = Setting(
+    task=["task=sst2", "model=bert_base", "trainer=gpu", "task.max_length=64", f"task.tune_size={SST2_TUNE}"],
+    pool=SST2.pool,
+    fractions=SST2.fractions,
+    subset=["budget.train_steps=0", "budget.epochs=3", "budget.batch_size=32"],
+    loop=SST2.loop,
+    baseline_grid=[(None, lr) for lr in (1e-5, 3e-5, 1e-4)],
+    agent_grid=[(None, lr) for lr in (1e-5, 3e-5, 1e-4)],
+    agents=SST2.agents,
+    select="tune/acc",
+    select_mode="max",
+    seeds=3,
+    tune_seeds=1,
+    lr_key="model.lr",
+    gpu=True,
+)
+
 SETTINGS = {
     "D2_rho0.1": testbed(2, 0.1),
     "D10_rho0.1": testbed(10, 0.1),
     "D2_rho0.5": testbed(2, 0.5),
     "sst2": SST2,
     "mnli": MNLI,
+    "sst2_bert": SST2_BERT,
 }
 TUNE_SEED0 = 100
 
@@ -146,8 +174,12 @@ def common(name: str) -> list[str]:
     return [*SETTINGS[name].task, "trainer.num_threads=1", "progress_bar=false", f"sweep=bench-paper-{name}"]
 
 
-def grid_name(l2: float, lr: float) -> str:
-    return f"l2_{l2}_lr_{lr}"
+def grid_name(l2: float | None, lr: float) -> str:
+    return f"l2_{'default' if l2 is None else l2}_lr_{lr}"
+
+
+def hyperparameters(setting: Setting, l2: float | None, lr: float) -> list[str]:
+    return [*([] if l2 is None else [f"head.l2_scale={l2}"]), f"{setting.lr_key}={lr}"]
 
 
 def size(setting: Setting, fraction: float) -> int:
@@ -161,8 +193,8 @@ def baseline_job(
     setting = SETTINGS[name]
     fractions = fractions or setting.fractions
     subset = ["budget=subset", f"budget.fractions=[{','.join(map(str, fractions))}]", *setting.subset]
-    overrides = [*common(name), *subset, "head=mlp", "acquisition=uniform", f"head.l2_scale={l2}",
-                 f"trainer.optimizer.lr={lr}", f"seed={seed}"]  # fmt: skip
+    overrides = [*common(name), *subset, "head=mlp", "acquisition=uniform", *hyperparameters(setting, l2, lr),
+                 f"seed={seed}"]  # fmt: skip
     return overrides, str(root / "subset" / grid_name(l2, lr) / f"seed{seed}")
 
 
@@ -171,8 +203,8 @@ def agent_job(name: str, root: Path, agent: str, l2: float, lr: float, seed: int
     head, priority = agent.split("-")
     eval_labels = ",".join(str(size(setting, f)) for f in setting.fractions)
     loop = ["budget=prioritized", "budget.max_labels=0", *setting.loop, f"budget.eval_labels=[{eval_labels}]"]
-    overrides = [*common(name), *loop, f"head={head}", f"acquisition={priority}", f"head.l2_scale={l2}",
-                 f"trainer.optimizer.lr={lr}", f"seed={seed}"]  # fmt: skip
+    overrides = [*common(name), *loop, f"head={head}", f"acquisition={priority}", *hyperparameters(setting, l2, lr),
+                 f"seed={seed}"]  # fmt: skip
     return overrides, str(root / agent / grid_name(l2, lr) / f"seed{seed}")
 
 
@@ -271,7 +303,8 @@ def diagnostics(runs: Path) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--settings", default=",".join(SETTINGS), help=f"comma-separated, of {', '.join(SETTINGS)}")
+    cpu_settings = ",".join(name for name, setting in SETTINGS.items() if not setting.gpu)
+    parser.add_argument("--settings", default=cpu_settings, help=f"comma-separated, of {', '.join(SETTINGS)}")
     parser.add_argument("--seeds", type=int, help="reported seeds (default: the setting's: 10 testbed, 5 sst2, 3 mnli)")
     parser.add_argument("--tune-seeds", type=int, help="tuning seeds (default: the setting's, 3 testbed / 1 GLUE)")
     parser.add_argument("--workers", type=int, default=2)

@@ -45,3 +45,27 @@ def test_bucketed_batches_compute_fewer_positions_than_random_ones():
     assert len(unsorted) == 4 and not hasattr(unsorted, "lengths")
     assert bench.token_positions(pool, candidates, length_order(unsorted, candidates, 2), 2) == 2 * 9 + 2 * 8
     assert bench.token_positions(pool, candidates, length_order(pool, candidates, 2), 2) == 2 * 9 + 2 * 3
+
+
+@pytest.mark.parametrize("name", importlib.import_module("paper").SETTINGS)
+def test_paper_settings_compose_into_valid_runs(name, tmp_path):
+    """Each setting's baseline and agent jobs are runs the CLI accepts (the GPU one: checked as SLURM jobs are)."""
+    from tiny_configs import CONF_DIR, compose, initialize_config_dir
+
+    from epinet_al.config import to_experiment_config
+
+    paper = importlib.import_module("paper")
+    setting = paper.SETTINGS[name]
+    jobs = [paper.baseline_job(name, tmp_path, *setting.baseline_grid[0], 100)]
+    jobs += [paper.agent_job(name, tmp_path, f"{head}-{priority}", *setting.agent_grid[-1], 100)
+             for head, priority in setting.agents]  # fmt: skip
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        for overrides, _ in jobs:
+            cfg = to_experiment_config(compose(config_name="config", overrides=overrides), devices=not setting.gpu)
+            assert f"{setting.lr_key}={setting.agent_grid[-1][1]}" in overrides or cfg.budget.protocol == "subset"
+
+
+def test_paper_runs_the_cpu_settings_by_default():
+    paper = importlib.import_module("paper")
+    assert [name for name, setting in paper.SETTINGS.items() if setting.gpu] == ["sst2_bert"]
+    assert paper.SETTINGS["sst2_bert"].lr_key == "model.lr"
