@@ -290,7 +290,8 @@ def diagnostics(runs: Path) -> pd.DataFrame:
     rows = []
     for path in sorted(runs.glob("*/seed*/curve.csv")):
         curve = pd.read_csv(path)
-        split = next((s for s in ("val", "test") if f"{s}/spread" in curve.columns), None)
+        # The held-out split: test (testbed), val (SST-2), val_mismatched (MNLI); never the tune split.
+        split = next((c.split("/")[0] for c in curve.columns if c.endswith("/spread") and c != "tune/spread"), None)
         if split is None or path.parent.parent.name == "baseline":
             continue
         first, last = curve.iloc[0], curve.iloc[-1]
