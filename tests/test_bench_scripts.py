@@ -6,6 +6,7 @@ import importlib
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -47,6 +48,7 @@ def test_bucketed_batches_compute_fewer_positions_than_random_ones():
     assert bench.token_positions(pool, candidates, length_order(pool, candidates, 2), 2) == 2 * 9 + 2 * 3
 
 
+@pytest.mark.slow  # 1-2 s per setting (7 compositions)
 @pytest.mark.parametrize("name", importlib.import_module("paper").SETTINGS)
 def test_paper_settings_compose_into_valid_runs(name, tmp_path):
     """Each setting's baseline and agent jobs are runs the CLI accepts (the GPU one: checked as SLURM jobs are)."""
@@ -69,3 +71,30 @@ def test_paper_runs_the_cpu_settings_by_default():
     paper = importlib.import_module("paper")
     assert [name for name, setting in paper.SETTINGS.items() if setting.gpu] == ["sst2_bert"]
     assert paper.SETTINGS["sst2_bert"].lr_key == "model.lr"
+
+
+def test_paper_tunes_the_baseline_per_fraction_and_each_agent_over_its_curve(tmp_path):
+    """Per subset size the configuration with the best tuning metric; an agent's by its curve's mean; the
+    reported seeds (below 100) never count; a baseline configuration then runs only at the fractions it won."""
+    paper = importlib.import_module("paper")
+    setting = paper.SETTINGS["D2_rho0.1"]  # chosen by test/nll, lower is better
+    a, b = (paper.grid_name(*cfg) for cfg in setting.baseline_grid[:2])
+    sizes = [paper.size(setting, f) for f in setting.fractions]  # 2, 6, ..., 200
+    rows = [("subset", a, 100, n, 0.60 if n == 2 else 0.40) for n in sizes]  # a wins at 2 labels only
+    rows += [("subset", b, 100, n, 0.65 if n == 2 else 0.30) for n in sizes]
+    rows += [("subset", a, 0, n, 0.10) for n in sizes]  # a reported seed: never counts
+    rows += [("epinet-variance", a, 100, 2, 0.30), ("epinet-variance", a, 100, 200, 0.50)]  # curve mean 0.40
+    rows += [("epinet-variance", b, 100, 2, 0.45), ("epinet-variance", b, 100, 200, 0.45)]  # curve mean 0.45
+    data = pd.DataFrame(rows, columns=["agent", "config", "seed", "num_labels", "test/nll"])
+    per_size, per_agent = paper.choose(data, setting)
+    assert per_size == {n: a if n == 2 else b for n in sizes} and per_agent == {"epinet-variance": a}
+    jobs = paper.reported_jobs("D2_rho0.1", tmp_path, [0], (per_size, per_agent))
+    fractions = {
+        folder.split("/")[-2]: next(o for o in job if o.startswith("budget.fractions="))
+        for job, folder in jobs
+        if "/subset/" in folder
+    }
+    assert fractions == {
+        a: "budget.fractions=[0.01]",
+        b: f"budget.fractions=[{','.join(map(str, setting.fractions[1:]))}]",
+    }
