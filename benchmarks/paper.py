@@ -140,7 +140,13 @@ MNLI = Setting(
 )  # fmt: skip
 
 
-def frozen_glue(task: list[str], pool: int, loop: tuple[int, int, int, int], select: str, agents=MNLI.agents):
+def frozen_glue(
+    task: list[str],
+    pool: int,
+    loop: tuple[int, int, int, int],
+    select: str,
+    agents: list[tuple[str, str]] = MNLI.agents,
+) -> Setting:
     """MNLI's setting on another GLUE task (pair tasks read the pair features, as MNLI): its grids, agents and
     fractions, 5 seeds (the issue's; a task's runs take minutes); ``loop`` = (candidates, top n, steps,
     eval_every), about two passes of the pool's size."""
