@@ -159,7 +159,7 @@ bench-recipe: setup ## Benchmark: the training recipe on the testbed, every head
 	$(PY) benchmarks/testbed_recipe.py $(BENCH_ARGS)
 
 .PHONY: bench-paper
-bench-paper: setup ## Benchmark: the paper's protocol, testbed (3 settings), SST-2 and MNLI (tuned fixed-subset baseline vs anytime prioritized agents; GLUE_DIR)
+bench-paper: setup ## Benchmark: the paper's protocol, testbed (3 settings), SST-2, MNLI, CoLA, STS-B, RTE, QNLI (tuned fixed-subset baseline vs anytime prioritized agents; GLUE_DIR)
 	$(PY) benchmarks/paper.py $(BENCH_ARGS)
 
 .PHONY: bench-paper-sst2
@@ -169,3 +169,7 @@ bench-paper-sst2: setup ## Benchmark: the paper's protocol on SST-2, frozen Mini
 .PHONY: bench-paper-mnli
 bench-paper-mnli: setup ## Benchmark: the paper's protocol on MNLI, frozen MiniLM pair features, matched dev as pool (GLUE_DIR)
 	$(PY) benchmarks/paper.py --settings mnli $(BENCH_ARGS)
+
+.PHONY: bench-paper-glue4
+bench-paper-glue4: setup ## Benchmark: the paper's protocol on RTE, STS-B, QNLI (dev as pool) and CoLA, frozen MiniLM (pair features; GLUE_DIR)
+	$(PY) benchmarks/paper.py --settings rte,stsb,qnli,cola $(BENCH_ARGS)

@@ -48,7 +48,7 @@ def test_bucketed_batches_compute_fewer_positions_than_random_ones():
     assert bench.token_positions(pool, candidates, length_order(pool, candidates, 2), 2) == 2 * 9 + 2 * 3
 
 
-@pytest.mark.slow  # 1-2 s per setting (7 compositions)
+@pytest.mark.slow  # 1-2 s per setting (11 compositions)
 @pytest.mark.parametrize("name", importlib.import_module("paper").SETTINGS)
 def test_paper_settings_compose_into_valid_runs(name, tmp_path):
     """Each setting's baseline and agent jobs are runs the CLI accepts (the GPU one: checked as SLURM jobs are)."""
@@ -98,3 +98,28 @@ def test_paper_tunes_the_baseline_per_fraction_and_each_agent_over_its_curve(tmp
         a: "budget.fractions=[0.01]",
         b: f"budget.fractions=[{','.join(map(str, setting.fractions[1:]))}]",
     }
+
+
+@pytest.mark.parametrize("name", ["sst2", "mnli", "cola", "stsb", "rte", "qnli"])
+def test_paper_glue_settings_choose_on_the_tune_split_with_the_tasks_metric(name):
+    """Never on the reported test split; the metric is the task's primary one (CoLA Matthews, STS-B Pearson)."""
+    from epinet_al.data.glue_tasks import GLUE_TASKS
+
+    paper = importlib.import_module("paper")
+    setting = paper.SETTINGS[name]
+    task = next(o.split("=")[1] for o in setting.task if o.startswith("task="))
+    assert any(o.startswith("task.tune_size=") for o in setting.task)
+    assert setting.select == f"tune/{GLUE_TASKS[task].primary_metric}" and setting.select_mode == "max"
+    if GLUE_TASKS[task].is_regression:  # a regression's heads rank only by uniform or variance
+        assert {priority for _, priority in setting.agents} == {"variance"}
+
+
+def test_paper_diagnostics_leave_a_regressions_missing_entropy_column_empty(tmp_path):
+    paper = importlib.import_module("paper")
+    folder = tmp_path / "epinet-variance" / "seed0"
+    folder.mkdir(parents=True)
+    pd.DataFrame({"num_labels": [10, 20], "val/spread": [0.4, 0.2], "val/spread_cv": [0.1, 0.1]}).to_csv(
+        folder / "curve.csv", index=False
+    )
+    row = paper.diagnostics(tmp_path).loc["epinet-variance"]
+    assert (row["spread first"], row["spread last"]) == (0.4, 0.2) and row.isna()["spearman_var_ent last"]
