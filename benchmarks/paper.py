@@ -12,7 +12,9 @@ alike, on runs kept apart from the reported ones (seeds 100+):
   over its curve's evaluation points on the tuning runs.
 
 Settings: the testbed (``D2_rho0.1``, ``D10_rho0.1``, ``D2_rho0.5``: 200 pool inputs, 1,000 test inputs,
-tuning on separate problems by test log-loss) and ``sst2`` (the whole train split minus a tune split is the
+tuning on separate problems by test log-loss; ``D2_rho0.1_labeled`` and ``D10_rho0.1_labeled``: the same, with
+the agents trained as the reference's testbed experiment trains, on batches of every label so far, and the
+baseline runs shared with the plain setting) and ``sst2`` (the whole train split minus a tune split is the
 pool, dev the test set; tuning by the tune split's accuracy, never dev) and ``mnli`` (the same on MNLI's pair
 features: matched dev minus a tune split is the pool, mismatched dev the test set), and ``sst2_bert`` (SST-2
 with BERT-base fine-tuned, for a GPU machine). The tuning runs go first (every
@@ -58,10 +60,20 @@ class Setting:
     # The learning rate the grid sets: the head's optimizer's (frozen features) or the encoder's (fine-tuned).
     lr_key: str = "trainer.optimizer.lr"
     gpu: bool = False  # run only when named in --settings (the default runs the CPU settings)
+    # The setting whose baseline runs this one shares (the same task, baseline grid and seeds): only the
+    # agents' loop differs, so the baseline is run (and its runs are read) once, under that setting's folder.
+    baseline_from: str = ""
 
 
-def testbed(dim: int, rho: float) -> Setting:
-    """The paper's testbed: 200 pool inputs, 1,000 test; the tuning problems are separate problems (seeds 100+)."""
+def testbed(dim: int, rho: float, train_on_labeled: bool = False) -> Setting:
+    """The paper's testbed: 200 pool inputs, 1,000 test; the tuning problems are separate problems (seeds 100+).
+
+    ``train_on_labeled``: the agents train as the reference's testbed experiment does (budget.train_on=labeled):
+    per step the top 4 of 20 candidates join the labeled set, then 20 AdamW steps of batch 100 drawn from
+    every label so far; 75 steps = 1,500 updates of batch 100 (a subset fit: 1,000). The default loop trains
+    one step on the top 4 only: at L labels a model has had L/4 updates of 4 examples, against the
+    baseline's 1,000 of 100 at every size, which confounds labels with training.
+    """
     pool = 200
     # The grid every agent is tuned on: the L2 scale around the reference recipe (Adam lr 1e-3, as the reference).
     grid = [(l2, 1e-3) for l2 in (0.3, 1.0, 3.0)]
@@ -73,7 +85,10 @@ def testbed(dim: int, rho: float) -> Setting:
         subset=[],  # the recipe: 1,000 steps of batch 100
         # 20 candidates, the top 4 labeled and trained on per step, 1,000 steps (the pool of 200 is used up
         # long before: labels used then stays at 200 and training goes on over all of it).
-        loop=["budget.candidate_batch_size=20", "budget.batch_size=4", "budget.max_steps=1000"],
+        loop=["budget.candidate_batch_size=20", "budget.batch_size=4", "budget.max_steps=1000"]
+        if not train_on_labeled
+        else ["budget.candidate_batch_size=20", "budget.batch_size=4", "budget.max_steps=75", "budget.train_on=labeled",
+              "budget.steps_per_draw=20", "budget.train_batch_size=100"],
         baseline_grid=grid,
         agent_grid=grid,
         # margin ranks as entropy does on two classes, so entropy stands for both.
@@ -83,6 +98,7 @@ def testbed(dim: int, rho: float) -> Setting:
         select_mode="min",
         seeds=10,
         tune_seeds=3,
+        baseline_from=f"D{dim}_rho{rho}" if train_on_labeled else "",
     )  # fmt: skip
 
 
@@ -163,6 +179,8 @@ SETTINGS = {
     "D2_rho0.1": testbed(2, 0.1),
     "D10_rho0.1": testbed(10, 0.1),
     "D2_rho0.5": testbed(2, 0.5),
+    "D2_rho0.1_labeled": testbed(2, 0.1, train_on_labeled=True),
+    "D10_rho0.1_labeled": testbed(10, 0.1, train_on_labeled=True),
     "sst2": SST2,
     "mnli": MNLI,
     "sst2_bert": SST2_BERT,
@@ -192,6 +210,7 @@ def baseline_job(
     """The fixed-subset baseline at ``fractions`` (default: all of the setting's) with one configuration."""
     setting = SETTINGS[name]
     fractions = fractions or setting.fractions
+    root = root.parent / setting.baseline_from if setting.baseline_from else root
     subset = ["budget=subset", f"budget.fractions=[{','.join(map(str, fractions))}]", *setting.subset]
     overrides = [*common(name), *subset, "head=mlp", "acquisition=uniform", *hyperparameters(setting, l2, lr),
                  f"seed={seed}"]  # fmt: skip
@@ -228,10 +247,13 @@ def reported_jobs(name: str, root: Path, seeds: list[int], choices) -> list[tupl
     return jobs
 
 
-def curves(root: Path) -> pd.DataFrame:
+def curves(root: Path, setting: Setting) -> pd.DataFrame:
+    """Every finished run's curve under ``root`` (the baseline's under the setting it shares them with)."""
     frames = []
-    for path in root.glob("*/*/seed*/curve.csv"):
-        agent, config, seed = path.parent.relative_to(root).parts
+    base = root.parent / setting.baseline_from if setting.baseline_from else root
+    agents = [path for path in root.glob("*/*/seed*/curve.csv") if path.parts[-4] not in ("subset", "report_runs")]
+    for path in [*base.glob("subset/*/seed*/curve.csv"), *agents]:
+        agent, config, seed = path.parts[-4:-1]
         frame = pd.read_csv(path)
         frame["agent"], frame["config"], frame["seed"], frame["folder"] = agent, config, int(seed[4:]), str(path.parent)
         frames.append(frame)
@@ -321,8 +343,10 @@ def main() -> None:
         seeds = list(range(args.seeds or setting.seeds))
         tune_seeds = list(range(TUNE_SEED0, TUNE_SEED0 + (args.tune_seeds or setting.tune_seeds)))
         run_jobs(tuning_jobs(name, root, tune_seeds), args.workers, f"{root} (tuning)")
-        run_jobs(reported_jobs(name, root, seeds, choose(curves(root), setting)), args.workers, f"{root} (reported)")
-        runs = assemble(root, curves(root), seeds, setting)
+        run_jobs(
+            reported_jobs(name, root, seeds, choose(curves(root, setting), setting)), args.workers, f"{root} (reported)"
+        )
+        runs = assemble(root, curves(root, setting), seeds, setting)
         sweep = load_sweep(runs)
         baseline = next(a for a in sweep.runs["agent"].unique() if "subset" in a)
         report = write_report(summarize(sweep.runs, baseline=baseline), root / "report")

@@ -98,3 +98,25 @@ def test_paper_tunes_the_baseline_per_fraction_and_each_agent_over_its_curve(tmp
         a: "budget.fractions=[0.01]",
         b: f"budget.fractions=[{','.join(map(str, setting.fractions[1:]))}]",
     }
+
+
+def test_a_paper_setting_can_share_another_settings_baseline(tmp_path):
+    """D2_rho0.1_labeled changes only the agents' loop: its baseline runs are D2_rho0.1's, read from there."""
+    paper = importlib.import_module("paper")
+    setting = paper.SETTINGS["D2_rho0.1_labeled"]
+    root = tmp_path / "D2_rho0.1_labeled"
+    _, folder = paper.baseline_job("D2_rho0.1_labeled", root, *setting.baseline_grid[0], 0)
+    assert folder == str(paper.baseline_job("D2_rho0.1", tmp_path / "D2_rho0.1", *setting.baseline_grid[0], 0)[1])
+    overrides, agent_folder = paper.agent_job("D2_rho0.1_labeled", root, "epinet-variance", *setting.agent_grid[0], 0)
+    assert "budget.train_on=labeled" in overrides and agent_folder.startswith(str(root))
+    for run in (
+        "D2_rho0.1/subset/l2_0.3_lr_0.001/seed0",
+        "D2_rho0.1/epinet-variance/l2_0.3_lr_0.001/seed0",
+        "D2_rho0.1_labeled/epinet-variance/l2_0.3_lr_0.001/seed0",
+        "D2_rho0.1_labeled/report_runs/x/seed0",
+    ):
+        (tmp_path / run).mkdir(parents=True)
+        pd.DataFrame({"num_labels": [2], "test/nll": [0.5]}).to_csv(tmp_path / run / "curve.csv", index=False)
+    data = paper.curves(root, setting)
+    assert sorted(zip(data["agent"], data["folder"].str.split("/").str[-4], strict=True)) == [
+        ("epinet-variance", "D2_rho0.1_labeled"), ("subset", "D2_rho0.1")]  # fmt: skip

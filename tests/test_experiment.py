@@ -221,7 +221,7 @@ def test_labeled_training_labels_the_top_n_then_trains_on_the_labeled_set(watch_
     labeled: set[int] = set()
     steps_labeling = 0
     position = 0
-    for step in range(1, 31):
+    for _step in range(30):
         if len(labeled) < MAX_LABELS:  # the step's labeling: at most n, new or not
             indices, remaining = requests[position]
             assert len(indices) <= 4 and remaining == MAX_LABELS - len(labeled)

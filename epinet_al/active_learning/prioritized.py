@@ -10,8 +10,10 @@ the labels: the anytime curve of the paper.
 
 ``budget.train_on=labeled`` trains as the reference's testbed experiment does instead: the top n only join the
 labeled set, then ``steps_per_draw`` SGD steps each train on ``train_batch_size`` labeled examples drawn at random
-(with replacement); once every label the budget allows is revealed, scoring stops and training goes on. The run is evaluated whenever the number of distinct
-labels used crosses one of ``eval_labels``, every ``eval_every`` steps if set, and at the end.
+(with replacement); once every label the budget allows is revealed, scoring stops and training goes on.
+
+The run is evaluated whenever the number of distinct labels used crosses one of ``eval_labels``, every
+``eval_every`` steps if set, and at the end.
 """
 
 from __future__ import annotations
@@ -78,7 +80,11 @@ def run_prioritized(loop: Loop, budget: Any) -> None:
             fit_step = (step - 1) * updates + update + 1  # the learning-rate schedule runs over every update
             losses.append(
                 loop.agent.train(
-                    batch, step=step, num_labels=ledger.num_labels, fit_step=fit_step, fit_steps=budget.max_steps * updates
+                    batch,
+                    step=step,
+                    num_labels=ledger.num_labels,
+                    fit_step=fit_step,
+                    fit_steps=budget.max_steps * updates,
                 )
             )
         bar.set_postfix(labels=ledger.num_labels, refresh=False)
