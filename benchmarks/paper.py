@@ -273,6 +273,28 @@ def choose(data: pd.DataFrame, setting: Setting) -> tuple[dict[int, str], dict[s
     return per_size, per_agent
 
 
+# Config keys added to the framework after some of a setting's runs were made, with the default that does
+# what the older code did (a single process; one SGD step on the selected batch): a run without the key
+# gets it, so that the report does not split one agent into "unset" and default by the code's age.
+ADDED_KEYS = {
+    "trainer": {"strategy": "auto", "num_nodes": 1},
+    "budget": {"train_on": "selected", "steps_per_draw": 1, "train_batch_size": 0},
+}
+
+
+def reported_summary(folder: Path) -> dict:
+    """A run's summary.json as the report reads it: the tuned values marked as such, added keys filled in."""
+    summary = json.loads((folder / "summary.json").read_text())
+    config = summary["config"]
+    config["head"]["l2_scale"] = config["trainer"]["optimizer"]["lr"] = "tuned"
+    for group, keys in ADDED_KEYS.items():
+        if group == "budget" and config["budget"].get("protocol") != "prioritized":
+            continue
+        for key, default in keys.items():
+            config[group].setdefault(key, default)
+    return summary
+
+
 def assemble(root: Path, data: pd.DataFrame, seeds: list[int], setting: Setting) -> Path:
     """The reported runs in one folder for the report: the tuned baseline's assembled curves, the agents' runs."""
     out = root / "report_runs"
@@ -285,18 +307,16 @@ def assemble(root: Path, data: pd.DataFrame, seeds: list[int], setting: Setting)
         folder = out / "baseline" / f"seed{seed}"
         folder.mkdir(parents=True)
         curve.drop(columns=["agent", "config", "seed", "folder"]).to_csv(folder / "curve.csv", index=False)
-        summary = json.loads((Path(rows[-1]["folder"].iat[0]) / "summary.json").read_text())
+        summary = reported_summary(Path(rows[-1]["folder"].iat[0]))
         summary["config"]["budget"] = {
             "protocol": "subset",
             "tuned": f"per fraction on the tuning runs ({setting.select})",
         }
-        summary["config"]["head"]["l2_scale"] = summary["config"]["trainer"]["optimizer"]["lr"] = "tuned"
         (folder / "summary.json").write_text(json.dumps(summary))
         for agent, cfg in per_agent.items():
             source = root / agent / cfg / f"seed{seed}"
             if (source / "summary.json").exists():
-                summary = json.loads((source / "summary.json").read_text())
-                summary["config"]["head"]["l2_scale"] = summary["config"]["trainer"]["optimizer"]["lr"] = "tuned"
+                summary = reported_summary(source)
                 target = out / agent / f"seed{seed}"
                 target.mkdir(parents=True)
                 shutil.copy(source / "curve.csv", target / "curve.csv")

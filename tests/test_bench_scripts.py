@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -120,3 +121,18 @@ def test_a_paper_setting_can_share_another_settings_baseline(tmp_path):
     data = paper.curves(root, setting)
     assert sorted(zip(data["agent"], data["folder"].str.split("/").str[-4], strict=True)) == [
         ("epinet-variance", "D2_rho0.1_labeled"), ("subset", "D2_rho0.1")]  # fmt: skip
+
+
+def test_the_paper_report_fills_keys_added_since_a_run_was_made(tmp_path):
+    """A run made before trainer.strategy or budget.train_on existed is the same agent as one made after."""
+    paper = importlib.import_module("paper")
+    config = {"head": {"l2_scale": 1.0}, "trainer": {"optimizer": {"lr": 1e-3}}, "budget": {"protocol": "prioritized"}}
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "summary.json").write_text(json.dumps({"config": config}))
+    new = paper.reported_summary(tmp_path / "old")["config"]
+    assert new["trainer"] == {"optimizer": {"lr": "tuned"}, "strategy": "auto", "num_nodes": 1}
+    assert new["budget"] == {"protocol": "prioritized", "train_on": "selected", "steps_per_draw": 1,
+                             "train_batch_size": 0}  # fmt: skip
+    config["budget"]["train_on"] = "labeled"
+    (tmp_path / "old" / "summary.json").write_text(json.dumps({"config": config}))
+    assert paper.reported_summary(tmp_path / "old")["config"]["budget"]["train_on"] == "labeled"  # kept
