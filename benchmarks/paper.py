@@ -12,7 +12,9 @@ alike, on runs kept apart from the reported ones (seeds 100+):
   over its curve's evaluation points on the tuning runs.
 
 Settings: the testbed (``D2_rho0.1``, ``D10_rho0.1``, ``D2_rho0.5``: 200 pool inputs, 1,000 test inputs,
-tuning on separate problems by test log-loss) and ``sst2`` (the whole train split minus a tune split is the
+tuning on separate problems by test log-loss; ``D2_rho0.1_labeled`` and ``D10_rho0.1_labeled``: the same, with
+the agents trained as the reference's testbed experiment trains, on batches of every label so far, and the
+baseline runs shared with the plain setting) and ``sst2`` (the whole train split minus a tune split is the
 pool, dev the test set; tuning by the tune split's accuracy, never dev) and ``mnli`` (the same on MNLI's pair
 features: matched dev minus a tune split is the pool, mismatched dev the test set), ``cola``, ``stsb``, ``rte``
 and ``qnli`` (MNLI's setting on those tasks, each loop sized to its pool), and ``sst2_bert`` (SST-2
@@ -59,6 +61,9 @@ class Setting:
     # The learning rate the grid sets: the head's optimizer's (frozen features) or the encoder's (fine-tuned).
     lr_key: str = "trainer.optimizer.lr"
     gpu: bool = False  # run only when named in --settings (the default runs the CPU settings)
+    # The setting whose baseline runs this one shares (the same task, baseline grid and seeds): only the
+    # agents' loop differs, so the baseline is run (and its runs are read) once, under that setting's folder.
+    baseline_from: str = ""
 
 
 def testbed(dim: int, rho: float) -> Setting:
@@ -208,6 +213,30 @@ SETTINGS = {
     "qnli": QNLI,
     "sst2_bert": SST2_BERT,
 }
+
+
+def trained_on_every_label(name: str, steps: int, steps_per_draw: int, train_batch_size: int) -> Setting:
+    """Setting ``name`` with its agents trained as the reference's testbed experiment trains
+    (``budget.train_on=labeled``): per step the top n join the labeled set, then ``steps_per_draw`` updates,
+    each on ``train_batch_size`` examples drawn from every label so far; ``steps`` steps.
+
+    The paper's loop trains one step on the top n only: at L labels a model has had L/n updates of n
+    examples, against the baseline's whole fit at every subset size, which confounds labels with training.
+    Only the agents' loop differs, so the baseline runs are ``name``'s.
+    """
+    base = SETTINGS[name]
+    loop = [override for override in base.loop if not override.startswith("budget.max_steps=")]
+    loop += [f"budget.max_steps={steps}", "budget.train_on=labeled", f"budget.steps_per_draw={steps_per_draw}",
+             f"budget.train_batch_size={train_batch_size}"]  # fmt: skip
+    return replace(base, loop=loop, baseline_from=name)
+
+
+# The testbed with every label trained on: 75 steps of 20 updates of batch 100 = 1,500 updates of 100 (a subset
+# fit: 1,000), where the paper's loop made 1,000 updates of 4.
+SETTINGS |= {
+    f"{name}_labeled": trained_on_every_label(name, steps=75, steps_per_draw=20, train_batch_size=100)
+    for name in ("D2_rho0.1", "D10_rho0.1")
+}
 TUNE_SEED0 = 100
 
 
@@ -233,6 +262,7 @@ def baseline_job(
     """The fixed-subset baseline at ``fractions`` (default: all of the setting's) with one configuration."""
     setting = SETTINGS[name]
     fractions = fractions or setting.fractions
+    root = root.parent / setting.baseline_from if setting.baseline_from else root
     subset = ["budget=subset", f"budget.fractions=[{','.join(map(str, fractions))}]", *setting.subset]
     overrides = [*common(name), *subset, "head=mlp", "acquisition=uniform", *hyperparameters(setting, l2, lr),
                  f"seed={seed}"]  # fmt: skip
@@ -269,10 +299,13 @@ def reported_jobs(name: str, root: Path, seeds: list[int], choices) -> list[tupl
     return jobs
 
 
-def curves(root: Path) -> pd.DataFrame:
+def curves(root: Path, setting: Setting) -> pd.DataFrame:
+    """Every finished run's curve under ``root`` (the baseline's under the setting it shares them with)."""
     frames = []
-    for path in root.glob("*/*/seed*/curve.csv"):
-        agent, config, seed = path.parent.relative_to(root).parts
+    base = root.parent / setting.baseline_from if setting.baseline_from else root
+    agents = [path for path in root.glob("*/*/seed*/curve.csv") if path.parts[-4] not in ("subset", "report_runs")]
+    for path in [*base.glob("subset/*/seed*/curve.csv"), *agents]:
+        agent, config, seed = path.parts[-4:-1]
         frame = pd.read_csv(path)
         frame["agent"], frame["config"], frame["seed"], frame["folder"] = agent, config, int(seed[4:]), str(path.parent)
         frames.append(frame)
@@ -292,6 +325,28 @@ def choose(data: pd.DataFrame, setting: Setting) -> tuple[dict[int, str], dict[s
     return per_size, per_agent
 
 
+# Config keys added to the framework after some of a setting's runs were made, with the default that does
+# what the older code did (a single process; one SGD step on the selected batch): a run without the key
+# gets it, so that the report does not split one agent into "unset" and default by the code's age.
+ADDED_KEYS = {
+    "trainer": {"strategy": "auto", "num_nodes": 1},
+    "budget": {"train_on": "selected", "steps_per_draw": 1, "train_batch_size": 0},
+}
+
+
+def reported_summary(folder: Path) -> dict:
+    """A run's summary.json as the report reads it: the tuned values marked as such, added keys filled in."""
+    summary = json.loads((folder / "summary.json").read_text())
+    config = summary["config"]
+    config["head"]["l2_scale"] = config["trainer"]["optimizer"]["lr"] = "tuned"
+    for group, keys in ADDED_KEYS.items():
+        if group == "budget" and config["budget"].get("protocol") != "prioritized":
+            continue
+        for key, default in keys.items():
+            config[group].setdefault(key, default)
+    return summary
+
+
 def assemble(root: Path, data: pd.DataFrame, seeds: list[int], setting: Setting) -> Path:
     """The reported runs in one folder for the report: the tuned baseline's assembled curves, the agents' runs."""
     out = root / "report_runs"
@@ -304,18 +359,16 @@ def assemble(root: Path, data: pd.DataFrame, seeds: list[int], setting: Setting)
         folder = out / "baseline" / f"seed{seed}"
         folder.mkdir(parents=True)
         curve.drop(columns=["agent", "config", "seed", "folder"]).to_csv(folder / "curve.csv", index=False)
-        summary = json.loads((Path(rows[-1]["folder"].iat[0]) / "summary.json").read_text())
+        summary = reported_summary(Path(rows[-1]["folder"].iat[0]))
         summary["config"]["budget"] = {
             "protocol": "subset",
             "tuned": f"per fraction on the tuning runs ({setting.select})",
         }
-        summary["config"]["head"]["l2_scale"] = summary["config"]["trainer"]["optimizer"]["lr"] = "tuned"
         (folder / "summary.json").write_text(json.dumps(summary))
         for agent, cfg in per_agent.items():
             source = root / agent / cfg / f"seed{seed}"
             if (source / "summary.json").exists():
-                summary = json.loads((source / "summary.json").read_text())
-                summary["config"]["head"]["l2_scale"] = summary["config"]["trainer"]["optimizer"]["lr"] = "tuned"
+                summary = reported_summary(source)
                 target = out / agent / f"seed{seed}"
                 target.mkdir(parents=True)
                 shutil.copy(source / "curve.csv", target / "curve.csv")
@@ -363,8 +416,10 @@ def main() -> None:
         seeds = list(range(args.seeds or setting.seeds))
         tune_seeds = list(range(TUNE_SEED0, TUNE_SEED0 + (args.tune_seeds or setting.tune_seeds)))
         run_jobs(tuning_jobs(name, root, tune_seeds), args.workers, f"{root} (tuning)")
-        run_jobs(reported_jobs(name, root, seeds, choose(curves(root), setting)), args.workers, f"{root} (reported)")
-        runs = assemble(root, curves(root), seeds, setting)
+        run_jobs(
+            reported_jobs(name, root, seeds, choose(curves(root, setting), setting)), args.workers, f"{root} (reported)"
+        )
+        runs = assemble(root, curves(root, setting), seeds, setting)
         sweep = load_sweep(runs)
         baseline = next(a for a in sweep.runs["agent"].unique() if "subset" in a)
         report = write_report(summarize(sweep.runs, baseline=baseline), root / "report")

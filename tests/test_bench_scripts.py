@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -123,3 +124,40 @@ def test_paper_diagnostics_leave_a_regressions_missing_entropy_column_empty(tmp_
     )
     row = paper.diagnostics(tmp_path).loc["epinet-variance"]
     assert (row["spread first"], row["spread last"]) == (0.4, 0.2) and row.isna()["spearman_var_ent last"]
+
+
+def test_a_paper_setting_can_share_another_settings_baseline(tmp_path):
+    """D2_rho0.1_labeled changes only the agents' loop: its baseline runs are D2_rho0.1's, read from there."""
+    paper = importlib.import_module("paper")
+    setting = paper.SETTINGS["D2_rho0.1_labeled"]
+    root = tmp_path / "D2_rho0.1_labeled"
+    _, folder = paper.baseline_job("D2_rho0.1_labeled", root, *setting.baseline_grid[0], 0)
+    assert folder == str(paper.baseline_job("D2_rho0.1", tmp_path / "D2_rho0.1", *setting.baseline_grid[0], 0)[1])
+    overrides, agent_folder = paper.agent_job("D2_rho0.1_labeled", root, "epinet-variance", *setting.agent_grid[0], 0)
+    assert "budget.train_on=labeled" in overrides and agent_folder.startswith(str(root))
+    for run in (
+        "D2_rho0.1/subset/l2_0.3_lr_0.001/seed0",
+        "D2_rho0.1/epinet-variance/l2_0.3_lr_0.001/seed0",
+        "D2_rho0.1_labeled/epinet-variance/l2_0.3_lr_0.001/seed0",
+        "D2_rho0.1_labeled/report_runs/x/seed0",
+    ):
+        (tmp_path / run).mkdir(parents=True)
+        pd.DataFrame({"num_labels": [2], "test/nll": [0.5]}).to_csv(tmp_path / run / "curve.csv", index=False)
+    data = paper.curves(root, setting)
+    assert sorted(zip(data["agent"], data["folder"].str.split("/").str[-4], strict=True)) == [
+        ("epinet-variance", "D2_rho0.1_labeled"), ("subset", "D2_rho0.1")]  # fmt: skip
+
+
+def test_the_paper_report_fills_keys_added_since_a_run_was_made(tmp_path):
+    """A run made before trainer.strategy or budget.train_on existed is the same agent as one made after."""
+    paper = importlib.import_module("paper")
+    config = {"head": {"l2_scale": 1.0}, "trainer": {"optimizer": {"lr": 1e-3}}, "budget": {"protocol": "prioritized"}}
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "summary.json").write_text(json.dumps({"config": config}))
+    new = paper.reported_summary(tmp_path / "old")["config"]
+    assert new["trainer"] == {"optimizer": {"lr": "tuned"}, "strategy": "auto", "num_nodes": 1}
+    assert new["budget"] == {"protocol": "prioritized", "train_on": "selected", "steps_per_draw": 1,
+                             "train_batch_size": 0}  # fmt: skip
+    config["budget"]["train_on"] = "labeled"
+    (tmp_path / "old" / "summary.json").write_text(json.dumps({"config": config}))
+    assert paper.reported_summary(tmp_path / "old")["config"]["budget"]["train_on"] == "labeled"  # kept

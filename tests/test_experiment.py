@@ -17,6 +17,7 @@ import epinet_al.experiment as experiment
 from epinet_al.active_learning.agent import Agent
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.experiment import run_experiment
+from tests.cli_runs import run_cli
 from tests.tiny_configs import TINY, TINY_PRIORITIZED, experiment_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -192,6 +193,75 @@ def test_uniform_replay_stops_scoring_once_the_budget_is_spent(watch_labels, tmp
     assert scored == list(range(spent)) and 0 < spent < 30  # scored only while labels remained
     assert len(requests) == 30 and len({i for request, _ in requests for i in request}) == MAX_LABELS
     assert all(len(request) == 4 for request, _ in requests[spent:])  # n labeled examples per step
+
+
+LABELED = [*TINY_PRIORITIZED, "budget.train_on=labeled", "budget.steps_per_draw=3", "budget.train_batch_size=6"]
+
+
+def test_labeled_training_labels_the_top_n_then_trains_on_the_labeled_set(watch_labels, tmp_path, monkeypatch):
+    """train_on=labeled: per step the top n join the labeled set (while budget remains, one scoring), then
+    steps_per_draw updates of train_batch_size labeled examples each (the reference's testbed experiment)."""
+    scored: list[int] = []
+    trained: list[tuple[int, int, int]] = []  # (step, batch size, labels at the update)
+    score, train = Agent.score, Agent.train
+
+    def recording_score(*args, **kwargs):
+        scored.append(len(watch_labels["requests"]))
+        return score(*args, **kwargs)
+
+    def recording_train(self, batch, **kwargs):
+        trained.append((kwargs["step"], batch[1].shape[0], kwargs["num_labels"]))
+        return train(self, batch, **kwargs)
+
+    monkeypatch.setattr(Agent, "score", recording_score)
+    monkeypatch.setattr(Agent, "train", recording_train)
+    run(tmp_path, LABELED)
+
+    requests = watch_labels["requests"]
+    labeled: set[int] = set()
+    steps_labeling = 0
+    position = 0
+    for _step in range(30):
+        if len(labeled) < MAX_LABELS:  # the step's labeling: at most n, new or not
+            indices, remaining = requests[position]
+            assert len(indices) <= 4 and remaining == MAX_LABELS - len(labeled)
+            labeled |= set(indices)
+            position += 1
+            steps_labeling += 1
+        for _ in range(3):  # then three updates on labeled examples only
+            indices, _ = requests[position]
+            assert len(indices) == 6 and set(indices) <= labeled
+            position += 1
+    assert position == len(requests) and len(labeled) == MAX_LABELS
+    assert len(scored) == steps_labeling < 30  # no scoring once every label is revealed
+    assert [(step, size) for step, size, _ in trained] == [(step, 6) for step in range(1, 31) for _ in range(3)]
+    assert all(labels <= MAX_LABELS for _, _, labels in trained)
+    assert pd.read_csv(tmp_path / "curve.csv")["step"].iloc[-1] == 30
+
+
+@pytest.mark.slow
+def test_labeled_training_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, capsys):
+    reference = run(tmp_path / "reference", LABELED)
+    folder = tmp_path / "run"
+    args = [*LABELED, f"hydra.run.dir={folder}"]
+
+    def crash_at_step_5(step: int) -> None:
+        if step == 5:
+            raise FloatingPointError("simulated crash")  # the CLI ends such a run with exit 2, state kept
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Agent, "before_train_step", [crash_at_step_5])
+        assert run_cli(args, monkeypatch, capsys).code == 2
+    assert not (folder / "summary.json").exists()
+    assert run_cli(args, monkeypatch, capsys).code == 0
+    assert (folder / "curve.csv").read_bytes() == (reference / "curve.csv").read_bytes()
+
+
+def test_labeled_training_options_need_train_on_labeled():
+    with pytest.raises(ValueError, match="budget.steps_per_draw=3 and budget.train_batch_size=0 apply to"):
+        experiment_config([*TINY_PRIORITIZED, "budget.steps_per_draw=3"])
+    with pytest.raises(ValueError, match="unknown budget.train_on 'all'; valid choices: selected, labeled"):
+        experiment_config([*TINY_PRIORITIZED, "budget.train_on=all"])
 
 
 # Refused when the config is converted (experiment_config runs to_experiment_config), before any run.

@@ -6,8 +6,14 @@ one SGD step on those n. Once the budget is spent, candidates come from the labe
 in the share a draw from the whole pool would hold (``sampling.draw_candidates``)
 (``budget.replay=priority``), or each step trains on n labeled examples drawn at random (``uniform``:
 acquisition as above, then plain training on the acquired set). ``budget.max_labels=0`` never caps
-the labels: the anytime curve of the paper. The run is evaluated whenever the number of distinct
-labels used crosses one of ``eval_labels``, every ``eval_every`` steps if set, and at the end.
+the labels: the anytime curve of the paper.
+
+``budget.train_on=labeled`` trains as the reference's testbed experiment does instead: the top n only join the
+labeled set, then ``steps_per_draw`` SGD steps each train on ``train_batch_size`` labeled examples drawn at random
+(with replacement); once every label the budget allows is revealed, scoring stops and training goes on.
+
+The run is evaluated whenever the number of distinct labels used crosses one of ``eval_labels``, every
+``eval_every`` steps if set, and at the end.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from tqdm.auto import tqdm
 
 from epinet_al.acquisition import rank_candidates
 from epinet_al.active_learning.loop import Loop
-from epinet_al.active_learning.sampling import draw_candidates
+from epinet_al.active_learning.sampling import draw_candidates, labeled_sample
 
 
 def prioritized_batch(loop: Loop, budget: Any) -> torch.Tensor:
@@ -33,6 +39,21 @@ def prioritized_batch(loop: Loop, budget: Any) -> torch.Tensor:
     selection = loop.acquisition
     ranked = candidates[rank_candidates(scores, selection.selection, selection.temperature, loop.generator)]
     return loop.ledger.within_budget(ranked)[: budget.batch_size]
+
+
+def step_batches(loop: Loop, budget: Any) -> list[torch.Tensor]:
+    """The pool indices of this step's SGD batches, one per update; with ``train_on=labeled``, the step's
+    labeling (the top n of the candidates join the labeled set) happens here, before the batches are drawn."""
+    ledger = loop.ledger
+    if budget.train_on == "labeled":
+        if ledger.remaining > 0:
+            ledger.reveal(prioritized_batch(loop, budget))
+        size = budget.train_batch_size or budget.batch_size
+        return [labeled_sample(ledger, size, loop.generator) for _ in range(budget.steps_per_draw)]
+    if ledger.remaining == 0 and budget.replay == "uniform":
+        labeled = ledger.labeled_indices()
+        return [labeled[torch.randperm(labeled.shape[0], generator=loop.generator)[: budget.batch_size]]]
+    return [prioritized_batch(loop, budget)]
 
 
 def run_prioritized(loop: Loop, budget: Any) -> None:
@@ -52,17 +73,20 @@ def run_prioritized(loop: Loop, budget: Any) -> None:
         disable=not loop.progress_bar,
         leave=False,
     )
+    updates = budget.steps_per_draw if budget.train_on == "labeled" else 1  # SGD steps per step
     for step in bar:
-        if ledger.remaining == 0 and budget.replay == "uniform":
-            labeled = ledger.labeled_indices()
-            chosen = labeled[torch.randperm(labeled.shape[0], generator=loop.generator)[: budget.batch_size]]
-        else:
-            chosen = prioritized_batch(loop, budget)
-        labels = ledger.reveal(chosen)
-        batch = (loop.pool.take(chosen), labels)
-        losses.append(
-            loop.agent.train(batch, step=step, num_labels=ledger.num_labels, fit_step=step, fit_steps=budget.max_steps)
-        )
+        for update, chosen in enumerate(step_batches(loop, budget)):
+            batch = (loop.pool.take(chosen), ledger.reveal(chosen))
+            fit_step = (step - 1) * updates + update + 1  # the learning-rate schedule runs over every update
+            losses.append(
+                loop.agent.train(
+                    batch,
+                    step=step,
+                    num_labels=ledger.num_labels,
+                    fit_step=fit_step,
+                    fit_steps=budget.max_steps * updates,
+                )
+            )
         bar.set_postfix(labels=ledger.num_labels, refresh=False)
 
         crossed = False

@@ -32,6 +32,13 @@ def draw_candidates(
     return labeled[torch.randperm(labeled.shape[0], generator=generator)[:share]]
 
 
+def labeled_sample(ledger: LabelLedger, num: int, generator: torch.Generator) -> torch.Tensor:
+    """``num`` labeled examples drawn uniformly with replacement: a batch from the replay of every label so far
+    (``budget.train_on=labeled``, as the reference's testbed experiment samples its replay)."""
+    labeled = ledger.labeled_indices()
+    return labeled[torch.randint(labeled.shape[0], (num,), generator=generator)]
+
+
 def unlabeled_candidates(ledger: LabelLedger, subsample: int, generator: torch.Generator) -> torch.Tensor:
     """The pool protocol's candidates: every unlabeled example, or a random ``subsample`` of them (0: all)."""
     unlabeled = (~ledger.is_labeled).nonzero().squeeze(1)

@@ -13,6 +13,8 @@ from epinet_al.registry import ProtocolSpec, Registry, check_at_least, check_cho
 
 # What a prioritized step trains on once the label budget is spent (budget.replay).
 REPLAYS = ("priority", "uniform")
+# What each prioritized step's SGD updates train on (budget.train_on).
+TRAIN_ON = ("selected", "labeled")
 
 
 @dataclass
@@ -31,6 +33,14 @@ class PrioritizedBudgetConfig:
     # Batches once the budget is spent: "priority" (the paper's loop: the top n of N labeled candidates)
     # or "uniform" (n labeled examples at random: plain training on the acquired set).
     replay: str = "priority"
+    # What the SGD updates train on: "selected" (the paper's GLUE loop: one step on the top n just
+    # labeled) or "labeled" (the reference's testbed experiment, neural_testbed/active_learning: the top n
+    # join the labeled set, then steps_per_draw steps, each on train_batch_size labeled examples drawn at
+    # random with replacement). "labeled" decouples training from the rate labels arrive: one step of n
+    # per draw leaves the model at L labels trained on L/n steps of n examples only.
+    train_on: str = "selected"
+    steps_per_draw: int = 1  # SGD steps per step (draw) with train_on=labeled
+    train_batch_size: int = 0  # examples per SGD step with train_on=labeled (0: batch_size)
     # Candidates per forward pass when scoring; token inputs are sorted by length into the passes.
     score_batch_size: int = 1024
 
@@ -39,6 +49,14 @@ class PrioritizedBudgetConfig:
         check_at_least(self, "budget", 0, "0: no cap", "max_labels")
         check_at_least(self, "budget", 0, "0: only at eval_labels and the end", "eval_every")
         check_choice("budget", "replay", self.replay, REPLAYS)
+        check_choice("budget", "train_on", self.train_on, TRAIN_ON)
+        check_positive(self, "budget", "steps_per_draw")
+        check_at_least(self, "budget", 0, "0: batch_size", "train_batch_size")
+        if self.train_on == "selected" and (self.steps_per_draw != 1 or self.train_batch_size):
+            raise ValueError(
+                f"budget.steps_per_draw={self.steps_per_draw} and budget.train_batch_size={self.train_batch_size} "
+                "apply to budget.train_on=labeled; with train_on=selected each step trains once on its top n"
+            )
         if any(labels <= 0 for labels in self.eval_labels):
             raise ValueError(f"budget.eval_labels must be positive integers, got {list(self.eval_labels)}")
         if self.batch_size > self.candidate_batch_size:
