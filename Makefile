@@ -159,7 +159,7 @@ bench-recipe: setup ## Benchmark: the training recipe on the testbed, every head
 	$(PY) benchmarks/testbed_recipe.py $(BENCH_ARGS)
 
 .PHONY: bench-paper
-bench-paper: setup ## Benchmark: the paper's protocol, testbed (3 settings), SST-2, MNLI, CoLA, STS-B, RTE, QNLI (tuned fixed-subset baseline vs anytime prioritized agents; GLUE_DIR)
+bench-paper: setup ## Benchmark: the paper's protocol, testbed (3 settings), SST-2, MNLI, CoLA, STS-B, RTE, QNLI, and the train_on=labeled twins (tuned fixed-subset baseline vs anytime prioritized agents; GLUE_DIR)
 	$(PY) benchmarks/paper.py $(BENCH_ARGS)
 
 .PHONY: bench-paper-sst2
@@ -173,3 +173,7 @@ bench-paper-mnli: setup ## Benchmark: the paper's protocol on MNLI, frozen MiniL
 .PHONY: bench-paper-glue4
 bench-paper-glue4: setup ## Benchmark: the paper's protocol on RTE, STS-B, QNLI (dev as pool) and CoLA, frozen MiniLM (pair features; GLUE_DIR)
 	$(PY) benchmarks/paper.py --settings rte,stsb,qnli,cola $(BENCH_ARGS)
+
+.PHONY: bench-paper-labeled
+bench-paper-labeled: setup ## Benchmark: the paper's protocol with the agents trained on every label so far (budget.train_on=labeled): testbed D=2/D=10, STS-B, QNLI, MNLI (GLUE_DIR)
+	$(PY) benchmarks/paper.py --settings D2_rho0.1_labeled,D10_rho0.1_labeled,stsb_labeled,qnli_labeled,mnli_labeled $(BENCH_ARGS)
