@@ -64,7 +64,7 @@ def test_l2_penalty_is_the_sum_of_squares_without_the_prior(prior):
         float((p.detach() ** 2).sum()) for name, p in head.named_parameters() if not name.startswith("prior.")
     )
     assert any(name.startswith("prior.") for name, _ in head.named_parameters())
-    assert float(head.l2_penalty()) == pytest.approx(by_hand, rel=1e-6)
+    assert float(head.l2_penalty().detach()) == pytest.approx(by_hand, rel=1e-6)
 
 
 def test_training_loss_adds_the_weighted_l2_term():
