@@ -151,10 +151,19 @@ def test_ranks_with_different_ledgers_stop():
     assert two.launch(_ledger_check).startswith("the ranks hold different label ledgers at 2 labels")
 
 
+# Each protocol, and the prioritized loop training on random batches of every label (drawn alike on every rank).
+TWO_PROCESS_RUNS = {
+    **TINY,
+    "prioritized-train_on_labeled": [
+        *TINY["prioritized"], "budget.train_on=labeled", "budget.steps_per_draw=2", "budget.train_batch_size=7"
+    ],
+}  # fmt: skip
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("protocol", sorted(TINY))
-def test_two_processes_label_and_learn_as_one(tmp_path, protocol):
-    overrides = [*TINY[protocol], "keep_state=true", "budget.score_batch_size=3"]  # 2 ranks share the batches
+@pytest.mark.parametrize("run", sorted(TWO_PROCESS_RUNS))
+def test_two_processes_label_and_learn_as_one(tmp_path, run):
+    overrides = [*TWO_PROCESS_RUNS[run], "keep_state=true", "budget.score_batch_size=3"]  # 2 ranks share the batches
     one = run_experiment(experiment_config(overrides), tmp_path / "one")
     two = run_experiment(experiment_config([*overrides, *TWO_PROCESSES]), tmp_path / "two")
     assert ledger_order(tmp_path / "two") == ledger_order(tmp_path / "one")
