@@ -237,6 +237,9 @@ SETTINGS |= {
     f"{name}_labeled": trained_on_every_label(name, steps=75, steps_per_draw=20, train_batch_size=100)
     for name in ("D2_rho0.1", "D10_rho0.1")
 }
+# D=10 run long enough for the labels to reach most of the pool: 300 steps of 10 updates (3,000 of 100).
+SETTINGS["D10_rho0.1_labeled_long"] = trained_on_every_label("D10_rho0.1", steps=300, steps_per_draw=10,
+                                                             train_batch_size=100)  # fmt: skip
 # GLUE with every label trained on: the plain setting's steps, each with updates of batch 100 from every label so
 # far, 1,200 in all (a subset fit: 1,000 of 100), where the paper's loop made one update of 64 per step.
 SETTINGS |= {
