@@ -12,14 +12,14 @@ alike, on runs kept apart from the reported ones (seeds 100+):
   over its curve's evaluation points on the tuning runs.
 
 Settings: the testbed (``D2_rho0.1``, ``D10_rho0.1``, ``D2_rho0.5``: 200 pool inputs, 1,000 test inputs,
-tuning on separate problems by test log-loss; ``D2_rho0.1_labeled`` and ``D10_rho0.1_labeled``: the same, with
-the agents trained as the reference's testbed experiment trains, on batches of every label so far, and the
-baseline runs shared with the plain setting) and ``sst2`` (the whole train split minus a tune split is the
+tuning on separate problems by test log-loss) and ``sst2`` (the whole train split minus a tune split is the
 pool, dev the test set; tuning by the tune split's accuracy, never dev) and ``mnli`` (the same on MNLI's pair
 features: matched dev minus a tune split is the pool, mismatched dev the test set), ``cola``, ``stsb``, ``rte``
 and ``qnli`` (MNLI's setting on those tasks, each loop sized to its pool), and ``sst2_bert`` (SST-2
-with BERT-base fine-tuned, for a GPU machine). The tuning runs go first (every
-configuration); the reported seeds then run the chosen ones. Then the comparison report
+with BERT-base fine-tuned, for a GPU machine); ``<setting>_labeled`` (testbed D=2 and D=10, STS-B, QNLI, MNLI;
+``D10_rho0.1_labeled_long``) is a setting with its agents trained on batches of every label so far
+(``budget.train_on=labeled``, ``trained_on_every_label``), sharing the plain setting's baseline runs. The
+tuning runs go first (every configuration); the reported seeds then run the chosen ones. Then the comparison report
 (``epinet_al.report``, the baseline = the tuned subsets) gives, per agent, the savings read-off at every
 baseline point, up to the full-data baseline's metric. The GLUE settings read GLUE_DIR.
 
@@ -265,13 +265,18 @@ def size(setting: Setting, fraction: float) -> int:
     return max(1, round(fraction * setting.pool))
 
 
+def baseline_root(root: Path, setting: Setting) -> Path:
+    """Where the setting's baseline runs live: under its own folder, or the one of the setting it shares them with."""
+    return root.parent / setting.baseline_from if setting.baseline_from else root
+
+
 def baseline_job(
     name: str, root: Path, l2: float, lr: float, seed: int, fractions: list[float] | None = None
 ) -> tuple[list[str], str]:
     """The fixed-subset baseline at ``fractions`` (default: all of the setting's) with one configuration."""
     setting = SETTINGS[name]
     fractions = fractions or setting.fractions
-    root = root.parent / setting.baseline_from if setting.baseline_from else root
+    root = baseline_root(root, setting)
     subset = ["budget=subset", f"budget.fractions=[{','.join(map(str, fractions))}]", *setting.subset]
     overrides = [*common(name), *subset, "head=mlp", "acquisition=uniform", *hyperparameters(setting, l2, lr),
                  f"seed={seed}"]  # fmt: skip
@@ -311,9 +316,8 @@ def reported_jobs(name: str, root: Path, seeds: list[int], choices) -> list[tupl
 def curves(root: Path, setting: Setting) -> pd.DataFrame:
     """Every finished run's curve under ``root`` (the baseline's under the setting it shares them with)."""
     frames = []
-    base = root.parent / setting.baseline_from if setting.baseline_from else root
     agents = [path for path in root.glob("*/*/seed*/curve.csv") if path.parts[-4] not in ("subset", "report_runs")]
-    for path in [*base.glob("subset/*/seed*/curve.csv"), *agents]:
+    for path in [*baseline_root(root, setting).glob("subset/*/seed*/curve.csv"), *agents]:
         agent, config, seed = path.parts[-4:-1]
         frame = pd.read_csv(path)
         frame["agent"], frame["config"], frame["seed"], frame["folder"] = agent, config, int(seed[4:]), str(path.parent)
