@@ -21,6 +21,7 @@ from epinet_al.acquisition import get_priority
 from epinet_al.acquisition.specs import PRIORITY_SPECS
 from epinet_al.active_learning.agent import Agent
 from epinet_al.active_learning.checkpoint import STATE_FILE, Checkpointer
+from epinet_al.active_learning.diagnostics import SelectionDiagnostics
 from epinet_al.active_learning.distributed import fabric_strategy
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.active_learning.loop import Loop
@@ -212,17 +213,7 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
     )
     recorder = CurveRecorder(output_dir, trackers, rows=checkpointer.curve)
     ledger = LabelLedger(task.pool_labels, label_budget(cfg.budget, len(task.pool)))
-    checkpointer.attach(
-        module=module,
-        optimizer=optimizer,
-        ledger=ledger,
-        streams=streams,
-        recorder=recorder,
-        wandb_run_id=trackers[0].run_id if trackers else None,
-    )
-    if checkpointer.saved:
-        log.info("resuming %s from step %d", output_dir, checkpointer.saved["loop"]["step"])
-    # Full fine-tuning follows BERT's recipe (warmup, then linear decay); a head on fixed features keeps its rate.
+    # A fine-tuned encoder follows model.lr_schedule; a head on fixed features keeps its rate.
     full = getattr(cfg.model, "trains_encoder", False)
     agent = Agent(
         fabric,
@@ -231,21 +222,52 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
         num_index_samples=cfg.acquisition.num_index_samples,
         eval_index_samples=cfg.eval.num_index_samples,
         eval_generator=streams.eval,
+        fixed_index=cfg.acquisition.fixed_index,
+        score_generator=streams.score,
         gradient_clip_norm=cfg.trainer.gradient_clip_norm,
         lr_schedule=cfg.model.lr_schedule if full else "constant",
         warmup_ratio=cfg.model.warmup_ratio if full else 0.0,
     )
+    priority = get_priority(cfg.acquisition.priority, regression=task.regression)
+    needs_targets = PRIORITY_SPECS.get(cfg.acquisition.priority).needs_targets
+    diagnostics = SelectionDiagnostics(
+        agent,
+        task.pool,
+        eval_cfg=cfg.eval,
+        priority=priority,
+        needs_targets=needs_targets,
+        num_targets=cfg.acquisition.num_targets,
+        num_index_samples=cfg.acquisition.num_index_samples,
+        regression=task.regression,
+        # Token inputs run through the encoder in its own inference batches, as the evaluation's.
+        batch_size=cfg.model.batch_size if full else cfg.eval.batch_size,
+        generator=streams.diagnostics,
+    )
+    checkpointer.attach(
+        module=module,
+        optimizer=optimizer,
+        ledger=ledger,
+        streams=streams,
+        recorder=recorder,
+        wandb_run_id=trackers[0].run_id if trackers else None,
+        fixed={"agent": agent, "diagnostics": diagnostics},
+    )
+    if checkpointer.saved:
+        log.info("resuming %s from step %d", output_dir, checkpointer.saved["loop"]["step"])
+    elif writer:
+        diagnostics.set_initial(agent.evaluate(task.evaluator))  # a resumed run has it in state.pt
     loop = Loop(
         agent=agent,
         pool=task.pool,
         ledger=ledger,
-        priority=get_priority(cfg.acquisition.priority, regression=task.regression),
-        needs_targets=PRIORITY_SPECS.get(cfg.acquisition.priority).needs_targets,
+        priority=priority,
+        needs_targets=needs_targets,
         acquisition=cfg.acquisition,
         evaluator=task.evaluator,
         record=recorder,
         generator=streams.acquisition,
         checkpoint=checkpointer,
+        diagnostics=diagnostics,
         progress_bar=cfg.progress_bar and writer,
     )
     try:

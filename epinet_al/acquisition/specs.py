@@ -38,6 +38,9 @@ class AcquisitionConfig:
 
     priority: str = MISSING
     num_index_samples: int = 100
+    # true: one set of num_index_samples indices, drawn when the run starts (saved with it), scores every call
+    # (the reference's make_batch_fwd); false: a fresh set per call from the run's index stream.
+    fixed_index: bool = False
     # How scores become a batch: "topk", or a stochastic order ("softmax", "power", "softrank").
     selection: str = "topk"
     temperature: float = 1.0
