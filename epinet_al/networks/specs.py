@@ -68,9 +68,12 @@ class EncoderModelConfig:
     # Frozen mode: standardise each feature with the mean and sd of the pool's features (inputs only, never
     # labels), so that no direction of an anisotropic embedding dominates the head, the epinet and its prior.
     standardize: bool = False
-    # The learning-rate schedule of full fine-tuning (BERT's recipe): linear warmup over warmup_ratio of each
-    # fit's steps, then linear decay to 0 ("linear"), or a constant rate ("constant"). Frozen mode: constant.
-    lr_schedule: str = "linear"
+    # The learning-rate schedule of full fine-tuning, one rule for every protocol: "constant" (the same rate at
+    # every step), or BERT's recipe, "linear": warmup over warmup_ratio of each fit's steps, then linear decay to
+    # 0. A fit is one subset or pool round, but the whole anytime run of the prioritized loop: with "linear" its
+    # evaluation points fall mid-schedule while every subset fit is evaluated annealed, so "constant" is the
+    # default (issue 24). Frozen mode: constant.
+    lr_schedule: str = "constant"
     warmup_ratio: float = 0.1
     # Examples per encoder pass at inference (frozen features, evaluation); 64 is fastest on a CPU, a GPU
     # wants more.
