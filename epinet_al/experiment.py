@@ -298,6 +298,7 @@ def write_results(
         "metric": {"name": task.primary_metric, "mode": task.metric_mode},
         "final": recorder.rows[-1],
         "auc": curve_auc(recorder.rows),
+        "auc_log": curve_auc(recorder.rows, log=True),
         "diagnostics": final_diagnostics(recorder.rows[-1], task),
         "config": checkpointer.config,
         "versions": collect_versions(),
