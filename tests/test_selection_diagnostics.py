@@ -59,7 +59,9 @@ def make_agent(head: torch.nn.Module, *, fixed_index: bool = False, samples: int
     )
 
 
-def diagnostics(agent: Agent, pool: TensorInputs, priority: str = "variance", **sizes) -> SelectionDiagnostics:
+def diagnostics(
+    agent: Agent, pool: TensorInputs, priority: str = "variance", samples: int = 10, **sizes
+) -> SelectionDiagnostics:
     return SelectionDiagnostics(
         agent,
         pool,
@@ -67,10 +69,24 @@ def diagnostics(agent: Agent, pool: TensorInputs, priority: str = "variance", **
         priority=get_priority(priority),
         needs_targets=False,
         num_targets=0,
-        num_index_samples=10,
+        num_index_samples=samples,
         regression=False,
         batch_size=1024,
         generator=torch.Generator().manual_seed(4),
+    )
+
+
+def epinet_head() -> EpinetHead:
+    return EpinetHead(
+        2,
+        2,
+        hidden=[8],
+        index_dim=4,
+        epinet_hidden=[8],
+        include_hidden=False,
+        prior="mlp",
+        prior_hidden=[8],
+        prior_scale=1.0,
     )
 
 
@@ -129,6 +145,14 @@ def test_overlaps_and_spread_change_of_an_epinet():
     assert values["pool/far_unseen"] > 0
     # Measured again, the same model gives the same values: every set was drawn once.
     assert measure(ledger, {"val/spread": 1.0}) == values
+
+
+def test_each_set_is_drawn_apart_from_the_others_sizes():
+    pool, _ = near_and_far_pool()
+    agent = make_agent(epinet_head())
+    small, large = (diagnostics(agent, pool, samples=samples, far_shift=1.0) for samples in (10, 1000))
+    assert torch.equal(small.order, large.order) and torch.equal(small.candidates, large.candidates)
+    assert torch.equal(small.shift, large.shift)
 
 
 def test_a_smaller_pool_scales_the_candidates_and_the_top_alike():

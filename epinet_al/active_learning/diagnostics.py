@@ -68,19 +68,23 @@ class SelectionDiagnostics:
         self.batch_size = batch_size
         self.seen_inputs = eval_cfg.seen_inputs
         size = len(pool)
-        self.order = torch.randperm(size, generator=generator)  # seen and unseen inputs: the first in this order
+        # One generator per set, seeded from the stream: a set does not change when another one's size does.
+        order_gen, candidate_gen, target_gen, index_gen, shift_gen = (
+            torch.Generator().manual_seed(int(seed)) for seed in torch.randint(2**62, (5,), generator=generator)
+        )
+        self.order = torch.randperm(size, generator=order_gen)  # seen and unseen inputs: the first in this order
         self.candidates = self.targets = self.draws = None
         if eval_cfg.overlap_candidates:
             num = min(eval_cfg.overlap_candidates, size)
             # On a pool smaller than N, n shrinks alike: the overlaps stay those of the same top fraction.
             self.top = max(1, round(eval_cfg.overlap_top * num / eval_cfg.overlap_candidates))
-            self.candidates = torch.randperm(size, generator=generator)[:num]
+            self.candidates = torch.randperm(size, generator=candidate_gen)[:num]
             if needs_targets:
-                self.targets = torch.randperm(size, generator=generator)[:num_targets]
-            self.draws = [agent.sample_diagnostic_index(num_index_samples, generator) for _ in range(2)]
+                self.targets = torch.randperm(size, generator=target_gen)[:num_targets]
+            self.draws = [agent.sample_diagnostic_index(num_index_samples, index_gen) for _ in range(2)]
         self.shift = None
         if eval_cfg.far_shift and self.seen_inputs and isinstance(pool, TensorInputs):
-            direction = torch.randn(pool.data[0].numel(), generator=generator)
+            direction = torch.randn(pool.data[0].numel(), generator=shift_gen)
             radius = pool.data.flatten(1).double().var(0).sum().sqrt()
             self.shift = (eval_cfg.far_shift * radius * direction / direction.norm()).to(pool.data.dtype)
         self.initial_spread: dict[str, float] = {}  # "<split>/spread" -> the initial model's
