@@ -238,3 +238,25 @@ def test_mlp_head_has_no_index():
     out = head(features(5), z)
     assert out.shape == (4, 5, C)
     assert all(torch.equal(out[a], out[0]) for a in range(4))
+
+
+def test_the_epinets_l2_term_has_its_own_factor():
+    head = make_head()
+    base = sum(p.square().sum() for p in head.base.parameters())
+    epinet = sum(p.square().sum() for p in head.epinet.parameters())
+    torch.testing.assert_close(head.l2_penalty(), base + epinet)  # the reference: one weight for both
+    head.epinet_l2_factor = 0.25
+    torch.testing.assert_close(head.l2_penalty(), base + 0.25 * epinet)
+
+
+@pytest.mark.parametrize("prior", ["mlp", "ensemble"])
+def test_a_layer_normalised_epinet_reads_the_direction_of_its_input_not_its_scale(prior):
+    head = make_head(prior)
+    head.epinet_layer_norm = True
+    x, z = features(), index(head, 3)
+    with torch.no_grad():
+        uncertain = [head(v, z) - head.base(v).unsqueeze(0) for v in (x, 3 * x)]
+    torch.testing.assert_close(uncertain[0], uncertain[1], rtol=1e-4, atol=1e-4)  # layer_norm's eps
+    head.epinet_layer_norm = False
+    with torch.no_grad():
+        assert not torch.allclose(head(3 * x, z) - head.base(3 * x).unsqueeze(0), uncertain[0])

@@ -125,18 +125,7 @@ def test_a_plain_head_has_no_spread_to_compare_and_selects_as_entropy_does():
 def test_overlaps_and_spread_change_of_an_epinet():
     torch.manual_seed(0)
     pool, ledger = near_and_far_pool()
-    head = EpinetHead(
-        2,
-        2,
-        hidden=[8],
-        index_dim=4,
-        epinet_hidden=[8],
-        include_hidden=False,
-        prior="mlp",
-        prior_hidden=[8],
-        prior_scale=1.0,
-    )
-    measure = diagnostics(make_agent(head), pool, far_shift=1.0)
+    measure = diagnostics(make_agent(epinet_head()), pool, far_shift=1.0)
     measure.set_initial({"val/spread": 2.0, "val/nll": 0.7})
     values = measure(ledger, {"val/spread": 1.0})
     assert values["val/spread_change"] == 0.5
@@ -164,17 +153,7 @@ def test_a_smaller_pool_scales_the_candidates_and_the_top_alike():
 def test_fixed_index_scores_every_call_with_one_set():
     torch.manual_seed(0)
     pool = TensorInputs(torch.randn(30, 2))
-    head = EpinetHead(
-        2,
-        2,
-        hidden=[8],
-        index_dim=4,
-        epinet_hidden=[8],
-        include_hidden=False,
-        prior="mlp",
-        prior_hidden=[8],
-        prior_scale=1.0,
-    )
+    head = epinet_head()
     variance = get_priority("variance")
     fixed, fresh = make_agent(head, fixed_index=True), make_agent(head)
     scores = [

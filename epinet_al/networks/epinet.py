@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from epinet_al.networks.head import Head
@@ -75,6 +76,8 @@ class EpinetHead(Head):
             prior=cfg.prior,
             prior_hidden=cfg.prior_hidden,
             prior_scale=cfg.prior_scale,
+            epinet_l2_factor=cfg.epinet_l2_factor,
+            epinet_layer_norm=cfg.epinet_layer_norm,
         )
 
     def __init__(
@@ -89,9 +92,13 @@ class EpinetHead(Head):
         prior: str,
         prior_hidden: Sequence[int],
         prior_scale: float,
+        epinet_l2_factor: float = 1.0,
+        epinet_layer_norm: bool = False,
     ):
         super().__init__()
         self.feature_dim = feature_dim
+        self.epinet_l2_factor = epinet_l2_factor
+        self.epinet_layer_norm = epinet_layer_norm
         self.index_dim = index_dim
         self.include_hidden = include_hidden
         self.prior_scale = prior_scale
@@ -118,11 +125,24 @@ class EpinetHead(Head):
         prior is frozen and carries none. The temperature does not enter: the prior's scale already has it."""
         return 0.2 * (self.feature_dim / num_labels) ** 0.7
 
+    def l2_penalty(self) -> torch.Tensor:
+        """sum(theta^2) over the base plus ``epinet_l2_factor`` x sum(theta^2) over the learnable epinet (the
+        reference's factor is 1: one L2 weight for both); the frozen prior carries none."""
+        base = torch.stack([p.square().sum() for p in self.base.parameters()]).sum()
+        epinet = torch.stack([p.square().sum() for p in self.epinet.parameters()]).sum()
+        return base + self.epinet_l2_factor * epinet
+
+    def _epinet_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the epinet and its prior read: stop-gradient ``x``, layer-normalised with ``epinet_layer_norm``
+        (each input to mean 0 and variance 1 over its features, no learnable parameters), so that a feature
+        vector of small norm is not drowned by the index in their first layer."""
+        x = x.detach()  # stop-gradient: the epinet never changes the base or the encoder
+        return F.layer_norm(x, x.shape[-1:]) if self.epinet_layer_norm else x
+
     def forward(self, features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         mu, hidden = self.base.forward_with_hidden(features)
-        phi = torch.cat([features, hidden], dim=-1) if self.include_hidden else features
-        phi = phi.detach()  # stop-gradient: the epinet never changes the base or the encoder
+        phi = self._epinet_input(torch.cat([features, hidden], dim=-1) if self.include_hidden else features)
         with torch.no_grad():
-            prior_input = phi if self.prior_kind == "mlp" else features.detach()
+            prior_input = phi if self.prior_kind == "mlp" else self._epinet_input(features)
             prior = self.prior(prior_input, index)
         return mu.unsqueeze(0) + self.epinet(phi, index) + self.prior_scale * prior

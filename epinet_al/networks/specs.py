@@ -161,6 +161,13 @@ class EpinetHeadConfig(HeadConfig):
     # null: 0.3 / task.temperature, the neural testbed's agent (filled in by epinet_al.config).
     prior_scale: float | None = 1.0
     train_index_samples: int = II(".index_dim")
+    # The learnable epinet's L2 term relative to the base's: s(N) * l2_scale * (sum theta_base^2 +
+    # epinet_l2_factor * sum theta_epinet^2); 1 is the reference (one weight for both).
+    epinet_l2_factor: float = 1.0
+    # The epinet and its prior read their input layer-normalised (mean 0, variance 1 over its features per
+    # input, no parameters): on 384-d encoder features of norm about 4 the 30-d index otherwise dominates
+    # their first layer (docs/benchmarks.md, the SST-2 search).
+    epinet_layer_norm: bool = False
 
     def __post_init__(self) -> None:
         check_positive(self, "head", "index_dim")  # first: train_index_samples follows it
@@ -172,6 +179,7 @@ class EpinetHeadConfig(HeadConfig):
                 raise ValueError(f"head.{key} widths must be positive integers, got {list(widths)}")
         if self.prior_scale is not None:
             check_at_least(self, "head", 0, "0: no prior", "prior_scale")
+        check_at_least(self, "head", 0, "0: no L2 on the epinet", "epinet_l2_factor")
 
 
 @dataclass
