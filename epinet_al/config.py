@@ -251,6 +251,11 @@ def check_compatible(cfg: ExperimentConfig) -> None:
             "model.pair_encoding='separate' needs model.finetune=frozen (the head reads cached features of each "
             f"sentence), got model.finetune={cfg.model.finetune!r}; use model.pair_encoding=joint to fine-tune"
         )
+    if getattr(cfg.head, "prior_loss_scale", 0) and getattr(cfg.model, "trains_encoder", False):
+        raise ValueError(
+            f"head.prior_loss_scale={cfg.head.prior_loss_scale} draws fake inputs for the head and needs it to read "
+            "vectors: model=identity or an encoder with model.finetune=frozen, got model.finetune=full"
+        )
     if priority.needs_index and not head.has_index:
         indexed = [spec.name for spec in HEADS.specs() if spec.has_index and not spec.body_per_index]
         marginal = [spec.name for spec in PRIORITY_SPECS.specs() if not spec.needs_index]

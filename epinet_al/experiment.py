@@ -31,6 +31,7 @@ from epinet_al.config import ExperimentConfig
 from epinet_al.curves import curve_auc
 from epinet_al.metrics.uncertainty import collapsed, is_index_inert
 from epinet_al.models import EnnModule
+from epinet_al.models.bootstrap import GaussianIndexBootstrap
 from epinet_al.networks import ENN, build_head
 from epinet_al.networks.body import build_body
 from epinet_al.networks.encoder import build_encoder_body, encoder_param_groups
@@ -94,6 +95,8 @@ def build_module(cfg: ExperimentConfig, task: ActiveLearningTask, streams: SeedS
     trains_encoder = getattr(cfg.model, "trains_encoder", False)
     body, feature_dim = build_body(build_encoder_body(cfg.model) if trains_encoder else None, task.pool)
     head = build_head(cfg.head, feature_dim, task.num_outputs)
+    distribution = getattr(cfg.head, "bootstrap", "none")
+    bootstrap = None if distribution == "none" else GaussianIndexBootstrap(distribution, cfg.head.index_dim, cfg.seed)
     return EnnModule(
         ENN(body, head),
         optimizer=hydra.utils.instantiate(cfg.trainer.optimizer),
@@ -103,6 +106,8 @@ def build_module(cfg: ExperimentConfig, task: ActiveLearningTask, streams: SeedS
         body_param_groups=encoder_param_groups(body, cfg.model.lr, cfg.model.weight_decay) if trains_encoder else [],
         l2_scale=cfg.head.l2_scale,
         temperature=task.temperature,
+        bootstrap=bootstrap,
+        prior_loss_scale=getattr(cfg.head, "prior_loss_scale", 0.0),
     )
 
 

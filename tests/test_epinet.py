@@ -9,8 +9,11 @@ import pytest
 import torch
 from torch import nn
 
+from epinet_al.experiment import run_experiment
 from epinet_al.models import EnnModule
+from epinet_al.models.bootstrap import GaussianIndexBootstrap
 from epinet_al.networks import ENN, EpinetHead, IndexedMLP, MLPHead, reference_linear
+from tests.tiny_configs import TINY, experiment_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -260,3 +263,57 @@ def test_a_layer_normalised_epinet_reads_the_direction_of_its_input_not_its_scal
     head.epinet_layer_norm = False
     with torch.no_grad():
         assert not torch.allclose(head(3 * x, z) - head.base(3 * x).unsqueeze(0), uncertain[0])
+
+
+def test_bootstrap_weights_of_a_gaussian_index():
+    z = torch.randn(4000, D, generator=torch.Generator().manual_seed(0))
+    positions = torch.tensor([3, 7, 3])
+    for distribution in ("bernoulli", "exponential"):
+        weights = GaussianIndexBootstrap(distribution, D, seed=0)(positions, z)  # [A, B]
+        assert weights.shape == (4000, 3) and (weights >= 0).all()
+        torch.testing.assert_close(weights[:, 0], weights[:, 2])  # one example, one weight per index
+        assert not torch.equal(weights[:, 0], weights[:, 1])
+        many = GaussianIndexBootstrap(distribution, D, seed=0)(torch.arange(500), z[:500])
+        assert abs(float(many.mean()) - 1) < 0.1  # mean weight 1: E[1 + sign(b . z)] = E[Exp(1)] = 1
+        again = GaussianIndexBootstrap(distribution, D, seed=0)(positions[:1], z[:5])
+        torch.testing.assert_close(again, weights[:5, :1])  # drawn from (seed, position) alone
+    assert set(GaussianIndexBootstrap("bernoulli", D, seed=0)(positions, z).unique().tolist()) == {0.0, 2.0}
+
+
+def test_bootstrap_and_prior_loss_enter_the_loss_as_the_reference_defines_them():
+    head = make_head()
+    x, y, positions = features(), torch.tensor([0, 1, 2, 0, 1]), torch.arange(5) + 10
+    bootstrap = GaussianIndexBootstrap("exponential", D, seed=0)
+    module = EnnModule(
+        ENN(torch.nn.Identity(), head),
+        optimizer=torch.optim.SGD,
+        train_index_samples=3,
+        index_generator=torch.Generator().manual_seed(0),
+        bootstrap=bootstrap,
+        prior_loss_scale=0.5,
+    )
+    loss = module.training_step((x, y, positions))["loss"]
+    generator = torch.Generator().manual_seed(0)
+    z = head.sample_index(3, generator)
+    with torch.no_grad():
+        weighted = (
+            nn.functional.cross_entropy(head(x, z).flatten(0, 1), y.repeat(3), reduction="none")
+            * bootstrap(positions, z).flatten()
+        )
+        fake = torch.randn(x.shape, generator=generator)
+        prior_loss = 0.5 * 0.5 * head.learnable_logits(fake, z).square().mean()
+    torch.testing.assert_close(loss.detach(), weighted.mean() + prior_loss)
+
+
+def test_the_prior_loss_needs_a_head_that_reads_vectors():
+    with pytest.raises(ValueError, match="prior_loss_scale=0.1 draws fake inputs"):
+        experiment_config(["task=sst2", "model=minilm", "model.finetune=full", "head.prior_loss_scale=0.1"])
+    with pytest.raises(ValueError, match="unknown head.bootstrap 'poisson'"):
+        experiment_config(["head.bootstrap=poisson"])
+
+
+def test_an_epinet_with_the_reference_loss_variants_runs_end_to_end(tmp_path):
+    options = ["head.bootstrap=bernoulli", "head.prior_loss_scale=0.1", "head.epinet_layer_norm=true"]
+    summary = run_experiment(experiment_config([*TINY["prioritized"], *options]), tmp_path)
+    assert summary["final"]["num_labels"] == 20 and math.isfinite(summary["final"]["test/nll"])
+    assert summary["config"]["head"]["bootstrap"] == "bernoulli"

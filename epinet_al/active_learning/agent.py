@@ -186,14 +186,15 @@ class Agent:
 
     def train(
         self,
-        batch: tuple[Any, torch.Tensor],
+        batch: tuple[Any, ...],
         *,
         step: int,
         num_labels: int,
         fit_step: int = 1,
         fit_steps: int = 1,
     ) -> float:
-        """One SGD step on a labeled batch (inputs, labels); returns its data loss (the L2 term left out).
+        """One SGD step on a labeled batch (inputs, labels, pool positions: the loops give all three; the
+        positions only serve ``head.bootstrap``); returns its data loss (the L2 term left out).
 
         In a data-parallel run each rank trains on its share of the batch (``distributed.share``), its
         data loss weighted by the share's size so that the gradients DDP averages over the ranks are

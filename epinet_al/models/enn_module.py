@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
+from epinet_al.models.bootstrap import GaussianIndexBootstrap
 from epinet_al.networks.enn import ENN
 
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
@@ -30,6 +31,14 @@ class EnnModule(pl.LightningModule):
     part; the prior has no trainable parameters. ``index_generator`` draws the training indices,
     so the run's index stream is seeded and can be saved and restored. Fabric drives it by hand
     (no Trainer): the LightningModule base gives Fabric's precision and device handling.
+
+    Two loss variants of the reference library (google-deepmind/enn ``losses``), for an epinet head:
+    ``bootstrap`` weighs each (index, example) cross-entropy by a bootstrap weight of the example's pool
+    position (``models.bootstrap``; the batch then carries the positions as its third item), and
+    ``prior_loss_scale`` > 0 adds ``prior_loss_scale`` x 0.5 x the mean square of the learnable part of the
+    logits (base + epinet, the prior left out) on as many fake inputs x ~ N(0, I) as the batch has: the
+    reference's ClassificationPriorLoss, which pulls the learnable part to 0 away from the data, where the
+    prior then speaks alone. It needs the head to read the inputs themselves (vectors, frozen features).
     """
 
     def __init__(
@@ -43,6 +52,8 @@ class EnnModule(pl.LightningModule):
         body_param_groups: list[dict[str, Any]] | None = None,
         l2_scale: float = 0.0,
         temperature: float = 1.0,
+        bootstrap: GaussianIndexBootstrap | None = None,
+        prior_loss_scale: float = 0.0,
     ):
         super().__init__()
         if train_index_samples <= 0:
@@ -55,6 +66,8 @@ class EnnModule(pl.LightningModule):
         self.body_param_groups = body_param_groups or []
         self.l2_scale = l2_scale
         self.temperature = temperature
+        self.bootstrap = bootstrap
+        self.prior_loss_scale = prior_loss_scale
 
     @property
     def head(self):
@@ -74,15 +87,23 @@ class EnnModule(pl.LightningModule):
             return 0.0
         return self.l2_scale * self.enn.head.reference_l2(num_labels, self.temperature)
 
-    def training_step(self, batch: tuple[Any, torch.Tensor], num_labels: int = 0) -> dict[str, torch.Tensor]:
-        """``loss`` (to minimise) and ``data_loss`` (without the L2 term) of one labeled batch, with the L2
-        weight for ``num_labels`` labels used so far."""
-        inputs, labels = batch
-        logits = self(inputs, self.sample_index(self.train_index_samples))  # [n_z, B, C]
+    def training_step(self, batch: tuple[Any, ...], num_labels: int = 0) -> dict[str, torch.Tensor]:
+        """``loss`` (to minimise) and ``data_loss`` (without the L2 term) of one labeled batch (inputs, labels,
+        and with ``bootstrap`` their pool positions), with the L2 weight for ``num_labels`` labels used so far."""
+        inputs, labels, *positions = batch
+        index = self.sample_index(self.train_index_samples)
+        logits = self(inputs, index)  # [n_z, B, C]
         if self.regression:  # C = 1
             loss = F.mse_loss(logits[..., 0].float(), labels.float().expand(logits.shape[0], -1))
         else:
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.repeat(logits.shape[0]))
+            losses = F.cross_entropy(logits.flatten(0, 1).float(), labels.repeat(logits.shape[0]), reduction="none")
+            if self.bootstrap is not None:
+                losses = losses * self.bootstrap(positions[0], index).flatten()
+            loss = losses.mean()
+        if self.prior_loss_scale:
+            fake = torch.randn(inputs.shape, generator=self.index_generator).to(inputs)
+            learnable = self.enn.head.learnable_logits(self.enn.body(fake), index)
+            loss = loss + self.prior_loss_scale * 0.5 * learnable.float().square().mean()
         weight = self.l2_weight(num_labels)
         total = loss + weight * self.enn.head.l2_penalty() if weight else loss
         # data_loss keeps its graph: a data-parallel step reweights it by the rank's share of the batch.

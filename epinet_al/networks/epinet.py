@@ -139,10 +139,20 @@ class EpinetHead(Head):
         x = x.detach()  # stop-gradient: the epinet never changes the base or the encoder
         return F.layer_norm(x, x.shape[-1:]) if self.epinet_layer_norm else x
 
-    def forward(self, features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    def _parts(self, features: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The learnable part mu + sigma_L [A, B, C] and the epinet's input phi."""
         mu, hidden = self.base.forward_with_hidden(features)
         phi = self._epinet_input(torch.cat([features, hidden], dim=-1) if self.include_hidden else features)
+        return mu.unsqueeze(0) + self.epinet(phi, index), phi
+
+    def learnable_logits(self, features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """mu(x) + sigma_L(phi, z) [A, B, C]: the logits without the frozen prior (the reference's ``train``
+        output, which its prior loss pulls to 0 on fake inputs)."""
+        return self._parts(features, index)[0]
+
+    def forward(self, features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        learnable, phi = self._parts(features, index)
         with torch.no_grad():
             prior_input = phi if self.prior_kind == "mlp" else self._epinet_input(features)
             prior = self.prior(prior_input, index)
-        return mu.unsqueeze(0) + self.epinet(phi, index) + self.prior_scale * prior
+        return learnable + self.prior_scale * prior

@@ -25,6 +25,8 @@ POOLINGS = ("pooler", "cls", "mean")
 FINETUNE_MODES = ("full", "frozen")
 LR_SCHEDULES = ("constant", "linear")
 PAIR_ENCODINGS = ("joint", "separate")
+# The epinet's bootstrap weights (epinet_al/models/bootstrap.py, which imports torch).
+BOOTSTRAPS = ("none", "bernoulli", "exponential")
 
 # ---------------------------------------------------------------- model (the feature extractor)
 
@@ -168,6 +170,11 @@ class EpinetHeadConfig(HeadConfig):
     # input, no parameters): on 384-d encoder features of norm about 4 the 30-d index otherwise dominates
     # their first layer (docs/benchmarks.md, the SST-2 search).
     epinet_layer_norm: bool = False
+    # The reference library's loss variants (google-deepmind/enn losses; epinet_al/models/enn_module.py):
+    # bootstrap weights of each example for each index ("none", "bernoulli", "exponential"), and the prior
+    # loss on fake N(0, I) inputs (0: none; vector inputs only: the testbed, frozen features).
+    bootstrap: str = "none"
+    prior_loss_scale: float = 0.0
 
     def __post_init__(self) -> None:
         check_positive(self, "head", "index_dim")  # first: train_index_samples follows it
@@ -180,6 +187,8 @@ class EpinetHeadConfig(HeadConfig):
         if self.prior_scale is not None:
             check_at_least(self, "head", 0, "0: no prior", "prior_scale")
         check_at_least(self, "head", 0, "0: no L2 on the epinet", "epinet_l2_factor")
+        check_at_least(self, "head", 0, "0: no prior loss", "prior_loss_scale")
+        check_choice("head", "bootstrap", self.bootstrap, BOOTSTRAPS)
 
 
 @dataclass
