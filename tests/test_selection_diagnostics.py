@@ -110,6 +110,7 @@ def test_an_ensemble_fitted_to_a_few_points_is_more_certain_there_than_far_from_
     assert values["pool/spread_seen"] > 0
     assert values["pool/seen_unseen"] < 0.5
     assert values["pool/seen_unseen"] == pytest.approx(values["pool/spread_seen"] / values["pool/spread_unseen"])
+    assert values["pool/priority_seen_unseen"] < 0.5  # variance, in probabilities, knows it too
 
 
 def test_a_plain_head_has_no_spread_to_compare_and_selects_as_entropy_does():

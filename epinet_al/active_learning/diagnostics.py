@@ -7,7 +7,8 @@ docs/heads_and_priorities.md ("Diagnostics that speak to selection") says how to
 - ``pool/spread_seen``, ``pool/spread_unseen``, ``pool/seen_unseen``: the mean spread
   (``metrics.uncertainty.input_spread``, with the run's evaluation indices) on at most ``eval.seen_inputs``
   labeled pool inputs, on as many unlabeled ones, and their ratio. The inputs are the first labeled and the
-  first unlabeled ones in one random order of the pool, fixed per run.
+  first unlabeled ones in one random order of the pool, fixed per run. ``pool/priority_seen_unseen``: the
+  same ratio of the run's priority scores (for ``variance``, the spread in probabilities).
 - ``pool/far_unseen`` (``eval.far_shift`` > 0, vector inputs): the spread on those unlabeled inputs moved
   ``far_shift`` typical radii of the pool along one random direction, over their spread.
 - ``pool/overlap_entropy``: the share of the top n of a fixed set of N pool inputs that the run's priority
@@ -123,41 +124,49 @@ class SelectionDiagnostics:
             if key in metrics
         }
 
-    def _spread(self, rows: torch.Tensor, shift: torch.Tensor | None = None) -> float:
-        """The mean spread on the pool inputs ``rows`` (moved by ``shift``), NaN for no inputs."""
+    def _measure(self, rows: torch.Tensor, shift: torch.Tensor | None = None) -> tuple[float, float]:
+        """The mean spread and the mean score of the run's priority on the pool inputs ``rows`` (moved by
+        ``shift``), from the run's evaluation indices; NaN for no inputs."""
         if rows.numel() == 0:
-            return math.nan
+            return math.nan, math.nan
         pool = self.pool if shift is None else TensorInputs(self.pool.data[rows] + shift)
         rows = rows if shift is None else torch.arange(rows.shape[0])
         outputs = self.agent.outputs(pool, rows, self.agent.eval_index, batch_size=self.batch_size)
-        return float(input_spread(outputs, self.regression).mean())
+        return float(input_spread(outputs, self.regression).mean()), float(self._scores([outputs])[0].mean())
 
     def _seen_unseen(self, ledger: LabelLedger) -> dict[str, float]:
         labeled = ledger.is_labeled[self.order]
         seen, unseen = self.order[labeled][: self.seen_inputs], self.order[~labeled][: self.seen_inputs]
-        spread_seen, spread_unseen = self._spread(seen), self._spread(unseen)
+        (spread_seen, score_seen), (spread_unseen, score_unseen) = self._measure(seen), self._measure(unseen)
         values = {
             "pool/spread_seen": spread_seen,
             "pool/spread_unseen": spread_unseen,
             "pool/seen_unseen": spread_ratio(spread_seen, spread_unseen),
+            "pool/priority_seen_unseen": score_seen / score_unseen if score_unseen > 0 else math.nan,
         }
         if self.shift is not None:
-            values["pool/far_unseen"] = spread_ratio(self._spread(unseen, self.shift), spread_unseen)
+            values["pool/far_unseen"] = spread_ratio(self._measure(unseen, self.shift)[0], spread_unseen)
         return values
 
-    def _overlaps(self) -> dict[str, float]:
-        agent, draws = self.agent, self.draws
-        # One forward pass for both draws: the body runs once, the head for every index of either draw.
-        outputs = agent.outputs(self.pool, self.candidates, torch.cat(draws), batch_size=self.batch_size)
-        first, second = outputs.split([draws[0].shape[0], draws[1].shape[0]])
-        extra = [{}, {}]
+    def _scores(self, outputs: list[torch.Tensor], draws: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        """The run's priority on each of ``outputs`` [A, B, C]; a target priority reads the fixed targets with
+        the same indices (``draws``, default the evaluation indices); a random one a fixed generator."""
+        extra = [{} for _ in outputs]
         if self.targets is not None:
-            target_outputs = agent.outputs(self.pool, self.targets, torch.cat(draws), batch_size=self.batch_size)
-            extra = [{"target_logits": part} for part in target_outputs.split([len(d) for d in draws])]
-        scores = [
+            draws = draws or [self.agent.eval_index]
+            targets = self.agent.outputs(self.pool, self.targets, torch.cat(draws), batch_size=self.batch_size)
+            extra = [{"target_logits": part} for part in targets.split([len(d) for d in draws])]
+        return [
             self.priority(logits, generator=torch.Generator().manual_seed(seed), **kwargs)
-            for logits, seed, kwargs in zip((first, second), _SCORE_SEEDS, extra, strict=True)
+            for logits, seed, kwargs in zip(outputs, _SCORE_SEEDS, extra, strict=False)
         ]
+
+    def _overlaps(self) -> dict[str, float]:
+        draws = self.draws
+        # One forward pass for both draws: the body runs once, the head for every index of either draw.
+        outputs = self.agent.outputs(self.pool, self.candidates, torch.cat(draws), batch_size=self.batch_size)
+        first, second = outputs.split([len(draw) for draw in draws])
+        scores = self._scores([first, second], draws)
         values = {"pool/overlap_index": top_overlap(scores[0], scores[1], self.top)}
         if not self.regression:
             values["pool/overlap_entropy"] = top_overlap(scores[0], get_priority("entropy")(first), self.top)
