@@ -38,16 +38,22 @@ COLUMNS = [
 ]
 
 
-def diagnostics_table(runs: pd.DataFrame, columns: list[str], labels: list[int] | None = None) -> pd.DataFrame:
+def diagnostics_table(
+    runs: pd.DataFrame, columns: list[str], labels: list[int] | None = None, final: bool = False
+) -> pd.DataFrame:
     """One row per (agent, num_labels): per column its mean over seeds and the 95% t-interval half-width
-    (``<column> ci``), and the seeds; ``{split}`` in a column is the primary metric's split."""
+    (``<column> ci``), and the seeds; ``{split}`` in a column is the primary metric's split. ``final``: one row
+    per agent from each run's last point (``num_labels``: their mean), for runs whose label counts differ."""
     split = runs["metric"].iat[0].split("/")[0]
     names = [column.format(split=split) for column in columns]
     if labels:
         runs = runs[runs["num_labels"].isin(labels)]
+    if final:
+        runs = runs.groupby("run", sort=False).tail(1).assign(final=True)
     rows = []
-    for (agent, num_labels), group in runs.groupby(["agent", "num_labels"], sort=True):
-        row = {"agent": agent, "num_labels": int(num_labels), "seeds": int(group["seed"].nunique())}
+    for (agent, num_labels), group in runs.groupby(["agent", "final" if final else "num_labels"], sort=True):
+        num_labels = group["num_labels"].mean() if final else num_labels
+        row = {"agent": agent, "num_labels": round(num_labels), "seeds": int(group["seed"].nunique())}
         for name in names:
             values = group[name].to_numpy(dtype=float) if name in group else np.array([np.nan])
             values = values[np.isfinite(values)]
@@ -77,9 +83,10 @@ def main() -> None:
     parser.add_argument("--name", required=True, help="benchmarks/results/<name>.json")
     parser.add_argument("--columns", nargs="+", default=COLUMNS)
     parser.add_argument("--labels", nargs="+", type=int, help="keep only these label counts")
+    parser.add_argument("--final", action="store_true", help="each run's last point, one row per agent")
     args = parser.parse_args()
     runs = pd.concat([load_sweep(folder).runs for folder in args.sweep], ignore_index=True)
-    table = diagnostics_table(runs, args.columns, args.labels)
+    table = diagnostics_table(runs, args.columns, args.labels, args.final)
     text = markdown(table)
     print(text)
     RESULTS.mkdir(exist_ok=True)
