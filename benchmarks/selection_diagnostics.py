@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--columns", nargs="+", default=COLUMNS)
     parser.add_argument("--labels", nargs="+", type=int, help="keep only these label counts")
     parser.add_argument("--final", action="store_true", help="each run's last point, one row per agent")
+    parser.add_argument("--made-by", nargs="+", default=[], help="the commands that ran the sweeps (recorded)")
     args = parser.parse_args()
     runs = pd.concat([load_sweep(folder).runs for folder in args.sweep], ignore_index=True)
     table = diagnostics_table(runs, args.columns, args.labels, args.final)
@@ -92,6 +93,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     result = {
         "command": "python " + " ".join(sys.argv),
+        "runs_made_by": args.made_by,
         "date": date.today().isoformat(),
         "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine()},
         "runs": int(runs["run"].nunique()),
