@@ -40,7 +40,7 @@ CASES = {
     "encoder_dropout_without_a_training_encoder": (
         ["task=sst2", *GLUE, "head=encoder_dropout"],
         "head 'encoder_dropout' re-runs the encoder once per index sample and needs an encoder that runs: "
-        "model=tiny, bert_base or minilm with model.finetune=full; model='minilm' (frozen) has none",
+        "model=tiny, bert_base or minilm with model.finetune=full or top; model='minilm' (frozen) has none",
     ),
     "separate_pairs_in_full_fine_tuning": (
         ["task=rte", "model=tiny", "model.pair_encoding=separate"],
