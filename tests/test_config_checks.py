@@ -103,10 +103,26 @@ CASES = {
     "model_warmup": (["task=sst2", *GLUE, "model.warmup_ratio=1.0"], None),
     "model_batch_size": (["task=sst2", *GLUE, "model.batch_size=0"], None),
     "model_max_length": (["task=sst2", *GLUE, "model.max_length=1"], None),
+    "top_without_trainable_layers": (
+        ["task=sst2", *GLUE, "model.finetune=top"],
+        "model.finetune=top needs model.trainable_layers=k, the number of the encoder's top layers that train "
+        "(e.g. model.trainable_layers=2)",
+    ),
+    "trainable_layers_beyond_the_encoder": (
+        ["task=sst2", *GLUE, "model.finetune=top", "model.trainable_layers=7"],
+        "model.trainable_layers=7 is out of range for model=minilm (6 layers); valid: 1..6",
+    ),
+    "trainable_layers_without_top": (
+        ["task=sst2", *GLUE, "model.finetune=full", "model.trainable_layers=2"],
+        "model.trainable_layers=2 applies to model.finetune=top, got model.finetune='full'; drop it or use "
+        "model.finetune=top",
+    ),
     "optimizer_lr": (["trainer.optimizer.lr=0"], "trainer.optimizer.lr must be a positive number, got 0"),
     "optimizer_weight_decay": (["trainer.optimizer.weight_decay=-0.1"], None),
     "unknown_accelerator": (["trainer.accelerator=abacus"], None),
     "zero_devices": (["trainer.devices=0"], "trainer.devices must be positive, got 0"),
+    "negative_max_padding": (["trainer.max_padding=-0.1"], None),
+    "zero_score_batch_size": (["budget.score_batch_size=0"], "budget.score_batch_size must be positive, got 0"),
     "unknown_logger_mode": (["logger=wandb", "logger.mode=loud"], None),
 }
 
