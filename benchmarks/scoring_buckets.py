@@ -36,7 +36,6 @@ from types import SimpleNamespace
 
 import torch
 from acquisition_cost import MAX_LENGTH, candidate_sentences  # the script folder is on sys.path
-from agent_setup import build_agent
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
 
@@ -44,7 +43,7 @@ from epinet_al.acquisition import get_priority
 from epinet_al.active_learning.agent import length_order
 from epinet_al.config import to_experiment_config
 from epinet_al.data.text_inputs import TokenizedInputs, tokenize
-from epinet_al.experiment import build_module
+from epinet_al.experiment import build_agent, build_module
 from epinet_al.networks.encoder import load_tokenizer
 from epinet_al.paths import CONFIG_DIR
 from epinet_al.seeding import SeedStreams
@@ -115,7 +114,7 @@ def main() -> None:
     fabric = Fabric(accelerator="cpu", devices=1, precision="32-true")
     streams = SeedStreams.from_seed(0)
     stub_task = SimpleNamespace(pool=None, num_outputs=2, regression=False, temperature=1.0)  # full mode: no pool
-    agent = build_agent(fabric, cfg, build_module(cfg, stub_task, streams), streams.eval)
+    agent = build_agent(fabric, cfg, build_module(cfg, stub_task, streams), streams)
     priority = get_priority(cfg.acquisition.priority)
 
     def score(way: str, rows: torch.Tensor) -> torch.Tensor:

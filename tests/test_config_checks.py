@@ -167,6 +167,13 @@ def test_separate_pair_encoding_only_matters_for_pairs():
     assert to_experiment_config(compose_config(["task=sst2", *GLUE, "model.finetune=full"])).model.trains_encoder
 
 
+def test_partial_fine_tuning_composes_for_bert_base_on_a_gpu():
+    overrides = ["task=sst2", "model=bert_base", "model.finetune=top", "model.trainable_layers=2", "trainer=gpu"]
+    cfg = to_experiment_config(compose_config(overrides), devices=False)
+    assert cfg.model.trains_encoder and cfg.model.pooling == "pooler" and cfg.trainer.precision == "bf16-mixed"
+    assert cfg.trainer.max_padding is None  # one padded batch per step on a GPU
+
+
 def test_glue_eval_splits_default_from_the_registry():
     cfg = to_experiment_config(compose_config(["task=rte", *GLUE]))
     assert cfg.task.eval_splits == ["dev"]

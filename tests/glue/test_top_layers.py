@@ -109,6 +109,13 @@ def test_trainable_layers_beyond_the_encoder_are_refused_when_it_is_built(glue_c
 
 
 @pytest.mark.slow
+def test_the_top_layers_train_under_mixed_precision(glue_config, tmp_path):
+    # trainer=gpu's bf16 autocast, run on the CPU: the cached float32 states enter the autocast top layers.
+    summary = run_experiment(glue_config("rte", *top(2), "trainer.precision=bf16-mixed"), tmp_path / "run")
+    assert summary["final"]["num_labels"] == 12 and 0 < summary["final"]["train/loss"] < 10
+
+
+@pytest.mark.slow
 def test_a_second_command_reuses_the_cache_and_says_so(glue_dir, tmp_path, monkeypatch, capsys):
     args = [
         "task=sst2", f"task.data_dir={glue_dir}", *TINY_COMMON, *TINY_BUDGETS["prioritized"], *top(1),
