@@ -28,17 +28,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import sys
 import time
 import warnings
-from datetime import date
 from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
+from provenance import provenance  # the script folder is on sys.path
 
 from epinet_al.acquisition import get_priority
 from epinet_al.active_learning.agent import Agent
@@ -192,16 +190,7 @@ def main() -> None:
     bucketed = [rows[n]["train, length buckets"]["positions_per_real_token"] for n in ENCODER_MODES]
     cfg = modes["full"].cfg
     results = {
-        "date": date.today().isoformat(),
-        "command": "python " + " ".join(sys.argv),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "torch_threads": torch.get_num_threads(),
-            "load_average_start": load_start,
-            "load_average_end": os.getloadavg(),
-        },
-        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+        **provenance(load_start),
         "settings": {
             "pool": pool_size,
             "batch_size": args.batch_size,

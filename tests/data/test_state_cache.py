@@ -9,23 +9,13 @@ import torch
 
 import epinet_al.data.state_cache as state_cache
 from epinet_al.data.disk_cache import exclusive, load_tensors
-from tests.data.test_feature_cache import N, tokens
+from tests.data.test_feature_cache import FakeEncoder, N, tokens
 
 
-class FakeLayers:
-    """States [B, L, 2] = (example id, position) at every position; KeyboardInterrupt on batch ``interrupt_at``."""
+class FakeLayers(FakeEncoder):
+    """Hidden states [B, L, 2] = (example id, position) at every position of each example."""
 
-    def __init__(self, interrupt_at: int | None = None):
-        self.interrupt_at = interrupt_at
-        self.encoded: list[int] = []
-        self.batches = 0
-
-    def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        if self.batches == self.interrupt_at:
-            raise KeyboardInterrupt
-        self.batches += 1
-        ids = batch["input_ids"]  # [B, L]: example i is i + 1 tokens of id i
-        self.encoded += ids[:, 0].tolist()
+    def output(self, ids: torch.Tensor) -> torch.Tensor:
         position = torch.arange(ids.shape[1]).expand_as(ids)
         return torch.stack([ids.float(), position.float()], dim=-1)
 

@@ -10,10 +10,8 @@ from transformers import BertConfig, BertModel
 
 from epinet_al.active_learning.agent import Agent
 from epinet_al.data.inputs import length_buckets, trim_rows
-from epinet_al.models import EnnModule
-from epinet_al.networks import ENN, EpinetHead
 from epinet_al.networks.encoder import EncoderBody
-from tests.glue.test_bucketed_scoring import tokens
+from tests.glue.test_bucketed_scoring import epinet_module, tokens
 
 LENGTHS = [4, 17, 6, 30, 9, 12, 5, 21, 8, 3, 16, 7]
 
@@ -47,12 +45,7 @@ def agents(*max_paddings: float | None) -> list[Agent]:
         vocab_size=2000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
     )  # fmt: skip
-    body = EncoderBody(BertModel(config), "mean")
-    head = EpinetHead(
-        body.feature_dim, 2, hidden=[8], index_dim=4, epinet_hidden=[8], include_hidden=False, prior="mlp",
-        prior_hidden=[8], prior_scale=1.0,
-    )  # fmt: skip
-    initial = EnnModule(ENN(body, head), optimizer=torch.optim.SGD, train_index_samples=4)
+    initial = epinet_module(EncoderBody(BertModel(config), "mean"))
     fabric = Fabric(accelerator="cpu", devices=1)
     made = []
     for max_padding in max_paddings:
