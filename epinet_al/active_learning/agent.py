@@ -54,7 +54,8 @@ class Agent:
     ``eval_generator`` draws the evaluation indices. ``score_batch_size``: candidates per forward pass
     where a scoring call gives none (None: all at once). ``max_padding``: token batches train in groups of
     similar lengths, each padded to at most (1 + max_padding) positions per real token (None: one padded
-    batch). The initial weights and optimizer state are kept so that a protocol can retrain from them (``reset``).
+    batch). The initial weights and optimizer state are kept so that a protocol can retrain from them
+    (``reset``).
     """
 
     #: Called with the step number just before each training step (tests stop a run at a known point).
@@ -117,11 +118,10 @@ class Agent:
 
         One set of A indices serves every forward batch of the call, so the scores do not depend on how
         the candidates are split into batches of ``batch_size`` (None: the agent's ``score_batch_size``).
-        That lets token inputs
-        be sorted by length into the batches (``length_order``): each batch is padded to its own longest,
-        not the call's, and be shared out over the ranks of a data-parallel run (``distributed``), each
-        rank computing its contiguous share of the batches. ``targets`` (for a target priority) run with
-        the same indices; the priority gets their logits [A, T, C].
+        That lets token inputs be sorted by length into the batches (``length_order``): each batch is padded
+        to its own longest, not the call's, and be shared out over the ranks of a data-parallel run
+        (``distributed``), each rank computing its contiguous share of the batches. ``targets`` (for a target
+        priority) run with the same indices; the priority gets their logits [A, T, C].
         """
         module = self.module
         was_training = module.training

@@ -8,9 +8,9 @@ itself, for encoders whose pooler was never trained for the task at hand (MiniLM
 sentence-transformers); ``mean`` averages the states of the real (unpadded) tokens.
 
 Partial fine-tuning (``model.finetune=top``) cuts a BERT-family encoder (its layers in ``encoder.layer``:
-BERT, RoBERTa, ELECTRA, MiniLM, ...) in two: ``lower_layers``, the embeddings and the first L - k layers,
-runs once per example and its output is cached; ``top_layers``, the last k layers and the pooler, is the
-body that trains, on those cached states.
+BERT, RoBERTa, XLM-R, ELECTRA, MPNet, MiniLM) in two: ``LowerLayers``, the embeddings and the first L - k
+layers, runs once per example and its output is cached; ``top_layers``, the last k layers and the pooler,
+is the body that trains, on those cached states.
 """
 
 from __future__ import annotations
@@ -153,12 +153,14 @@ class _CachedStates(nn.Module):
 def top_layers(encoder: nn.Module, cfg: Any) -> nn.Module:
     """The encoder's last ``cfg.trainable_layers`` layers (and its pooler with ``pooling=pooler``), in place.
 
-    It takes ``inputs_embeds`` (the hidden states [B, L, H] that ``lower_layers`` gives) and ``attention_mask``
+    It takes ``inputs_embeds`` (the hidden states [B, L, H] that ``LowerLayers`` gives) and ``attention_mask``
     [B, L] and runs the encoder's own forward from there (its attention mask, its pooler), so its outputs are
     those of the whole encoder. The embeddings and the lower layers are dropped: they never train.
     """
     layers = _layers(encoder, cfg)
     encoder.embeddings = _CachedStates()
+    if hasattr(encoder, "embeddings_project"):  # ELECTRA's projection of the embeddings: cached with them
+        encoder.embeddings_project = nn.Identity()
     encoder.encoder.layer = layers[len(layers) - cfg.trainable_layers :]
     if cfg.pooling != "pooler":
         encoder.pooler = None  # unused: it would sit in the optimizer without a gradient

@@ -3,14 +3,17 @@ whole encoder, only the top layers train, a changed setting never reads a stale 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 import torch
+from transformers import AutoConfig, AutoModel
 
 from epinet_al.data.inputs import SequenceInputs
 from epinet_al.experiment import build_module, run_experiment
-from epinet_al.networks.encoder import LowerLayers, build_encoder_body, load_encoder
+from epinet_al.networks.encoder import LowerLayers, build_encoder_body, load_encoder, top_layers
 from epinet_al.seeding import SeedStreams
 from epinet_al.tasks import build_task
 from tests.cli_runs import run_cli
@@ -97,6 +100,31 @@ def test_a_changed_trainable_layers_or_model_reads_its_own_cache(glue_config, tm
             expected = lower(batch)[batch["attention_mask"].bool()]
         states = pools[name].take(ROWS)
         torch.testing.assert_close(states["inputs_embeds"][states["attention_mask"].bool()], expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("model_type", "extra"),
+    [("bert", {}), ("roberta", {}), ("xlm-roberta", {}), ("electra", {"embedding_size": 16}), ("mpnet", {})],
+)
+def test_the_top_layers_of_other_bert_family_encoders_give_the_whole_encoder_s_output(model_type, extra):
+    config = AutoConfig.for_model(
+        model_type, hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
+        vocab_size=1000, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **extra,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    whole = AutoModel.from_config(config).eval()
+    ids = torch.randint(5, 900, (3, 9), generator=torch.Generator().manual_seed(0))
+    mask = (torch.arange(9) < torch.tensor([[9], [6], [3]])).long()
+    for k in (1, 3):  # k = 3: only the embeddings are cached
+        cfg = SimpleNamespace(name=model_type, trainable_layers=k, pooling="cls")
+        lower, upper = copy.deepcopy(whole), top_layers(copy.deepcopy(whole), cfg)
+        lower.encoder.layer = lower.encoder.layer[: 3 - k]
+        with torch.no_grad():
+            states = lower(input_ids=ids, attention_mask=mask).last_hidden_state
+            output = upper(inputs_embeds=states, attention_mask=mask).last_hidden_state
+            expected = whole(input_ids=ids, attention_mask=mask).last_hidden_state
+        torch.testing.assert_close(output[mask.bool()], expected[mask.bool()], rtol=1e-5, atol=1e-6)
 
 
 def test_trainable_layers_beyond_the_encoder_are_refused_when_it_is_built(glue_config):
