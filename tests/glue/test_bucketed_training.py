@@ -8,6 +8,7 @@ import torch
 from lightning_fabric import Fabric
 from transformers import BertConfig, BertModel
 
+from epinet_al.acquisition import get_priority
 from epinet_al.active_learning.agent import Agent
 from epinet_al.data.inputs import length_buckets, trim_rows
 from epinet_al.networks.encoder import EncoderBody
@@ -77,3 +78,12 @@ def test_grouped_training_takes_the_step_of_one_padded_batch():
     for (name, expected), actual in zip(one.module.named_parameters(), grouped.module.parameters(), strict=True):
         torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-7, msg=name)
     assert any(not torch.equal(before[k], v) for k, v in one.module.state_dict().items())  # a step was taken
+
+
+def test_a_scoring_call_without_a_batch_size_runs_the_agent_s_forward_batches():
+    (agent,) = agents(None)
+    agent.score_batch_size = 3  # build_agent: model.batch_size where the encoder runs
+    passes = []
+    agent.module.enn.body.register_forward_hook(lambda module, args, output: passes.append(output.shape[0]))
+    agent.score(tokens(LENGTHS), torch.arange(7), get_priority("variance"), torch.Generator())
+    assert passes == [3, 3, 1]
