@@ -19,7 +19,7 @@ from lightning_fabric import Fabric, seed_everything
 
 from epinet_al.acquisition import get_priority
 from epinet_al.acquisition.specs import PRIORITY_SPECS
-from epinet_al.active_learning.agent import Agent
+from epinet_al.active_learning.agent import Agent, Diverged
 from epinet_al.active_learning.checkpoint import STATE_FILE, Checkpointer
 from epinet_al.active_learning.distributed import fabric_strategy
 from epinet_al.active_learning.ledger import LabelLedger
@@ -250,10 +250,12 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
     )
     try:
         load(PROTOCOLS.get(cfg.budget.protocol).run)(loop, cfg.budget)
-    except BaseException:
+    except BaseException as error:
         # Closed here rather than at interpreter exit: a requeued run resumes the same W&B run id.
         for tracker in trackers:
             tracker.fail()
+        if isinstance(error, Diverged):
+            raise FloatingPointError(error.message(checkpointer.kept())) from None
         raise
 
     summary = write_results(cfg, task, output_dir, recorder, trackers, checkpointer, start) if writer else None
