@@ -279,6 +279,7 @@ def write_results(
         "final": recorder.rows[-1],
         "auc": curve_auc(recorder.rows),
         "diagnostics": final_diagnostics(recorder.rows[-1], task),
+        "data": task.data_files,
         "config": checkpointer.config,
         "versions": collect_versions(),
         "torch_threads": torch.get_num_threads(),

@@ -54,6 +54,7 @@ def test_run_writes_curve_and_summary(seed0_runs, protocol):
 
     summary = json.loads((out / "summary.json").read_text())
     assert {"run", "metric", "final", "config", "versions"} <= set(summary)
+    assert summary["data"] == {}  # the testbed reads no files: its data is its generating config
     assert summary["run"]["protocol"] == protocol
     assert summary["metric"]["name"] in curve.columns
     assert summary["final"]["num_labels"] == curve["num_labels"].iloc[-1]
