@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -297,3 +299,13 @@ def test_cli_runs_in_a_subprocess(seed0_runs, tmp_path):
     assert (tmp_path / "summary.json").exists()
     # The command composes and converts the config exactly as the tests do: the same run.
     assert (tmp_path / "curve.csv").read_bytes() == (seed0_runs["prioritized"] / "curve.csv").read_bytes()
+
+
+def test_a_model_that_predicts_one_class_is_flagged_in_the_summary(caplog):
+    """`make run`'s models predicted one class with a low training loss: the collapse flag stayed off."""
+    task = SimpleNamespace(primary_metric="test/nll", num_outputs=2)
+    with caplog.at_level(logging.WARNING):
+        flags = experiment.final_diagnostics({"test/majority_fraction": 1.0, "train/loss": 0.1}, task)
+    assert flags == {"one_class": True, "collapsed": False}
+    assert "the model predicts one class: 100.0% of test predictions are the same class" in caplog.text
+    assert experiment.final_diagnostics({"test/majority_fraction": 0.9, "train/loss": 0.1}, task)["one_class"] is False

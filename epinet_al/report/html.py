@@ -16,7 +16,17 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from epinet_al.report.compare import Band, Summary, TaskSummary
-from epinet_al.report.markdown import HOW_TO_READ, MISSING, SAVINGS_HOW_TO_READ, mean_ci, number, savings_cell
+from epinet_al.report.markdown import (
+    HOW_TO_READ,
+    MISSING,
+    SAVINGS_HOW_TO_READ,
+    counts_line,
+    flagged_title,
+    mean_ci,
+    number,
+    problems_lines,
+    savings_cell,
+)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -25,17 +35,25 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f3f3f3; }
 p.note { color: #555; font-size: 0.9em; }
+.warn { background: #fff4e5; border-left: 4px solid #e8a33d; padding: 0.3em 0.8em; }
 """
 
 
-def render_html(summary: Summary, colors: Mapping[str, tuple[float, ...]], skipped: Mapping[str, str]) -> str:
-    """The whole report.html text; colors: agent -> RGBA in [0, 1], as in the PNG figures."""
+def render_html(
+    summary: Summary,
+    colors: Mapping[str, tuple[float, ...]],
+    skipped: Mapping[str, str],
+    flagged: Mapping[str, str] | None = None,
+    problems: Mapping[str, list[str]] | None = None,
+) -> str:
+    """The whole report.html text; colors: agent -> RGBA in [0, 1], as in the PNG figures. `flagged` and
+    `problems` as in report.md (markdown.render_markdown)."""
     figures = _Figures()
-    runs = sum(int(task.table["seeds"].sum()) for task in summary.tasks)
-    parts = [
-        "<h1>Active-learning comparison</h1>",
-        f"<p>{runs} finished runs of {len(summary.wins.index)} agents on {len(summary.tasks)} tasks.</p>",
-    ]
+    parts = ["<h1>Active-learning comparison</h1>", f"<p>{_e(counts_line(summary))}</p>"]
+    parts += [f'<p class="warn">{_inline(line)}</p>' for line in problems_lines(summary, problems or {})]
+    if flagged:
+        items = "".join(f"<li><code>{_e(run)}</code>: {_e(reason)}</li>" for run, reason in flagged.items())
+        parts.append(f'<div class="warn"><p>{_inline(flagged_title(flagged))}:</p><ul>{items}</ul></div>')
     if skipped:
         items = "".join(f"<li><code>{_e(run)}</code>: {_e(reason)}</li>" for run, reason in skipped.items())
         parts.append(f"<details><summary>Skipped: {len(skipped)} runs (unfinished or unreadable)</summary>"
@@ -220,6 +238,12 @@ def _e_table(frame: pd.DataFrame) -> str:
 
 def _e(text: object) -> str:
     return html.escape(str(text))
+
+
+def _inline(markdown: str) -> str:
+    """Escaped text with Markdown's `code` and **strong** marks as HTML."""
+    text = re.sub(r"`([^`]*)`", r"<code>\1</code>", _e(markdown))
+    return re.sub(r"\*\*([^*]*)\*\*", r"<strong>\1</strong>", text)
 
 
 def _plain(markdown: str) -> str:

@@ -41,24 +41,22 @@ MAX_LISTED = 20
 
 
 def render_markdown(
-    summary: Summary, skipped: Mapping[str, str] | None = None, flagged: Mapping[str, str] | None = None
+    summary: Summary,
+    skipped: Mapping[str, str] | None = None,
+    flagged: Mapping[str, str] | None = None,
+    problems: Mapping[str, list[str]] | None = None,
 ) -> str:
     """The whole report.md text; `skipped`: run folder -> why it was left out; `flagged`: run folder ->
-    why its (included) result is suspect."""
-    agents = summary.wins.index
-    runs = sum(int(task.table["seeds"].sum()) for task in summary.tasks)
-    parts = [
-        "# Active-learning comparison",
-        f"{runs} finished runs of {len(agents)} agents on {len(summary.tasks)} tasks.",
-    ]
+    why its (included) result is suspect; `problems`: task -> the keys in which its runs' data differ."""
+    parts = ["# Active-learning comparison", counts_line(summary)]
+    parts += problems_lines(summary, problems or {})
     if skipped:
         parts.append(skipped_text(skipped))
     if flagged:
-        lines = [
-            f"**Flagged: {len(flagged)} runs whose model collapsed** (included in the tables; their curves "
-            "measure nothing):"
-        ]
+        lines = [flagged_title(flagged) + ":"]
         lines += [f"- `{run}`: {reason}" for run, reason in list(flagged.items())[:MAX_LISTED]]
+        if len(flagged) > MAX_LISTED:
+            lines.append(f"- and {len(flagged) - MAX_LISTED} more")
         parts.append("\n".join(lines))
     parts += [HOW_TO_READ, SAVINGS_HOW_TO_READ]
     parts += [_task_section(task) for task in summary.tasks]
@@ -70,6 +68,36 @@ def render_markdown(
         _win_table(summary.wins),
     ]
     return "\n\n".join(parts) + "\n"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def counts_line(summary: Summary) -> str:
+    """ "8 finished runs of 4 agents on 1 task." """
+    runs = sum(int(task.table["seeds"].sum()) for task in summary.tasks)
+    agents, tasks = len(summary.wins.index), len(summary.tasks)
+    return f"{plural(runs, 'finished run')} of {plural(agents, 'agent')} on {plural(tasks, 'task')}."
+
+
+def problems_lines(summary: Summary, problems: Mapping[str, list[str]]) -> list[str]:
+    """One sentence per task whose runs are on different data (Markdown code marks around the keys)."""
+    lines = []
+    for task, keys in problems.items():
+        count = sum(section.task.startswith(f"{task} [") for section in summary.tasks)
+        lines.append(
+            f"Task `{task}` ran on {count} different data sets (they differ in {', '.join(f'`{k}`' for k in keys)}): "
+            "each is its own section, and nothing is compared across them."
+        )
+    return lines
+
+
+def flagged_title(flagged: Mapping[str, str]) -> str:
+    return (
+        f"**Flagged: {plural(len(flagged), 'run')} whose curve measures little** (included in the tables; "
+        "read them with care)"
+    )
 
 
 def skipped_text(skipped: Mapping[str, str]) -> str:
