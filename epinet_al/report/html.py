@@ -20,13 +20,16 @@ from epinet_al.report.markdown import (
     HOW_TO_READ,
     MISSING,
     SAVINGS_HOW_TO_READ,
+    WINS_HOW_TO_READ,
     counts_line,
     flagged_title,
     mean_ci,
     number,
     problems_lines,
     savings_cell,
+    win_rows,
 )
+from epinet_al.report.stats import savings_error_bars
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -67,13 +70,16 @@ def render_html(
     parts += [_task_section(task, colors, figures) for task in summary.tasks]
     parts += [
         '<h2 id="wins">Pairwise wins across tasks</h2>',
-        "<p>Cell (row, column): the number of tasks on which the row agent's AUC is better than the column "
-        "agent's (tasks that ran both); <em>wins</em> is the row total.</p>",
-        summary.wins.rename_axis("agent").reset_index().to_html(index=False, border=0),
+        f"<p>{_e(_plain(WINS_HOW_TO_READ))}</p>",
+        _e_table(win_rows(summary.wins)),
     ]
     body = "\n".join(parts)
     head = f'<meta charset="utf-8">\n<title>Active-learning comparison</title>\n<style>{STYLE}</style>'
     return f'<!DOCTYPE html>\n<html lang="en">\n<head>\n{head}\n</head>\n<body>\n{body}\n</body>\n</html>\n'
+
+
+# Height of one legend entry, in pixels (plotly's default font).
+_LEGEND_LINE = 21
 
 
 class _Figures:
@@ -162,20 +168,37 @@ def _curves_figure(
         yaxis_title=f"{metric} ({better} is better)" if better else metric,
         hovermode="closest",
         template="plotly_white",
-        height=450,
+        **_legend_below(len(bands), 450),
     )
     return figure
+
+
+def _legend_below(entries: int, plot_height: int) -> dict:
+    """Layout keys that put the legend under the plot, one entry per line: agent names with their settings
+    run to 150 characters, and a legend on the right squeezed the plots to about 70 px. The figure grows by
+    the legend's height, so the plot keeps ``plot_height``."""
+    return {
+        "legend": {"orientation": "v", "yanchor": "top", "y": -0.12, "xanchor": "left", "x": 0},
+        "height": plot_height + _LEGEND_LINE * entries,
+        "margin": {"b": 60 + _LEGEND_LINE * entries},
+    }
 
 
 def _savings_figure(task: TaskSummary, colors: Mapping[str, tuple[float, ...]]) -> go.Figure:
     figure = go.Figure()
     for agent, rows in task.savings.groupby("agent", sort=False):
         baseline = agent == task.baseline
+        below, above = savings_error_bars(rows)
         figure.add_trace(
             go.Scatter(
                 x=rows["target_value"],
                 y=rows["savings_mean"],
-                error_y={"type": "data", "array": rows["savings_ci"].fillna(0.0), "visible": True},
+                error_y={
+                    "type": "data",
+                    "visible": True,
+                    "arrayminus": below,
+                    "array": above,
+                },
                 mode="lines+markers",
                 name=f"{agent} (baseline)" if baseline else agent,
                 line={"color": _rgba(colors[agent], 1.0), "dash": "dash" if baseline else "solid"},
@@ -193,7 +216,7 @@ def _savings_figure(task: TaskSummary, colors: Mapping[str, tuple[float, ...]]) 
         },
         yaxis_title="savings (labels ratio)",
         template="plotly_white",
-        height=420,
+        **_legend_below(task.savings["agent"].nunique(), 420),
     )
     return figure
 

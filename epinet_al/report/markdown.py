@@ -36,6 +36,11 @@ labels than the baseline). A cell is the mean ± 95% t-interval over the seeds t
 *k/S never* counts the seeds that never do. The last column is the baseline's final value. \
 Every number is in savings.csv."""
 
+WINS_HOW_TO_READ = (
+    "Cell (row, column *k*): the number of tasks on which the row agent's AUC is better than that of agent *k* "
+    "(tasks that ran both); *wins* is the row total. Columns are numbered as the rows."
+)
+
 # Runs listed by name in report.md when some were skipped; the rest are counted.
 MAX_LISTED = 20
 
@@ -62,8 +67,7 @@ def render_markdown(
     parts += [_task_section(task) for task in summary.tasks]
     parts += [
         "## Pairwise wins across tasks",
-        "Cell (row, column): the number of tasks on which the row agent's AUC is better than the "
-        "column agent's (tasks that ran both); *wins* is the row total.",
+        WINS_HOW_TO_READ,
         f"![win matrix]({WIN_MATRIX_PNG})",
         _win_table(summary.wins),
     ]
@@ -181,12 +185,21 @@ def _savings_section(task: TaskSummary) -> str:
     return "\n".join(lines)
 
 
-def _win_table(wins: pd.DataFrame) -> str:
+def win_rows(wins: pd.DataFrame) -> pd.DataFrame:
+    """The win matrix as table rows: `#`, `agent`, one column per agent by its number (long names as column
+    headers made the table several pages wide), `wins`; the diagonal (no comparison) is MISSING."""
     agents = list(wins.index)
-    lines = ["| agent | " + " | ".join(agents) + " | wins |", "|---|" + "--:|" * (len(agents) + 1)]
-    for agent in agents:
-        cells = [MISSING if other == agent else str(wins.at[agent, other]) for other in agents]
-        lines.append(f"| {agent} | " + " | ".join(cells) + f" | {wins.at[agent, 'wins']} |")
+    rows = []
+    for i, agent in enumerate(agents, start=1):
+        cells = {str(j): MISSING if other == agent else str(wins.at[agent, other]) for j, other in enumerate(agents, 1)}
+        rows.append({"#": str(i), "agent": agent, **cells, "wins": str(wins.at[agent, "wins"])})
+    return pd.DataFrame(rows)
+
+
+def _win_table(wins: pd.DataFrame) -> str:
+    rows = win_rows(wins)
+    lines = ["| " + " | ".join(rows.columns) + " |", "|--:|---|" + "--:|" * (len(rows.columns) - 2)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows.itertuples(index=False)]
     return "\n".join(lines)
 
 

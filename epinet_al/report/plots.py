@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from epinet_al.report.compare import Band, TaskSummary
+from epinet_al.report.stats import savings_error_bars
 
 WIN_MATRIX_PNG = "win_matrix.png"
 
@@ -73,7 +74,7 @@ def _draw_savings(ax: Axes, task: TaskSummary, colors: dict[str, tuple[float, ..
         ax.errorbar(
             rows["target_value"],
             rows["savings_mean"],
-            yerr=rows["savings_ci"].fillna(0.0),
+            yerr=np.stack(savings_error_bars(rows)),
             color=colors[agent],
             linestyle="--" if agent == task.baseline else "-",
             marker="o",

@@ -22,6 +22,7 @@ from epinet_al.report.stats import (
     band_limits,
     labels_to_reach,
     normalized_auc,
+    savings_error_bars,
     savings_read_off,
     seed_matrix,
     t_interval,
@@ -252,7 +253,11 @@ def test_write_report_files(sweep: Path, tmp_path: Path) -> None:
     assert len(savings) == 4 * 4 + 3 * 4
     assert "| agent | 25 (0.875) | 50 (0.75) | 75 (0.625) | 100 (0.5) final |" in text
     assert "| mlp/entropy | 0.80× | 0.80× | 0.80× | — (1/1 never) |" in text
+    # The win matrix numbers its columns (long agent names as headers made it pages wide); no self-comparison.
+    assert "| # | agent | 1 | 2 | 3 | 4 | wins |" in text
+    assert "| 1 | epinet/variance | — | 1 | 1 | 2 | 4 |" in text
     html = (out / "report.html").read_text()
+    assert "<td>epinet/variance</td>\n      <td>—</td>" in html  # the HTML's diagonal said 0
     assert "https://" not in html.split("<body>")[1].split("<script")[0]  # no links out of the page
     assert html.count("Plotly.newPlot") == 5  # testbed: nll, acc, savings; sst2: accuracy, savings
 
@@ -326,6 +331,13 @@ def test_savings_read_off_by_hand_with_seeds_that_never_reach() -> None:
     assert savings_read_off(targets, [(s[0], -s[1]) for s in seeds], "max").empty is False
     up = savings_read_off((np.array([20.0]), np.array([-0.8])), [(s[0], -s[1]) for s in seeds], "max")
     assert up.at[0, "labels_mean"] == pytest.approx(np.mean(labels))
+
+
+def test_savings_error_bars_stop_at_zero() -> None:
+    # The trial's N6: the bars of a few skewed seeds reached -2.1 for a ratio of label counts.
+    rows = pd.DataFrame({"savings_mean": [0.77, 2.0, 1.5], "savings_ci": [2.87, 0.5, np.nan]})
+    below, above = savings_error_bars(rows)
+    assert below.tolist() == [0.77, 0.5, 0.0] and above.tolist() == [2.87, 0.5, 0.0]
 
 
 def test_savings_read_off_in_the_summary(sweep: Path) -> None:
