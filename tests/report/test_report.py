@@ -18,6 +18,8 @@ import pytest
 
 from epinet_al.report import ReportError, load_sweep, summarize, write_report
 from epinet_al.report.cli import main
+from epinet_al.report.compare import Band
+from epinet_al.report.plots import y_limits
 from epinet_al.report.stats import (
     band_limits,
     labels_to_reach,
@@ -606,3 +608,17 @@ def test_a_run_that_predicts_one_class_is_flagged(tmp_path: Path) -> None:
     assert load_sweep(tmp_path).flagged == {
         "a": "predicts one class: 100.0% of test predictions are the same class (its accuracy is that class's share)"
     }
+
+
+def test_the_y_range_follows_the_means_not_one_wide_band() -> None:
+    # The trial: one seed pair far apart at 10 labels drew a band from 0 to 1 and the four curves the panel
+    # is about overlapped in a strip of it.
+    labels = np.array([10.0, 40.0, 70.0, 100.0])
+    wide = Band(labels, np.array([0.6, 0.65, 0.7, 0.75]), np.full(4, 0.5), np.array([0.1, 0.15, 0.2, 0.25]),
+                np.array([1.0, 1.0, 1.0, 1.0]), 2)  # fmt: skip
+    narrow = Band(labels, np.array([0.62, 0.7, 0.72, 0.8]), np.full(4, 0.01), np.array([0.61, 0.69, 0.71, 0.79]),
+                  np.array([0.63, 0.71, 0.73, 0.81]), 2)  # fmt: skip
+    bottom, top = y_limits([wide, narrow])
+    # The means span 0.6-0.8; bands are shown up to half that span beyond them, plus 5% of the range.
+    assert (bottom, top) == pytest.approx((0.5 - 0.02, 0.9 + 0.02))
+    assert y_limits([narrow]) == pytest.approx((0.61 - 0.01, 0.81 + 0.01))  # bands inside that reach: all shown
