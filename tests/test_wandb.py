@@ -316,3 +316,20 @@ def test_kill_9_then_resume_leaves_a_wandb_run_with_each_point_once(wandb_env, m
     for column in curve.columns:
         assert [row[column] for row in rows] == pytest.approx(curve[column].tolist())
     assert run.exit_code == 0
+
+
+def test_make_wandb_sync_uploads_the_newest_folder_of_each_run_under_any_folder(tmp_path):
+    # The trial's N12: `make wandb-sync` searched only the clone's outputs/ and multirun/.
+    for folder in ("a/wandb/offline-run-20260101_000000-abc", "a/wandb/offline-run-20260102_000000-abc",
+                   "b/c/wandb/offline-run-20260101_000000-xyz"):  # fmt: skip
+        (tmp_path / folder).mkdir(parents=True)
+    repo = Path(__file__).resolve().parents[1]
+    make = ["make", "-s", "-C", str(repo), "-o", ".venv/.installed-stamp", "wandb-sync", "WANDB=echo"]
+    result = subprocess.run([*make, f"WANDB_DIRS={tmp_path}"], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == [
+        "sync",
+        str(tmp_path / "a/wandb/offline-run-20260102_000000-abc"),
+        str(tmp_path / "b/c/wandb/offline-run-20260101_000000-xyz"),
+    ]
+    empty = subprocess.run([*make, f"WANDB_DIRS={tmp_path / 'b' / 'none'}"], capture_output=True, text=True)
+    assert empty.stdout.startswith(f"no offline W&B runs under {tmp_path / 'b' / 'none'}; runs written elsewhere: ")
