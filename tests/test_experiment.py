@@ -18,6 +18,7 @@ import torch
 import epinet_al.experiment as experiment
 from epinet_al.active_learning.agent import Agent
 from epinet_al.active_learning.ledger import LabelLedger
+from epinet_al.active_learning.pool import pool_rounds
 from epinet_al.experiment import run_experiment
 from tests.cli_runs import run_cli
 from tests.tiny_configs import TINY, TINY_PRIORITIZED, experiment_config
@@ -309,3 +310,13 @@ def test_a_model_that_predicts_one_class_is_flagged_in_the_summary(caplog):
     assert flags == {"one_class": True, "collapsed": False}
     assert "the model predicts one class: 100.0% of test predictions are the same class" in caplog.text
     assert experiment.final_diagnostics({"test/majority_fraction": 0.9, "train/loss": 0.1}, task)["one_class"] is False
+
+
+def test_the_pool_protocol_shows_its_progress_in_rounds(tmp_path, capfd):
+    """The README's pool example ran 15 rounds of 1,000 steps behind a bar that counted labels ("labels: 33%,
+    9.4 s/it"); a round is the unit of work."""
+    run_experiment(experiment_config([*TINY["pool"], "progress_bar=true"]), tmp_path)
+    bar = capfd.readouterr().err.replace("\r", "\n")
+    # 20 labels: the initial 4, then 4 acquisitions of 4: 5 rounds.
+    assert "rounds: 100%" in bar and "5/5" in bar and "labels=20" in bar
+    assert pool_rounds(SimpleNamespace(initial_labels=10, acquire_size=10), 150) == 15
