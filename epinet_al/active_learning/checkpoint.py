@@ -143,7 +143,7 @@ class Checkpointer:
             cause = _os_error(error)
             if cause is None:
                 raise
-            raise OSError(f"could not save {self.path} ({cause}); {kept}") from error
+            raise OSError(f"could not save {self.path} ({cause}); {kept}") from cause
         self._saved_step = loop_state["step"]
 
     def restore(self) -> dict[str, Any] | None:
