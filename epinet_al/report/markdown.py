@@ -108,7 +108,7 @@ def skipped_text(skipped: Mapping[str, str]) -> str:
     """ "Skipped: N runs (unfinished or unreadable)" with the counts per reason and the first folders."""
     reasons = Counter(reason.split(":", 1)[0] for reason in skipped.values())
     counts = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
-    lines = [f"Skipped: {len(skipped)} runs (unfinished or unreadable): {counts}."]
+    lines = [f"Skipped: {plural(len(skipped), 'run')} (unfinished or unreadable): {counts}."]
     lines += [f"- `{run}`: {reason}" for run, reason in list(skipped.items())[:MAX_LISTED]]
     if len(skipped) > MAX_LISTED:
         lines.append(f"- and {len(skipped) - MAX_LISTED} more")

@@ -362,6 +362,15 @@ def _load_run(run_dir: Path, name: str) -> tuple[pd.DataFrame, dict[str, str], d
     curve = pd.read_csv(run_dir / CURVE)
     if "num_labels" not in curve.columns:
         raise ReportError(f"{run_dir / CURVE}: no num_labels column; columns: {', '.join(map(str, curve.columns))}")
+    primary = identity["metric"]
+    if primary in curve.columns:
+        # Before the rows are merged, whose GroupBy.last would hide a nan behind an earlier value.
+        bad = curve[~np.isfinite(curve[primary].to_numpy(dtype=float))]
+        if not bad.empty:
+            raise ReportError(
+                f"{run_dir / CURVE}: {primary} is {bad[primary].iat[0]} at {bad['num_labels'].iat[0]:g} labels "
+                "(not a finite number)"
+            )
     # GroupBy.last skips NaN, so each column keeps its latest logged value at that label count.
     curve = curve.dropna(subset=["num_labels"]).groupby("num_labels", sort=True).last().reset_index()
     if curve.empty:
@@ -370,14 +379,6 @@ def _load_run(run_dir: Path, name: str) -> tuple[pd.DataFrame, dict[str, str], d
     columns = ["step", "num_labels"] if "step" in curve.columns else ["num_labels"]
     columns += [c for c in curve.columns if is_metric_column(c)]
     curve = curve[columns]
-    primary = identity["metric"]
-    if primary in curve.columns:
-        bad = curve[~np.isfinite(curve[primary].to_numpy(dtype=float)) & curve[primary].notna()]
-        if not bad.empty:
-            raise ReportError(
-                f"{run_dir / CURVE}: {primary} is {bad[primary].iat[0]} at {bad['num_labels'].iat[0]} labels "
-                "(not a finite number)"
-            )
     for position, (key, value) in enumerate(identity.items()):
         curve.insert(position, key, value)
     return curve, flatten_config(config), data_identity(config, data)

@@ -500,10 +500,13 @@ def test_a_run_whose_metric_is_not_finite_is_skipped(tmp_path: Path) -> None:
     # The trial's N78: nan and inf in a run's curve.csv were averaged in silently.
     write_run(tmp_path, "good", "epinet/variance", 0, LABELS, VARIANCE)
     write_run(tmp_path, "bad", "epinet/variance", 1, LABELS, [1.0, math.inf, 0.5, 0.5, 0.5])
+    # A nan hidden behind a later row at the same label count.
+    write_run(tmp_path, "nan", "epinet/variance", 2, [0, 25, 50, 50], [1.0, 0.75, math.nan, 0.5])
     sweep = load_sweep(tmp_path)
     assert sweep.runs["run"].unique().tolist() == ["good"]
     assert sweep.skipped == {
-        "bad": f"unreadable: {tmp_path / 'bad' / 'curve.csv'}: test/nll is inf at 25 labels (not a finite number)"
+        "bad": f"unreadable: {tmp_path / 'bad' / 'curve.csv'}: test/nll is inf at 25 labels (not a finite number)",
+        "nan": f"unreadable: {tmp_path / 'nan' / 'curve.csv'}: test/nll is nan at 50 labels (not a finite number)",
     }
 
 
