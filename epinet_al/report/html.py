@@ -25,6 +25,7 @@ from epinet_al.report.markdown import (
     flagged_title,
     mean_ci,
     number,
+    plural,
     problems_lines,
     savings_cell,
     win_rows,
@@ -52,17 +53,7 @@ def render_html(
     """The whole report.html text; colors: agent -> RGBA in [0, 1], as in the PNG figures. `flagged` and
     `problems` as in report.md (markdown.render_markdown)."""
     figures = _Figures()
-    parts = ["<h1>Active-learning comparison</h1>", f"<p>{_e(counts_line(summary))}</p>"]
-    parts += [f'<p class="warn">{_inline(line)}</p>' for line in problems_lines(summary, problems or {})]
-    if flagged:
-        items = "".join(f"<li><code>{_e(run)}</code>: {_e(reason)}</li>" for run, reason in flagged.items())
-        parts.append(f'<div class="warn"><p>{_inline(flagged_title(flagged))}:</p><ul>{items}</ul></div>')
-    if skipped:
-        items = "".join(f"<li><code>{_e(run)}</code>: {_e(reason)}</li>" for run, reason in skipped.items())
-        parts.append(f"<details><summary>Skipped: {len(skipped)} runs (unfinished or unreadable)</summary>"
-                     f"<ul>{items}</ul></details>")  # fmt: skip
-    parts.append("<ul>" + "".join(f'<li><a href="#{_anchor(t.task)}">{_e(t.task)}</a></li>' for t in summary.tasks))
-    parts[-1] += '<li><a href="#wins">pairwise wins</a></li></ul>'
+    parts = header(summary, skipped, flagged or {}, problems or {})
     parts += [
         f'<p class="note">{_e(_plain(HOW_TO_READ))}</p>',
         f'<p class="note">{_e(_plain(SAVINGS_HOW_TO_READ))}</p>',
@@ -76,6 +67,24 @@ def render_html(
     body = "\n".join(parts)
     head = f'<meta charset="utf-8">\n<title>Active-learning comparison</title>\n<style>{STYLE}</style>'
     return f'<!DOCTYPE html>\n<html lang="en">\n<head>\n{head}\n</head>\n<body>\n{body}\n</body>\n</html>\n'
+
+
+def header(
+    summary: Summary, skipped: Mapping[str, str], flagged: Mapping[str, str], problems: Mapping[str, list[str]]
+) -> list[str]:
+    """The page's top, before the figures: the counts, the split tasks, flagged and skipped runs, the contents."""
+    parts = ["<h1>Active-learning comparison</h1>", f"<p>{_e(counts_line(summary))}</p>"]
+    parts += [f'<p class="warn">{_inline(line)}</p>' for line in problems_lines(summary, problems)]
+    if flagged:
+        items = "".join(f"<li><code>{_e(run)}</code>: {_e(reason)}</li>" for run, reason in flagged.items())
+        parts.append(f'<div class="warn"><p>{_inline(flagged_title(flagged))}:</p><ul>{items}</ul></div>')
+    if skipped:
+        items = "".join(f"<li><code>{_e(run)}</code>: {_e(reason)}</li>" for run, reason in skipped.items())
+        parts.append(f"<details><summary>Skipped: {plural(len(skipped), 'run')} (unfinished or unreadable)</summary>"
+                     f"<ul>{items}</ul></details>")  # fmt: skip
+    parts.append("<ul>" + "".join(f'<li><a href="#{_anchor(t.task)}">{_e(t.task)}</a></li>' for t in summary.tasks))
+    parts[-1] += '<li><a href="#wins">pairwise wins</a></li></ul>'
+    return parts
 
 
 # Height of one legend entry, in pixels (plotly's default font).
