@@ -38,7 +38,7 @@ from epinet_al.networks.specs import (
     IdentityModelConfig,
     MLPHeadConfig,
 )
-from epinet_al.registry import _unset, check_at_least, check_choice, check_positive, check_seed
+from epinet_al.registry import _unset, check_at_least, check_choice, check_finite, check_positive, check_seed
 from epinet_al.tasks.specs import TASKS, GlueTaskConfig, TestbedTaskConfig
 
 __all__ = [
@@ -262,7 +262,9 @@ def fill_prior_scale(cfg: ExperimentConfig) -> None:
                 f"head.prior_scale=null means {TESTBED_PRIOR_SCALE} / task.temperature, and task {cfg.task.name!r} "
                 "has no temperature; give head.prior_scale a number"
             )
-        cfg.head.prior_scale = TESTBED_PRIOR_SCALE / cfg.task.temperature
+        # Rounded to 12 significant digits, so that the value equals what a user writes: 0.3 / 0.1 is
+        # 2.9999999999999996 in floating point, and `head.prior_scale=3` would otherwise be another setting.
+        cfg.head.prior_scale = float(f"{TESTBED_PRIOR_SCALE / cfg.task.temperature:.12g}")
 
 
 def check_devices(trainer: TrainerConfig) -> None:
@@ -294,6 +296,8 @@ def to_experiment_config(cfg: DictConfig, devices: bool = True) -> ExperimentCon
     """
     check_known_keys(cfg)
     check_seed("", "seed", cfg.get("seed"))  # before the groups that take it over (task.seed)
+    # Before the groups' own checks, whose range tests nan and inf pass (`trainer.optimizer.lr=nan`).
+    check_finite(OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True))
     obj = OmegaConf.to_object(cfg)
     if not isinstance(obj, ExperimentConfig):
         raise TypeError("the composed config does not follow experiment_schema")

@@ -19,7 +19,7 @@ from lightning_fabric import Fabric, seed_everything
 
 from epinet_al.acquisition import get_priority
 from epinet_al.acquisition.specs import PRIORITY_SPECS
-from epinet_al.active_learning.agent import Agent
+from epinet_al.active_learning.agent import Agent, Diverged
 from epinet_al.active_learning.checkpoint import STATE_FILE, Checkpointer
 from epinet_al.active_learning.distributed import fabric_strategy
 from epinet_al.active_learning.ledger import LabelLedger
@@ -28,7 +28,7 @@ from epinet_al.active_learning.specs import PROTOCOLS
 from epinet_al.active_learning.subset import subset_sizes
 from epinet_al.config import ExperimentConfig
 from epinet_al.curves import curve_auc
-from epinet_al.metrics.uncertainty import collapsed, is_index_inert
+from epinet_al.metrics.uncertainty import COLLAPSE_MAJORITY, collapsed, is_index_inert
 from epinet_al.models import EnnModule
 from epinet_al.networks import ENN, build_head
 from epinet_al.networks.body import build_body
@@ -258,10 +258,12 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
     )
     try:
         load(PROTOCOLS.get(cfg.budget.protocol).run)(loop, cfg.budget)
-    except BaseException:
+    except BaseException as error:
         # Closed here rather than at interpreter exit: a requeued run resumes the same W&B run id.
         for tracker in trackers:
             tracker.fail()
+        if isinstance(error, Diverged):
+            raise FloatingPointError(error.message(checkpointer.kept())) from None
         raise
 
     summary = write_results(cfg, task, output_dir, recorder, trackers, checkpointer, start) if writer else None
@@ -285,6 +287,7 @@ def write_results(
         "final": recorder.rows[-1],
         "auc": curve_auc(recorder.rows),
         "diagnostics": final_diagnostics(recorder.rows[-1], task),
+        "data": task.data_files,
         "config": checkpointer.config,
         "versions": collect_versions(),
         "torch_threads": torch.get_num_threads(),
@@ -300,8 +303,10 @@ def write_results(
 
 
 def final_diagnostics(final: dict[str, float], task: ActiveLearningTask) -> dict[str, bool]:
-    """Flags on the run's last evaluation point: a collapsed model, an index that changes nothing.
+    """Flags on the run's last evaluation point: a model that predicts one class, a collapsed model, an index
+    that changes nothing.
 
+    One class: the most predicted class covers at least ``COLLAPSE_MAJORITY`` of the primary split.
     Collapsed: near-constant predictions on the primary split with a training loss stuck at or above log C
     (``metrics.uncertainty.collapsed``), a run whose curve means nothing; warned about here and flagged
     in summary.json and the report.
@@ -309,6 +314,8 @@ def final_diagnostics(final: dict[str, float], task: ActiveLearningTask) -> dict
     split = task.primary_metric.split("/")[0]
     flags = {}
     if f"{split}/majority_fraction" in final:
+        # One class for (nearly) every input: accuracy then measures the labels' balance, not the model.
+        flags["one_class"] = final[f"{split}/majority_fraction"] >= COLLAPSE_MAJORITY
         flags["collapsed"] = collapsed(final.get("train/loss"), task.num_outputs, final[f"{split}/majority_fraction"])
         if flags["collapsed"]:
             log.warning(
@@ -318,6 +325,13 @@ def final_diagnostics(final: dict[str, float], task: ActiveLearningTask) -> dict
                 split,
                 final.get("train/loss", float("nan")),
                 np.log(task.num_outputs),
+            )
+        elif flags["one_class"]:
+            log.warning(
+                "the model predicts one class: %.1f%% of %s predictions are the same class; its accuracy is the "
+                "share of that class",
+                100 * final[f"{split}/majority_fraction"],
+                split,
             )
     if f"{split}/spread" in final:
         flags["index_inert"] = is_index_inert(final[f"{split}/spread"])

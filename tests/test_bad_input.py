@@ -106,6 +106,16 @@ TESTBED_CASES = {
         "task.temperature must be positive (logits are divided by it), got 0.0",
     ),
     "seed_out_of_range": ([*P, "seed=-3"], "seed=-3 is out of range; valid seeds: 0..4294967295"),
+    # An internal group set by hand (the trial's A18): Hydra's reason is on the line after a colon.
+    "internal_group_of_another_head": (
+        [*P, "task_head=testbed_epinet", "head=mlp"],
+        "In 'task_head/testbed_epinet': ConfigKeyError raised while composing config: Key 'index_dim' not in "
+        "'MLPHeadConfig'",
+    ),
+    "learning_rate_nan": (
+        [*P, "trainer.optimizer.lr=nan"],
+        "trainer.optimizer.lr=nan is not a finite number; give trainer.optimizer.lr a finite value",
+    ),
     # Sizes.
     "batch_larger_than_candidates": (
         [*P, "budget.batch_size=11"],

@@ -5,8 +5,12 @@ one ValueError naming the key, the bad value and the valid choices. The command 
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from epinet_al.acquisition import PRIORITIES, REGRESSION_PRIORITIES, TARGET_PRIORITIES
 from epinet_al.acquisition.specs import PRIORITY_SPECS
@@ -188,3 +192,54 @@ def test_specs_agree_with_the_implementations():
     for spec in HEADS.specs():
         head = build_head(spec.config(), feature_dim=4, num_outputs=2)
         assert (head.has_index, head.body_per_index) == (spec.has_index, spec.body_per_index), spec.name
+
+
+# Compositions that together hold every float key of every schema (heads, models, protocols).
+FLOAT_KEY_CONFIGS = {
+    "testbed_epinet": [],
+    "glue_dropout": ["task=sst2", *GLUE, "head=dropout", "budget=pool"],
+    "glue_ensemble_subset": ["task=sst2", *GLUE, "head=ensemble", "budget=subset", "trainer.gradient_clip_norm=1.0"],
+    "glue_encoder_dropout": [
+        "task=sst2",
+        *GLUE,
+        "model.finetune=full",
+        "head=encoder_dropout",
+        "model.dropout_rate=0.1",
+    ],
+}
+
+
+@pytest.mark.parametrize("overrides", FLOAT_KEY_CONFIGS.values(), ids=FLOAT_KEY_CONFIGS.keys())
+def test_every_float_key_refuses_nan_and_inf(overrides):
+    """lr=nan used to pass the range checks (every comparison with nan is false) and fail in torch 16 s later."""
+    base = compose_config(overrides)
+    container = OmegaConf.to_container(base, resolve=True)
+    keys = []
+
+    def visit(node, key):
+        if isinstance(node, dict):
+            for child, value in node.items():
+                visit(value, f"{key}.{child}" if key else child)
+        elif isinstance(node, float):
+            keys.append(key)
+
+    visit(container, "")
+    assert "trainer.optimizer.lr" in keys and len(keys) >= 4
+    for key, bad in zip(keys, itertools.cycle([math.nan, math.inf, -math.inf]), strict=False):
+        cfg = base.copy()
+        OmegaConf.update(cfg, key, bad)
+        with pytest.raises(ValueError) as error:
+            to_experiment_config(cfg, devices=False)
+        assert str(error.value) == f"{key}={bad} is not a finite number; give {key} a finite value"
+
+
+def test_a_float_list_entry_is_named():
+    with pytest.raises(ValueError, match=r"^budget.fractions\[1\]=inf is not a finite number"):
+        to_experiment_config(compose_config(["budget=subset", "budget.fractions=[0.1,inf]"]), devices=False)
+
+
+def test_the_testbed_prior_scale_equals_what_a_user_writes():
+    """0.3 / 0.1 is 2.9999999999999996 in floating point: `head.prior_scale=3` must be the same setting."""
+    default = to_experiment_config(compose_config([]), devices=False)
+    assert default.head.prior_scale == 3.0
+    assert to_experiment_config(compose_config(["head.prior_scale=3"]), devices=False).head.prior_scale == 3.0

@@ -23,6 +23,18 @@ from epinet_al.networks.specs import LR_SCHEDULES
 from epinet_al.tasks.task import Evaluator
 
 
+class Diverged(FloatingPointError):
+    """A non-finite training loss: the run stops before the update. Whoever knows what the run has kept
+    on disk words the message (``message``); ``str()`` alone leaves that part out."""
+
+    def __init__(self, loss: float, step: int):
+        self.loss, self.step = loss, step
+        super().__init__(f"training loss is {loss} at step {step}; stopped before the update")
+
+    def message(self, kept: str) -> str:
+        return f"{self} ({kept}): lower trainer.optimizer.lr or set trainer.gradient_clip_norm"
+
+
 def lr_factor(fit_step: int, fit_steps: int, schedule: str, warmup_ratio: float) -> float:
     """The learning rate of step ``fit_step`` (1-based) of a fit of ``fit_steps`` steps, relative to the base.
 
@@ -187,10 +199,7 @@ class Agent:
             summed = self.fabric.all_reduce(torch.stack([data_loss.detach() * weight, loss.detach()]), reduce_op="sum")
             data_loss, finite = summed[0], torch.isfinite(summed[1])
         if not finite:
-            raise FloatingPointError(
-                f"training loss is {loss.item()} at step {step}; stopped before the update (curve.csv and state.pt "
-                "keep the last evaluation point): lower trainer.optimizer.lr or set trainer.gradient_clip_norm"
-            )
+            raise Diverged(loss.item(), step)
         self.optimizer.zero_grad(set_to_none=True)
         self.fabric.backward(loss)
         if self.gradient_clip_norm is not None:

@@ -16,6 +16,7 @@ is the body that trains, on those cached states.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,23 @@ def load_tokenizer(cfg: Any) -> Any:
     """The tokenizer of ``cfg.path`` (a fast tokenizer: batch tokenization of whole splits)."""
     from transformers import AutoTokenizer  # imported here: slow to import, and only encoder runs need it
 
-    return AutoTokenizer.from_pretrained(resolve_model_path(cfg.path))
+    return from_hub(AutoTokenizer.from_pretrained, cfg)
+
+
+def from_hub(load: Callable[[str], Any], cfg: Any, **kwargs: Any) -> Any:
+    """``load(<cfg.path resolved>)``, a ``transformers`` ``from_pretrained``. A hub model that is neither in
+    the cache nor reachable fails with Hugging Face's text, which names neither the model nor a way out."""
+    path = resolve_model_path(cfg.path)
+    try:
+        return load(path, **kwargs)
+    except OSError as error:
+        if Path(path).is_dir():
+            raise
+        reason = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        raise OSError(
+            f"model={cfg.name} (model.path={cfg.path!r}) cannot be loaded: not in the Hugging Face cache and the hub "
+            f"did not answer ({reason}); run once with network access to cache it, or use model=minilm (offline)"
+        ) from None
 
 
 def tokenizer_identity(tokenizer: Any) -> dict[str, Any]:
@@ -67,16 +84,15 @@ def load_encoder(cfg: Any) -> nn.Module:
     """The ``transformers.AutoModel`` named by ``cfg`` (pretrained, or random from its config)."""
     from transformers import AutoConfig, AutoModel
 
-    path = resolve_model_path(cfg.path)
     if cfg.pretrained:
         if cfg.config_overrides:
             raise ValueError(
                 f"model.config_overrides={dict(cfg.config_overrides)} change the architecture and need "
                 "model.pretrained=false (random weights)"
             )
-        encoder = AutoModel.from_pretrained(path)
+        encoder = from_hub(AutoModel.from_pretrained, cfg)
     else:
-        config = AutoConfig.from_pretrained(path, **cfg.config_overrides)
+        config = from_hub(AutoConfig.from_pretrained, cfg, **cfg.config_overrides)
         with torch.random.fork_rng(devices=[]):  # the global RNG stays as it was
             torch.manual_seed(cfg.init_seed)
             encoder = AutoModel.from_config(config)
@@ -127,7 +143,7 @@ def encoder_layer_count(cfg: Any) -> int:
     """The number of transformer layers of ``cfg``'s encoder, read from its config alone (no weights loaded)."""
     from transformers import AutoConfig
 
-    return AutoConfig.from_pretrained(resolve_model_path(cfg.path), **cfg.config_overrides).num_hidden_layers
+    return from_hub(AutoConfig.from_pretrained, cfg, **cfg.config_overrides).num_hidden_layers
 
 
 def _layers(encoder: nn.Module, cfg: Any) -> nn.ModuleList:

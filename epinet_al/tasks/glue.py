@@ -140,6 +140,9 @@ def build_glue_task(
     """
     task = get_glue_task(cfg.name)
     data_dir = _data_dir(cfg) if cfg.source == "local" else None
+    # Every file the task needs is read (and checked) before anything is encoded, which takes minutes.
+    pool_examples = _load_split(task, cfg.pool_split, data_dir)
+    eval_examples = {split: _load_split(task, split, data_dir) for split in cfg.eval_splits}
     tokenizer = load_tokenizer(model_cfg)
     tokenizer_key = tokenizer_identity(tokenizer)
     max_length = min(cfg.max_length, model_cfg.max_length)
@@ -196,7 +199,6 @@ def build_glue_task(
         batch_size = model_cfg.batch_size if isinstance(inputs, SequenceInputs) else eval_cfg.batch_size
         return EvalSplit(name, inputs, labels, _batches(inputs, batch_size))
 
-    pool_examples = _load_split(task, cfg.pool_split, data_dir)
     tune_rows, pool_rows = _carve_tune_rows(
         _subsample(len(pool_examples), cfg.max_pool_size, cfg.seed, cfg.pool_split), cfg
     )
@@ -205,8 +207,7 @@ def build_glue_task(
     standardize = _standardizer(pool) if frozen is not None and model_cfg.standardize else (lambda inputs: inputs)
     pool = standardize(pool)
     eval_splits = []
-    for split in cfg.eval_splits:
-        examples = _load_split(task, split, data_dir)
+    for split, examples in eval_examples.items():
         rows = _subsample(len(examples), cfg.max_eval_size, cfg.seed, split)
         inputs, labels = encode(split, examples, rows)[0]
         eval_splits.append(eval_split(report_split_name(split), standardize(inputs), labels))
@@ -220,6 +221,9 @@ def build_glue_task(
         primary_metric=f"{eval_splits[0].name}/{task.primary_metric}",
         metric_mode=task.primary_mode,
         regression=task.is_regression,
+        data_files={
+            split: examples.fingerprint for split, examples in [(cfg.pool_split, pool_examples), *eval_examples.items()]
+        },
     )
 
 

@@ -54,6 +54,7 @@ def test_every_layout_runs_in_every_mode(glue_config, tmp_path, task, finetune):
 def test_pool_protocol_runs_on_a_pair_task(glue_config, tmp_path):
     cfg = glue_config("mrpc", "acquisition=entropy", "head=mlp", "model.finetune=full", protocol="pool")
     summary = run_experiment(cfg, tmp_path / "run")
+    assert set(summary["data"]) == {"train", "dev"} and summary["data"]["dev"].startswith("sha256:")
     assert [int(r["num_labels"]) for r in curve(tmp_path / "run")] == [4, 8, 12]
     assert {"val/f1", "val/acc", "val/nll"} <= set(summary["final"])
 
