@@ -122,6 +122,10 @@ bench-overhead: setup ## Benchmark: framework vs a bare PyTorch loop (steps/s), 
 bench-buckets: setup ## Benchmark: scoring 1,000 SST-2 candidates in length-sorted vs random-order batches of 64
 	$(PY) benchmarks/scoring_buckets.py $(BENCH_ARGS)
 
+.PHONY: bench-finetune
+bench-finetune: setup ## Benchmark: training and scoring examples/CPU-s of full, top-2, top-1 and frozen MiniLM, padding per token (GLUE_DIR)
+	nice -n 10 $(PY) benchmarks/finetune_modes.py $(BENCH_ARGS)
+
 .PHONY: bench-ddp
 bench-ddp: setup ## Benchmark: one MiniLM fine-tuning run on 1 vs 2 CPU processes (data parallel), steps/s (GLUE_DIR)
 	$(PY) benchmarks/data_parallel.py $(BENCH_ARGS)

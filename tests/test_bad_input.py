@@ -289,6 +289,13 @@ def test_malformed_glue_file_names_file_and_line(glue, tmp_path, monkeypatch, ca
     assert error == f"{fixture.files['train']}:{fixture.bad_line}: {problem}"
 
 
+def test_trainable_layers_beyond_the_encoder(glue, glue_dir, tmp_path, monkeypatch, capsys):
+    args = [*glue, "task=sst2", f"task.data_dir={glue_dir}", "model.finetune=top", "model.trainable_layers=3"]
+    assert refused(args, tmp_path, monkeypatch, capsys) == (
+        "model.trainable_layers=3 is out of range for model=tiny (2 layers); valid: 1..2"
+    )
+
+
 def test_model_path_that_does_not_exist(glue, glue_dir, tmp_path, monkeypatch, capsys):
     path = tmp_path / "no" / "model"
     error = refused(

@@ -44,7 +44,7 @@ CASES = {
     "encoder_dropout_without_a_training_encoder": (
         ["task=sst2", *GLUE, "head=encoder_dropout"],
         "head 'encoder_dropout' re-runs the encoder once per index sample and needs an encoder that runs: "
-        "model=tiny, bert_base or minilm with model.finetune=full; model='minilm' (frozen) has none",
+        "model=tiny, bert_base or minilm with model.finetune=full or top; model='minilm' (frozen) has none",
     ),
     "separate_pairs_in_full_fine_tuning": (
         ["task=rte", "model=tiny", "model.pair_encoding=separate"],
@@ -107,10 +107,26 @@ CASES = {
     "model_warmup": (["task=sst2", *GLUE, "model.warmup_ratio=1.0"], None),
     "model_batch_size": (["task=sst2", *GLUE, "model.batch_size=0"], None),
     "model_max_length": (["task=sst2", *GLUE, "model.max_length=1"], None),
+    "top_without_trainable_layers": (
+        ["task=sst2", *GLUE, "model.finetune=top"],
+        "model.finetune=top needs model.trainable_layers=k, the number of the encoder's top layers that train "
+        "(e.g. model.trainable_layers=2)",
+    ),
+    "trainable_layers_beyond_the_encoder": (
+        ["task=sst2", *GLUE, "model.finetune=top", "model.trainable_layers=7"],
+        "model.trainable_layers=7 is out of range for model=minilm (6 layers); valid: 1..6",
+    ),
+    "trainable_layers_without_top": (
+        ["task=sst2", *GLUE, "model.finetune=full", "model.trainable_layers=2"],
+        "model.trainable_layers=2 applies to model.finetune=top, got model.finetune='full'; drop it or use "
+        "model.finetune=top",
+    ),
     "optimizer_lr": (["trainer.optimizer.lr=0"], "trainer.optimizer.lr must be a positive number, got 0"),
     "optimizer_weight_decay": (["trainer.optimizer.weight_decay=-0.1"], None),
     "unknown_accelerator": (["trainer.accelerator=abacus"], None),
     "zero_devices": (["trainer.devices=0"], "trainer.devices must be positive, got 0"),
+    "negative_max_padding": (["trainer.max_padding=-0.1"], None),
+    "zero_score_batch_size": (["budget.score_batch_size=0"], "budget.score_batch_size must be positive, got 0"),
     "unknown_logger_mode": (["logger=wandb", "logger.mode=loud"], None),
 }
 
@@ -153,6 +169,13 @@ def test_resolved_config_shows_the_testbed_prior_scale():
 def test_separate_pair_encoding_only_matters_for_pairs():
     # minilm encodes pairs separately; fine-tuning it on a single-sentence task is fine.
     assert to_experiment_config(compose_config(["task=sst2", *GLUE, "model.finetune=full"])).model.trains_encoder
+
+
+def test_partial_fine_tuning_composes_for_bert_base_on_a_gpu():
+    overrides = ["task=sst2", "model=bert_base", "model.finetune=top", "model.trainable_layers=2", "trainer=gpu"]
+    cfg = to_experiment_config(compose_config(overrides), devices=False)
+    assert cfg.model.trains_encoder and cfg.model.pooling == "pooler" and cfg.trainer.precision == "bf16-mixed"
+    assert cfg.trainer.max_padding is None  # one padded batch per step on a GPU
 
 
 def test_glue_eval_splits_default_from_the_registry():

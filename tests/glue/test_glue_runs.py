@@ -1,4 +1,4 @@
-"""GLUE end to end on the tiny random BERT: every layout in both modes, regression, the encoder_dropout head."""
+"""GLUE end to end on the tiny random BERT: every layout in every mode, regression, the encoder_dropout head."""
 
 from __future__ import annotations
 
@@ -28,11 +28,18 @@ LAYOUTS = {
 }
 
 
+MODES = {
+    "frozen": ["model.finetune=frozen"],
+    "full": ["model.finetune=full"],
+    "top": ["model.finetune=top", "model.trainable_layers=1"],
+}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("finetune", ["frozen", "full"])
+@pytest.mark.parametrize("finetune", sorted(MODES))
 @pytest.mark.parametrize("task", sorted(LAYOUTS))
-def test_every_layout_runs_in_both_modes(glue_config, tmp_path, task, finetune):
-    cfg = glue_config(task, f"model.finetune={finetune}", *LAYOUTS[task])
+def test_every_layout_runs_in_every_mode(glue_config, tmp_path, task, finetune):
+    cfg = glue_config(task, *MODES[finetune], *LAYOUTS[task])
     summary = run_experiment(cfg, tmp_path / "run")
     glue = get_glue_task(task)
     splits = ["val_matched", "val_mismatched"] if task == "mnli" else ["val"]

@@ -131,7 +131,7 @@ def test_mnli_reports_matched_and_mismatched_from_the_supplementary_files(glue_c
         (["task.eval_splits=[dev,dev]"], "report under the same names"),
         (["task.eval_splits=[train]"], "also in task.eval_splits"),
         (["task.source=web"], "unknown task.source 'web'.*local, hub"),
-        (["model.finetune=partial"], "unknown model.finetune 'partial'.*full, frozen"),
+        (["model.finetune=partial"], "unknown model.finetune 'partial'.*full, top, frozen"),
         (["task.max_pool_size=-1"], r"task.max_pool_size must be >= 0 \(0: the whole split\)"),
         (["task.tune_size=-1"], r"task.tune_size must be >= 0 \(0: no tune split\)"),
         ([f"task.tune_size={N_TRAIN}"], f"task.tune_size={N_TRAIN} leaves no pool"),
