@@ -42,7 +42,6 @@ from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
-from agent_setup import build_agent  # the script folder is on sys.path
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
 
@@ -53,7 +52,7 @@ from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.active_learning.loop import Loop
 from epinet_al.active_learning.prioritized import run_prioritized
 from epinet_al.config import to_experiment_config
-from epinet_al.experiment import build_module
+from epinet_al.experiment import build_agent, build_module
 from epinet_al.paths import CONFIG_DIR
 from epinet_al.seeding import SeedStreams
 from epinet_al.tasks import build_task
@@ -70,6 +69,8 @@ LOOP = [
     f"budget.batch_size={LABELED}",
     "trainer.accelerator=cpu",
     "trainer.num_threads=1",
+    # One padded training batch per step, as the bare loop trains (length buckets: finetune_modes.py).
+    "trainer.max_padding=null",
     "progress_bar=false",
 ]
 MODES = {
@@ -113,7 +114,7 @@ class Bench:
         self.module = build_module(self.cfg, self.task, streams)
         # Built once, outside the timed rounds (it copies the initial weights); the bare loop trains
         # ``self.module``, whose parameters the agent's wrapped module shares.
-        self.agent = build_agent(self.fabric, self.cfg, self.module, streams.eval)
+        self.agent = build_agent(self.fabric, self.cfg, self.module, streams)
 
     def _reset(self, seed: int) -> SeedStreams:
         """Initial weights (and a fresh optimizer state for the agent), and the random states every run of

@@ -23,13 +23,12 @@ from datetime import date
 from pathlib import Path
 
 import torch
-from agent_setup import build_agent  # the script folder is on sys.path
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
 
 from epinet_al.acquisition import get_priority
 from epinet_al.config import to_experiment_config
-from epinet_al.experiment import build_module
+from epinet_al.experiment import build_agent, build_module
 from epinet_al.paths import CONFIG_DIR
 from epinet_al.seeding import SeedStreams
 from epinet_al.tasks import build_task
@@ -54,7 +53,7 @@ def main() -> None:
             cfg = to_experiment_config(compose("config", overrides=[*OVERRIDES, f"model.finetune={finetune}"]))
         task = build_task(cfg.task, cfg.eval, cfg.model, fabric.device)
         streams = SeedStreams.from_seed(0)
-        agent = build_agent(fabric, cfg, build_module(cfg, task, streams), streams.eval)
+        agent = build_agent(fabric, cfg, build_module(cfg, task, streams), streams)
         candidates = torch.randperm(len(task.pool), generator=streams.acquisition)[:CANDIDATES]
         priority = get_priority("variance")
         for samples in args.samples:
@@ -62,7 +61,9 @@ def main() -> None:
             seconds = []
             for repeat in range(args.repeats + 1):
                 start = time.process_time()
-                agent.score(task.pool, candidates, priority, streams.acquisition, batch_size=cfg.budget.score_batch_size)
+                agent.score(
+                    task.pool, candidates, priority, streams.acquisition, batch_size=cfg.budget.score_batch_size
+                )
                 if repeat:  # the first call is untimed (allocator, kernels)
                     seconds.append(time.process_time() - start)
             rows.append({"features": finetune, "num_index_samples": samples, "cpu_s": statistics.median(seconds)})

@@ -350,6 +350,9 @@ ADDED_KEYS = {
 def reported_summary(folder: Path) -> dict:
     """A run's summary.json as the report reads it: the tuned values marked as such, added keys filled in."""
     summary = json.loads((folder / "summary.json").read_text())
+    # Runs made before summary.json recorded the data files' fingerprints are known by task.data_dir alone: the
+    # report would take the two ages for different data. One setting reads one GLUE_DIR, so the folder decides.
+    summary.pop("data", None)
     config = summary["config"]
     config["head"]["l2_scale"] = config["trainer"]["optimizer"]["lr"] = "tuned"
     for group, keys in ADDED_KEYS.items():

@@ -87,20 +87,26 @@ class EnnModule(pl.LightningModule):
             return 0.0
         return self.l2_scale * self.enn.head.reference_l2(num_labels, self.temperature)
 
-    def training_step(self, batch: tuple[Any, ...], num_labels: int = 0) -> dict[str, torch.Tensor]:
-        """``loss`` (to minimise) and ``data_loss`` (without the L2 term) of one labeled batch (inputs, labels,
-        and with ``bootstrap`` their pool positions), with the L2 weight for ``num_labels`` labels used so far."""
-        inputs, labels, *positions = batch
+    def training_step(
+        self, batch: tuple[Any, ...] | list[tuple[Any, ...]], num_labels: int = 0
+    ) -> dict[str, torch.Tensor]:
+        """``loss`` (to minimise) and ``data_loss`` (without the L2 term) of one labeled batch, with the L2
+        weight for ``num_labels`` labels used so far.
+
+        ``batch`` is (inputs, labels[, pool positions]) (the positions serve ``bootstrap``), or a list of them:
+        parts of one batch that run as separate forward passes (token inputs in groups of similar lengths,
+        ``Agent.train``). The parts share one set of training indices and each weighs by its share of the
+        examples, so the loss is the whole batch's.
+        """
+        parts = batch if isinstance(batch, list) else [batch]
         index = self.sample_index(self.train_index_samples)
-        logits = self(inputs, index)  # [n_z, B, C]
-        if self.regression:  # C = 1
-            loss = F.mse_loss(logits[..., 0].float(), labels.float().expand(logits.shape[0], -1))
-        else:
-            losses = F.cross_entropy(logits.flatten(0, 1).float(), labels.repeat(logits.shape[0]), reduction="none")
-            if self.bootstrap is not None:
-                losses = losses * self.bootstrap(positions[0], index).flatten()
-            loss = losses.mean()
-        if self.prior_loss_scale:
+        size = sum(part[1].shape[0] for part in parts)
+        loss = sum(
+            self._data_loss(self(inputs, index), labels, index, positions) * (labels.shape[0] / size)
+            for inputs, labels, *positions in parts
+        )
+        if self.prior_loss_scale:  # vector inputs only (checked when the config is converted): one part
+            inputs = parts[0][0]
             fake = torch.randn(inputs.shape, generator=self.index_generator).to(inputs)
             learnable = self.enn.head.learnable_logits(self.enn.body(fake), index)
             loss = loss + self.prior_loss_scale * 0.5 * learnable.float().square().mean()
@@ -108,6 +114,18 @@ class EnnModule(pl.LightningModule):
         total = loss + weight * self.enn.head.l2_penalty() if weight else loss
         # data_loss keeps its graph: a data-parallel step reweights it by the rank's share of the batch.
         return {"loss": total, "data_loss": loss}
+
+    def _data_loss(
+        self, logits: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, positions: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """The loss of logits [n_z, B, C] averaged over the n_z indices and the B examples (each (index,
+        example) cross-entropy weighed by its bootstrap weight with ``bootstrap``: ``positions`` [B] needed)."""
+        if self.regression:  # C = 1
+            return F.mse_loss(logits[..., 0].float(), labels.float().expand(logits.shape[0], -1))
+        losses = F.cross_entropy(logits.flatten(0, 1).float(), labels.repeat(logits.shape[0]), reduction="none")
+        if self.bootstrap is not None:
+            losses = losses * self.bootstrap(positions[0], index).flatten()
+        return losses.mean()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # Frozen parameters (the epinet prior, a frozen encoder) never reach the optimizer.

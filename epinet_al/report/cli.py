@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ReportError(f"no finished runs (with summary.json) under {args.sweep_dir}{skipped}")
         summary = summarize(sweep.runs, baseline=args.baseline, metric=args.metric, mode=args.mode)
         out_dir = args.out if args.out is not None else args.sweep_dir / "report"
-        report = write_report(summary, out_dir, skipped=sweep.skipped, flagged=sweep.flagged)
+        report = write_report(summary, out_dir, skipped=sweep.skipped, flagged=sweep.flagged, problems=sweep.problems)
         print(report)
         if args.wandb is not None:
             print(f"W&B run: {log_report(report.parent, args.wandb, args.wandb_mode, args.sweep_dir.resolve().name)}")
