@@ -260,7 +260,8 @@ def check_compatible(cfg: ExperimentConfig) -> None:
     if getattr(cfg.head, "prior_loss_scale", 0) and getattr(cfg.model, "trains_encoder", False):
         raise ValueError(
             f"head.prior_loss_scale={cfg.head.prior_loss_scale} draws fake inputs for the head and needs it to read "
-            f"vectors: model=identity or an encoder with model.finetune=frozen, got model.finetune={cfg.model.finetune!r}"
+            "vectors: model=identity or an encoder with model.finetune=frozen, "
+            f"got model.finetune={cfg.model.finetune!r}"
         )
     if priority.needs_index and not head.has_index:
         indexed = [spec.name for spec in HEADS.specs() if spec.has_index and not spec.body_per_index]
