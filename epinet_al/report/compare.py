@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 # column; "{split}" is the primary metric's split.
 DIAGNOSTICS = {
     "seen_unseen": "pool/seen_unseen",
+    "priority_seen_unseen": "pool/priority_seen_unseen",
     "far_unseen": "pool/far_unseen",
     "spread_change": "{split}/spread_change",
     "overlap_entropy": "pool/overlap_entropy",
