@@ -86,7 +86,16 @@ def main() -> None:
     parser.add_argument("--final", action="store_true", help="each run's last point, one row per agent")
     parser.add_argument("--made-by", nargs="+", default=[], help="the commands that ran the sweeps (recorded)")
     args = parser.parse_args()
-    runs = pd.concat([load_sweep(folder).runs for folder in args.sweep], ignore_index=True)
+    # Several folders: each agent's name starts with its folder's (a variant's sweep names no key it does not vary).
+    runs = pd.concat(
+        [
+            load_sweep(folder).runs.assign(
+                agent=lambda r, f=folder: f"{f.name}: " + r["agent"] if len(args.sweep) > 1 else r["agent"]
+            )
+            for folder in args.sweep
+        ],
+        ignore_index=True,
+    )
     table = diagnostics_table(runs, args.columns, args.labels, args.final)
     text = markdown(table)
     print(text)
