@@ -34,8 +34,10 @@ from epinet_al.seeding import SeedStreams
 from epinet_al.tasks import build_task
 
 CANDIDATES = 640
+# Fresh index draws per call (acquisition.fixed_index=false), so that setting the agent's A changes the call: a
+# fixed set costs the same as a fresh one of its size.
 OVERRIDES = ["task=sst2", "model=minilm", "task.max_pool_size=2000", "task.max_eval_size=10", "task.max_length=64",
-             "head=epinet", "acquisition=variance", "budget=glue"]  # fmt: skip
+             "head=epinet", "acquisition=variance", "acquisition.fixed_index=false", "budget=glue"]  # fmt: skip
 
 
 def main() -> None:
