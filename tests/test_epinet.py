@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+import epinet_al.networks.epinet as epinet_module
 from epinet_al.experiment import run_experiment
 from epinet_al.models import EnnModule
 from epinet_al.models.bootstrap import GaussianIndexBootstrap
@@ -317,3 +318,12 @@ def test_an_epinet_with_the_reference_loss_variants_runs_end_to_end(tmp_path):
     summary = run_experiment(experiment_config([*TINY["prioritized"], *options]), tmp_path)
     assert summary["final"]["num_labels"] == 20 and math.isfinite(summary["final"]["test/nll"])
     assert summary["config"]["head"]["bootstrap"] == "bernoulli"
+
+
+def test_many_index_samples_run_in_chunks_with_the_same_result(monkeypatch):
+    head = make_head()
+    x, z = features(), index(head, 7)
+    with torch.no_grad():
+        whole = head(x, z)
+        monkeypatch.setattr(epinet_module, "INDEX_CHUNK", 3)  # chunks of 3, 3 and 1 index samples
+        torch.testing.assert_close(head(x, z), whole)
