@@ -14,6 +14,7 @@ from epinet_al.experiment import run_experiment
 from epinet_al.models import EnnModule
 from epinet_al.models.bootstrap import GaussianIndexBootstrap
 from epinet_al.networks import ENN, EpinetHead, IndexedMLP, MLPHead, reference_linear
+from epinet_al.networks.specs import EpinetHeadConfig
 from tests.tiny_configs import TINY, experiment_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -310,7 +311,7 @@ def test_the_prior_loss_needs_a_head_that_reads_vectors():
     with pytest.raises(ValueError, match="prior_loss_scale=0.1 draws fake inputs"):
         experiment_config(["task=sst2", "model=minilm", "model.finetune=full", "head.prior_loss_scale=0.1"])
     with pytest.raises(ValueError, match="unknown head.bootstrap 'poisson'"):
-        experiment_config(["head.bootstrap=poisson"])
+        EpinetHeadConfig(bootstrap="poisson")
 
 
 def test_an_epinet_with_the_reference_loss_variants_runs_end_to_end(tmp_path):

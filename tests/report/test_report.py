@@ -19,7 +19,7 @@ import pytest
 from epinet_al.report import ReportError, load_sweep, summarize, write_report
 from epinet_al.report.cli import main
 from epinet_al.report.compare import Band
-from epinet_al.report.html import header
+from epinet_al.report.html import header, render_html
 from epinet_al.report.markdown import render_markdown
 from epinet_al.report.plots import y_limits
 from epinet_al.report.stats import (
@@ -148,11 +148,12 @@ def test_the_table_shows_the_log_auc_and_the_final_selection_diagnostics(tmp_pat
     assert task.table.at["epinet/variance", "spread_change"] == pytest.approx(0.5)
     assert math.isnan(task.table.at["mlp/uniform", "seen_unseen"])
     assert task.table["overlap_index"].isna().all()
-    write_report(summarize(load_sweep(tmp_path).runs), tmp_path / "report")
-    markdown = (tmp_path / "report" / "report.md").read_text()
+    summary = summarize(load_sweep(tmp_path).runs)
+    markdown = render_markdown(summary)
     assert "AUC (log labels)" in markdown
     assert "| agent | seen_unseen | spread_change |" in markdown and "| epinet/variance | 0.700 | 0.500 |" in markdown
-    assert "Selection diagnostics at the final point" in (tmp_path / "report" / "report.html").read_text()
+    html = render_html(summary, {agent: (0, 0, 0, 1) for agent in task.table.index}, {})
+    assert "Selection diagnostics at the final point" in html
 
 
 def test_load_sweep_skips_unfinished_and_keeps_last_row_per_label_count(
