@@ -147,13 +147,31 @@ class LoggerConfig:
 
 @dataclass
 class EvalConfig:
-    """Evaluation of the marginal and joint predictive on held-out data."""
+    """Evaluation of the marginal and joint predictive on held-out data, and the selection diagnostics on
+    the pool (docs/heads_and_priorities.md, "Diagnostics that speak to selection")."""
 
+    # One set of this many indices, drawn when the run starts, evaluates every point.
     num_index_samples: int = 100
     batch_size: int = 1024
+    # pool/seen_unseen: the spread on at most this many labeled pool inputs over that on as many unlabeled
+    # ones (0: not measured).
+    seen_inputs: int = 256
+    # pool/overlap_entropy and pool/overlap_index: the top overlap_top of a fixed set of overlap_candidates
+    # pool inputs (both scaled down alike on a smaller pool; 0: not measured).
+    overlap_candidates: int = 640
+    overlap_top: int = 64
+    # pool/far_unseen: the spread on the unlabeled inputs moved this many typical radii of the pool (the
+    # root of the summed feature variances) along one random direction, over their spread (vector inputs:
+    # the testbed, frozen features; 0: not measured).
+    far_shift: float = 0.0
 
     def __post_init__(self) -> None:
-        check_positive(self, "eval", "num_index_samples", "batch_size")
+        check_positive(self, "eval", "num_index_samples", "batch_size", "overlap_top")
+        check_at_least(self, "eval", 0, "0: not measured", "seen_inputs", "overlap_candidates", "far_shift")
+        if self.overlap_candidates and self.overlap_top > self.overlap_candidates:
+            raise ValueError(
+                f"eval.overlap_top={self.overlap_top} is larger than eval.overlap_candidates={self.overlap_candidates}"
+            )
 
 
 @dataclass
@@ -238,6 +256,12 @@ def check_compatible(cfg: ExperimentConfig) -> None:
         raise ValueError(
             "model.pair_encoding='separate' needs model.finetune=frozen (the head reads cached features of each "
             f"sentence), got model.finetune={cfg.model.finetune!r}; use model.pair_encoding=joint to fine-tune"
+        )
+    if getattr(cfg.head, "prior_loss_scale", 0) and getattr(cfg.model, "trains_encoder", False):
+        raise ValueError(
+            f"head.prior_loss_scale={cfg.head.prior_loss_scale} draws fake inputs for the head and needs it to read "
+            "vectors: model=identity or an encoder with model.finetune=frozen, "
+            f"got model.finetune={cfg.model.finetune!r}"
         )
     if priority.needs_index and not head.has_index:
         indexed = [spec.name for spec in HEADS.specs() if spec.has_index and not spec.body_per_index]

@@ -21,6 +21,7 @@ from epinet_al.acquisition import get_priority
 from epinet_al.acquisition.specs import PRIORITY_SPECS
 from epinet_al.active_learning.agent import Agent, Diverged
 from epinet_al.active_learning.checkpoint import STATE_FILE, Checkpointer
+from epinet_al.active_learning.diagnostics import SelectionDiagnostics
 from epinet_al.active_learning.distributed import fabric_strategy
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.active_learning.loop import Loop
@@ -30,6 +31,7 @@ from epinet_al.config import ExperimentConfig
 from epinet_al.curves import curve_auc
 from epinet_al.metrics.uncertainty import COLLAPSE_MAJORITY, collapsed, is_index_inert
 from epinet_al.models import EnnModule
+from epinet_al.models.bootstrap import GaussianIndexBootstrap
 from epinet_al.networks import ENN, build_head
 from epinet_al.networks.body import build_body
 from epinet_al.networks.encoder import build_encoder_body, encoder_param_groups
@@ -93,6 +95,8 @@ def build_module(cfg: ExperimentConfig, task: ActiveLearningTask, streams: SeedS
     trains_encoder = getattr(cfg.model, "trains_encoder", False)
     body, feature_dim = build_body(build_encoder_body(cfg.model) if trains_encoder else None, task.pool)
     head = build_head(cfg.head, feature_dim, task.num_outputs)
+    distribution = getattr(cfg.head, "bootstrap", "none")
+    bootstrap = None if distribution == "none" else GaussianIndexBootstrap(distribution, cfg.head.index_dim, cfg.seed)
     return EnnModule(
         ENN(body, head),
         optimizer=hydra.utils.instantiate(cfg.trainer.optimizer),
@@ -102,6 +106,8 @@ def build_module(cfg: ExperimentConfig, task: ActiveLearningTask, streams: SeedS
         body_param_groups=encoder_param_groups(body, cfg.model.lr, cfg.model.weight_decay) if trains_encoder else [],
         l2_scale=cfg.head.l2_scale,
         temperature=task.temperature,
+        bootstrap=bootstrap,
+        prior_loss_scale=getattr(cfg.head, "prior_loss_scale", 0.0),
     )
 
 
@@ -112,8 +118,8 @@ def build_agent(fabric: Fabric, cfg: ExperimentConfig, module: EnnModule, stream
         # torch >= 2.13 renames DDP's broadcast_buffers (distributed.fabric_strategy), older ones lack the new name.
         warnings.filterwarnings("ignore", message=".*`broadcast_buffers` is deprecated.*")
         module, optimizer = fabric.setup(module, optimizer)
-    # A fine-tuned encoder (all of it, or its top layers) follows BERT's recipe (warmup, then linear decay) and
-    # scores in its inference batches; a head on fixed features keeps its rate and scores in evaluation batches.
+    # A fine-tuned encoder (all of it, or its top layers) follows model.lr_schedule and scores in its inference
+    # batches; a head on fixed features keeps its rate and scores in evaluation batches.
     encoder = getattr(cfg.model, "trains_encoder", False)
     return Agent(
         fabric,
@@ -122,6 +128,8 @@ def build_agent(fabric: Fabric, cfg: ExperimentConfig, module: EnnModule, stream
         num_index_samples=cfg.acquisition.num_index_samples,
         eval_index_samples=cfg.eval.num_index_samples,
         eval_generator=streams.eval,
+        fixed_index=cfg.acquisition.fixed_index,
+        score_generator=streams.score,
         gradient_clip_norm=cfg.trainer.gradient_clip_norm,
         lr_schedule=cfg.model.lr_schedule if encoder else "constant",
         warmup_ratio=cfg.model.warmup_ratio if encoder else 0.0,
@@ -233,6 +241,20 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
     )
     recorder = CurveRecorder(output_dir, trackers, rows=checkpointer.curve)
     ledger = LabelLedger(task.pool_labels, label_budget(cfg.budget, len(task.pool)))
+    priority = get_priority(cfg.acquisition.priority, regression=task.regression)
+    needs_targets = PRIORITY_SPECS.get(cfg.acquisition.priority).needs_targets
+    diagnostics = SelectionDiagnostics(
+        agent,
+        task.pool,
+        eval_cfg=cfg.eval,
+        priority=priority,
+        needs_targets=needs_targets,
+        num_targets=cfg.acquisition.num_targets,
+        num_index_samples=cfg.acquisition.num_index_samples,
+        regression=task.regression,
+        batch_size=agent.score_batch_size,
+        generator=streams.diagnostics,
+    )
     checkpointer.attach(
         module=agent.module,
         optimizer=agent.optimizer,
@@ -240,20 +262,24 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
         streams=streams,
         recorder=recorder,
         wandb_run_id=trackers[0].run_id if trackers else None,
+        fixed={"agent": agent, "diagnostics": diagnostics},
     )
     if checkpointer.saved:
         log.info("resuming %s from step %d", output_dir, checkpointer.saved["loop"]["step"])
+    elif writer:
+        diagnostics.set_initial(agent.evaluate(task.evaluator))  # a resumed run has it in state.pt
     loop = Loop(
         agent=agent,
         pool=task.pool,
         ledger=ledger,
-        priority=get_priority(cfg.acquisition.priority, regression=task.regression),
-        needs_targets=PRIORITY_SPECS.get(cfg.acquisition.priority).needs_targets,
+        priority=priority,
+        needs_targets=needs_targets,
         acquisition=cfg.acquisition,
         evaluator=task.evaluator,
         record=recorder,
         generator=streams.acquisition,
         checkpoint=checkpointer,
+        diagnostics=diagnostics,
         progress_bar=cfg.progress_bar and writer,
     )
     try:
@@ -286,6 +312,7 @@ def write_results(
         "metric": {"name": task.primary_metric, "mode": task.metric_mode},
         "final": recorder.rows[-1],
         "auc": curve_auc(recorder.rows),
+        "auc_log": curve_auc(recorder.rows, log=True),
         "diagnostics": final_diagnostics(recorder.rows[-1], task),
         "data": task.data_files,
         "config": checkpointer.config,

@@ -9,8 +9,13 @@ import pytest
 import torch
 from torch import nn
 
+import epinet_al.networks.epinet as epinet_module
+from epinet_al.experiment import run_experiment
 from epinet_al.models import EnnModule
+from epinet_al.models.bootstrap import GaussianIndexBootstrap
 from epinet_al.networks import ENN, EpinetHead, IndexedMLP, MLPHead, reference_linear
+from epinet_al.networks.specs import EpinetHeadConfig
+from tests.tiny_configs import TINY, experiment_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -238,3 +243,88 @@ def test_mlp_head_has_no_index():
     out = head(features(5), z)
     assert out.shape == (4, 5, C)
     assert all(torch.equal(out[a], out[0]) for a in range(4))
+
+
+def test_the_epinets_l2_term_has_its_own_factor():
+    head = make_head()
+    base = sum(p.square().sum() for p in head.base.parameters())
+    epinet = sum(p.square().sum() for p in head.epinet.parameters())
+    torch.testing.assert_close(head.l2_penalty(), base + epinet)  # the reference: one weight for both
+    head.epinet_l2_factor = 0.25
+    torch.testing.assert_close(head.l2_penalty(), base + 0.25 * epinet)
+
+
+@pytest.mark.parametrize("prior", ["mlp", "ensemble"])
+def test_a_layer_normalised_epinet_reads_the_direction_of_its_input_not_its_scale(prior):
+    head = make_head(prior)
+    head.epinet_layer_norm = True
+    x, z = features(), index(head, 3)
+    with torch.no_grad():
+        uncertain = [head(v, z) - head.base(v).unsqueeze(0) for v in (x, 3 * x)]
+    torch.testing.assert_close(uncertain[0], uncertain[1], rtol=1e-4, atol=1e-4)  # layer_norm's eps
+    head.epinet_layer_norm = False
+    with torch.no_grad():
+        assert not torch.allclose(head(3 * x, z) - head.base(3 * x).unsqueeze(0), uncertain[0])
+
+
+def test_bootstrap_weights_of_a_gaussian_index():
+    z = torch.randn(4000, D, generator=torch.Generator().manual_seed(0))
+    positions = torch.tensor([3, 7, 3])
+    for distribution in ("bernoulli", "exponential"):
+        weights = GaussianIndexBootstrap(distribution, D, seed=0)(positions, z)  # [A, B]
+        assert weights.shape == (4000, 3) and (weights >= 0).all()
+        torch.testing.assert_close(weights[:, 0], weights[:, 2])  # one example, one weight per index
+        assert not torch.equal(weights[:, 0], weights[:, 1])
+        many = GaussianIndexBootstrap(distribution, D, seed=0)(torch.arange(500), z[:500])
+        assert abs(float(many.mean()) - 1) < 0.1  # mean weight 1: E[1 + sign(b . z)] = E[Exp(1)] = 1
+        again = GaussianIndexBootstrap(distribution, D, seed=0)(positions[:1], z[:5])
+        torch.testing.assert_close(again, weights[:5, :1])  # drawn from (seed, position) alone
+    assert set(GaussianIndexBootstrap("bernoulli", D, seed=0)(positions, z).unique().tolist()) == {0.0, 2.0}
+
+
+def test_bootstrap_and_prior_loss_enter_the_loss_as_the_reference_defines_them():
+    head = make_head()
+    x, y, positions = features(), torch.tensor([0, 1, 2, 0, 1]), torch.arange(5) + 10
+    bootstrap = GaussianIndexBootstrap("exponential", D, seed=0)
+    module = EnnModule(
+        ENN(torch.nn.Identity(), head),
+        optimizer=torch.optim.SGD,
+        train_index_samples=3,
+        index_generator=torch.Generator().manual_seed(0),
+        bootstrap=bootstrap,
+        prior_loss_scale=0.5,
+    )
+    loss = module.training_step((x, y, positions))["loss"]
+    generator = torch.Generator().manual_seed(0)
+    z = head.sample_index(3, generator)
+    with torch.no_grad():
+        weighted = (
+            nn.functional.cross_entropy(head(x, z).flatten(0, 1), y.repeat(3), reduction="none")
+            * bootstrap(positions, z).flatten()
+        )
+        fake = torch.randn(x.shape, generator=generator)
+        prior_loss = 0.5 * 0.5 * head.learnable_logits(fake, z).square().mean()
+    torch.testing.assert_close(loss.detach(), weighted.mean() + prior_loss)
+
+
+def test_the_prior_loss_needs_a_head_that_reads_vectors():
+    with pytest.raises(ValueError, match="prior_loss_scale=0.1 draws fake inputs"):
+        experiment_config(["task=sst2", "model=minilm", "model.finetune=full", "head.prior_loss_scale=0.1"])
+    with pytest.raises(ValueError, match="unknown head.bootstrap 'poisson'"):
+        EpinetHeadConfig(bootstrap="poisson")
+
+
+def test_an_epinet_with_the_reference_loss_variants_runs_end_to_end(tmp_path):
+    options = ["head.bootstrap=bernoulli", "head.prior_loss_scale=0.1", "head.epinet_layer_norm=true"]
+    summary = run_experiment(experiment_config([*TINY["prioritized"], *options]), tmp_path)
+    assert summary["final"]["num_labels"] == 20 and math.isfinite(summary["final"]["test/nll"])
+    assert summary["config"]["head"]["bootstrap"] == "bernoulli"
+
+
+def test_many_index_samples_run_in_chunks_with_the_same_result(monkeypatch):
+    head = make_head()
+    x, z = features(), index(head, 7)
+    with torch.no_grad():
+        whole = head(x, z)
+        monkeypatch.setattr(epinet_module, "INDEX_CHUNK", 3)  # chunks of 3, 3 and 1 index samples
+        torch.testing.assert_close(head(x, z), whole)

@@ -302,6 +302,16 @@ def test_cli_runs_in_a_subprocess(seed0_runs, tmp_path):
     assert (tmp_path / "curve.csv").read_bytes() == (seed0_runs["prioritized"] / "curve.csv").read_bytes()
 
 
+def test_a_points_metrics_depend_on_the_model_alone(seed0_runs, tmp_path):
+    """Issue 20: the same weights gave a final test/nll of 0.519 or 0.602 by the evaluation points before."""
+    fewer = run(tmp_path / "fewer", [*TINY_PRIORITIZED, "budget.eval_labels=[10,20]"])
+    final, other = (pd.read_csv(out / "curve.csv").iloc[-1] for out in (seed0_runs["prioritized"], fewer))
+    held_out = [c for c in final.index if not c.startswith("train/")]  # train/loss averages since the last point
+    assert len(pd.read_csv(fewer / "curve.csv")) < len(pd.read_csv(seed0_runs["prioritized"] / "curve.csv"))
+    assert {"test/nll", "test/spread_change", "pool/seen_unseen", "pool/overlap_index"} <= set(held_out)
+    pd.testing.assert_series_equal(final[held_out], other[held_out], check_names=False)
+
+
 def test_a_model_that_predicts_one_class_is_flagged_in_the_summary(caplog):
     """`make run`'s models predicted one class with a low training loss: the collapse flag stayed off."""
     task = SimpleNamespace(primary_metric="test/nll", num_outputs=2)

@@ -110,6 +110,13 @@ def test_linear_schedule_warms_up_then_decays_to_zero():
     assert lr_factor(3, 10, "constant", 0.2) == 1.0
 
 
+def test_fine_tuning_evaluates_every_anytime_point_at_the_rate_the_subset_fits_use():
+    """Issue 24: BERT's schedule over the whole anytime run put a prioritized agent's points mid-schedule."""
+    cfg = experiment_config(["task=sst2", "model=bert_base", "budget=glue"]).model
+    assert cfg.lr_schedule == "constant"
+    assert {lr_factor(step, 1100, cfg.lr_schedule, cfg.warmup_ratio) for step in (1, 11, 550, 1100)} == {1.0}
+
+
 def test_minibatches_repeat_a_small_set_and_cover_each_epoch():
     batches = minibatches(3, 10, torch.Generator().manual_seed(0))
     first = next(batches)

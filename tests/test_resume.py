@@ -23,7 +23,7 @@ import torch
 from epinet_al.active_learning.checkpoint import STATE_FILE, Checkpointer
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.experiment import run_experiment
-from epinet_al.seeding import SeedStreams
+from epinet_al.seeding import GENERATORS, SeedStreams
 from epinet_al.tracking.recorder import CURVE_FILE, SUMMARY_FILE, CurveRecorder
 from tests.cli_runs import run_cli
 from tests.tiny_configs import TINY, experiment_config
@@ -160,9 +160,22 @@ def _parts(seed: int) -> dict:
     ledger = LabelLedger(torch.arange(10) % 2, budget=5)
     ledger.reveal(torch.randperm(10)[:3])
     streams = SeedStreams.from_seed(seed)
-    for generator in (streams.acquisition, streams.index, streams.eval):
-        torch.rand(seed + 1, generator=generator)
+    for name in GENERATORS:
+        torch.rand(seed + 1, generator=getattr(streams, name))
     return dict(module=module, optimizer=optimizer, ledger=ledger, streams=streams)
+
+
+class _Fixed:
+    """What a run draws once when it starts (the agent's index sets): saved and restored by name."""
+
+    def __init__(self, value: torch.Tensor):
+        self.value = value
+
+    def state_dict(self) -> dict:
+        return {"value": self.value}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.value = state["value"]
 
 
 def _draws(streams: SeedStreams) -> list:
@@ -171,7 +184,7 @@ def _draws(streams: SeedStreams) -> list:
         torch.rand(3).tolist(),
         np.random.rand(3).tolist(),
         random.random(),
-        *(torch.rand(3, generator=g).tolist() for g in (streams.acquisition, streams.index, streams.eval)),
+        *(torch.rand(3, generator=getattr(streams, name)).tolist() for name in GENERATORS),
     ]
 
 
@@ -182,7 +195,7 @@ def test_checkpointer_round_trip_restores_everything(tmp_path):
     recorder(2, 3, {"test/acc": 0.5})
     checkpointer = Checkpointer(tmp_path, config)
     assert checkpointer.saved is None
-    checkpointer.attach(**saved, recorder=recorder, wandb_run_id="run-id")
+    checkpointer.attach(**saved, recorder=recorder, wandb_run_id="run-id", fixed={"sets": _Fixed(torch.arange(3))})
     np.random.seed(7)
     random.seed(7)
     checkpointer.save({"step": 2, "next_eval": 1})
@@ -192,8 +205,10 @@ def test_checkpointer_round_trip_restores_everything(tmp_path):
     np.random.seed(8)
     random.seed(8)
     checkpointer = Checkpointer(tmp_path, {**config, "progress_bar": False})  # a display setting may change
-    checkpointer.attach(**restored, recorder=CurveRecorder(tmp_path), wandb_run_id=None)
+    fixed = _Fixed(torch.zeros(3))
+    checkpointer.attach(**restored, recorder=CurveRecorder(tmp_path), wandb_run_id=None, fixed={"sets": fixed})
     assert checkpointer.restore() == {"step": 2, "next_eval": 1}
+    assert torch.equal(fixed.value, torch.arange(3))
     assert _draws(restored["streams"]) == expected
     assert checkpointer.curve == recorder.rows
     assert checkpointer.wandb_run_id == "run-id"

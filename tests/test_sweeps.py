@@ -42,6 +42,9 @@ EXPECTED_JOBS = {
     "glue_minilm": 36,  # {cola, sst2, rte} x epinet x {uniform, entropy, bald, variance} x 3 seeds
     "glue_minilm_mlp": 18,  # {cola, sst2, rte} x mlp x {uniform, entropy} x 3 seeds
     "compare": 4,  # `make run`'s epinet part: 2 priorities x 2 seeds
+    "testbed_diagnostics": 30,  # {epinet, ensemble, dropout} x variance x 10 problems
+    "sst2_index_agreement": 36,  # {variance, bald, entropy} x 6 index sample counts x 2 seeds
+    "sst2_uncertainty": 3,  # the epinet x 3 seeds (the variants and reference heads: command-line overrides)
 }
 SWEEPS = sorted(f.stem for f in SWEEPS_DIR.glob("*.yaml"))
 
@@ -79,8 +82,11 @@ def test_sweep_jobs_write_to_readable_folders(name):
     cfg = compose_sweep(name, job, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)  # for ${hydra:job.override_dirname}, as a job has it
     run = to_experiment_config(compose_sweep(name, job), devices=False)
-    expected = f"{run.task.name}/{run.model.name}/{run.head.name}/{run.acquisition.priority}/seed{run.seed}"
-    # Keys other than those in the path would appear between priority and seed; these sweeps have none.
+    # Swept keys other than those in the path appear between priority and seed (Hydra's override_dirname).
+    in_path = {"task", "model", "head", "acquisition", "acquisition.priority", "seed"}
+    others = ",".join(sorted(o for o in job if o.split("=")[0] not in in_path))
+    middle = f"{others}/" if others else ""
+    expected = f"{run.task.name}/{run.model.name}/{run.head.name}/{run.acquisition.priority}/{middle}seed{run.seed}"
     assert os.path.normpath(OmegaConf.select(cfg, "hydra.sweep.subdir")) == expected
     # The sweep's name is the first folder under multirun/ and the W&B group's prefix.
     assert OmegaConf.select(cfg, "hydra.sweep.dir").startswith(f"multirun/{run.sweep}/")

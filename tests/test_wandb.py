@@ -118,6 +118,7 @@ def test_offline_run_logs_the_curve_against_num_labels(wandb_env):
     assert {k: run.summary[f"final/{k}"] for k in summary["final"]} == pytest.approx(summary["final"])
     assert summary["auc"]
     assert {k: run.summary[f"auc/{k}"] for k in summary["auc"]} == pytest.approx(summary["auc"])
+    assert {k: run.summary[f"auc_log/{k}"] for k in summary["auc_log"]} == pytest.approx(summary["auc_log"])
 
     # The final curve as a table (the line plot reads the same table file).
     table_entry = run.summary["curve"]

@@ -37,7 +37,12 @@ class AcquisitionConfig:
     """Which priority function scores the candidates, from how many index samples (A)."""
 
     priority: str = MISSING
+    # A: index samples per scoring call (variance and bald: 3,000, conf/acquisition/*.yaml).
     num_index_samples: int = 100
+    # true: one set of num_index_samples indices, drawn when the run starts (saved with it), scores every call,
+    # as the reference's make_batch_fwd does: a candidate's score then changes only when the model does.
+    # false: a fresh set per call from the run's index stream. (docs/heads_and_priorities.md)
+    fixed_index: bool = True
     # How scores become a batch: "topk", or a stochastic order ("softmax", "power", "softrank").
     selection: str = "topk"
     temperature: float = 1.0

@@ -8,8 +8,9 @@ patching loop internals.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import torch
@@ -62,12 +63,16 @@ def length_order(pool: Inputs, candidates: torch.Tensor, batch_size: int | None)
 class Agent:
     """The Fabric-wrapped EnnModule and its optimizer, trained and queried by the acquisition loops.
 
-    ``num_index_samples`` (A) index samples score candidates, ``eval_index_samples`` evaluate;
-    ``eval_generator`` draws the evaluation indices. ``score_batch_size``: candidates per forward pass
-    where a scoring call gives none (None: all at once). ``max_padding``: token batches train in groups of
-    similar lengths, each padded to at most (1 + max_padding) positions per real token (None: one padded
-    batch). The initial weights and optimizer state are kept so that a protocol can retrain from them
-    (``reset``).
+    ``num_index_samples`` (A) index samples score candidates, ``eval_index_samples`` evaluate.
+    Evaluation uses one set of indices drawn from ``eval_generator`` when the agent is built, so that an
+    evaluation point's metrics depend on the model alone, never on how many points came before it.
+    Scoring draws A fresh indices from the run's index stream per call, or, with ``fixed_index``, uses one
+    set drawn from ``score_generator`` when the agent is built (the reference's ``make_batch_fwd``: a
+    selection then changes only when the model does). Both sets are saved with the run (``state_dict``).
+    ``score_batch_size``: candidates per forward pass where a scoring call gives none (None: all at once).
+    ``max_padding``: token batches train in groups of similar lengths, each padded to at most
+    (1 + max_padding) positions per real token (None: one padded batch). The initial weights and optimizer
+    state are kept so that a protocol can retrain from them (``reset``).
     """
 
     #: Called with the step number just before each training step (tests stop a run at a known point).
@@ -82,6 +87,8 @@ class Agent:
         num_index_samples: int,
         eval_index_samples: int,
         eval_generator: torch.Generator,
+        fixed_index: bool = False,
+        score_generator: torch.Generator | None = None,
         gradient_clip_norm: float | None = None,
         lr_schedule: str = "constant",
         warmup_ratio: float = 0.0,
@@ -95,7 +102,13 @@ class Agent:
         self.optimizer = optimizer
         self.num_index_samples = num_index_samples
         self.eval_index_samples = eval_index_samples
-        self.eval_generator = eval_generator
+        head = module.head
+        self.eval_index = head.sample_index(self._samples(eval_index_samples), generator=eval_generator)
+        if fixed_index and score_generator is None:
+            raise ValueError("fixed_index needs the score_generator its indices are drawn from")
+        self.score_index = (
+            head.sample_index(self._samples(num_index_samples), generator=score_generator) if fixed_index else None
+        )
         self.gradient_clip_norm = gradient_clip_norm
         self.lr_schedule = lr_schedule
         self.warmup_ratio = warmup_ratio
@@ -116,6 +129,51 @@ class Agent:
         """A head without an index gives the same output for every index: one sample is enough."""
         return requested if self.module.head.has_index else 1
 
+    def state_dict(self) -> dict[str, torch.Tensor | None]:
+        """The fixed index sets (evaluation, and scoring with ``fixed_index``)."""
+        return {"eval_index": self.eval_index, "score_index": self.score_index}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor | None]) -> None:
+        self.eval_index, self.score_index = state["eval_index"], state["score_index"]
+
+    def sample_diagnostic_index(self, num: int, generator: torch.Generator) -> torch.Tensor:
+        """``num`` indices (one for a head without an index) from ``generator``: the diagnostics' own draws."""
+        return self.module.head.sample_index(self._samples(num), generator=generator)
+
+    def outputs(
+        self, pool: Inputs, rows: torch.Tensor, index: torch.Tensor, *, batch_size: int | None, shared: bool = False
+    ) -> torch.Tensor:
+        """Outputs [A, B, C] (float64, on the CPU, in the order of ``rows``) of the pool examples ``rows`` [B]
+        for the indices ``index`` [A, ...], under inference mode.
+
+        Token inputs are sorted by length into forward batches of ``batch_size`` (None: one batch;
+        ``length_order``), each padded to its own longest. ``shared``: the batches are shared out over the
+        ranks of a data-parallel run (``distributed``) and the outputs gathered; every rank must call it.
+        """
+        order = length_order(pool, rows, batch_size)
+        batches = rows[order].split(batch_size) if batch_size else [rows]
+        chunks = batches[distributed.share(self.fabric, len(batches))] if shared else batches
+        with self._inference():
+            # Outputs in float64: near its maximum the entropy of a float32 prediction has too few
+            # distinct values to rank close candidates (on two classes it then disagrees with margin).
+            outputs = torch.cat(
+                [self.module(self.fabric.to_device(pool.take(chunk)), index).double().cpu() for chunk in chunks], dim=1
+            )  # [A, B_rank, C] in the order of the batches
+        if shared:
+            outputs = distributed.gather(self.fabric, outputs, [len(batch) for batch in batches], dim=1)
+        return outputs[:, torch.argsort(order)]
+
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[None]:
+        """Evaluation mode under ``torch.inference_mode``; the module's training mode is restored after."""
+        was_training = self.module.training
+        self.module.eval()
+        try:
+            with torch.inference_mode():
+                yield
+        finally:
+            self.module.train(was_training)
+
     def score(
         self,
         pool: Inputs,
@@ -128,45 +186,36 @@ class Agent:
     ) -> torch.Tensor:
         """Priority scores [B] of the pool examples ``candidates`` [B] from A index samples.
 
-        One set of A indices serves every forward batch of the call, so the scores do not depend on how
-        the candidates are split into batches of ``batch_size`` (None: the agent's ``score_batch_size``).
-        That lets token inputs be sorted by length into the batches (``length_order``): each batch is padded
-        to its own longest, not the call's, and be shared out over the ranks of a data-parallel run
-        (``distributed``), each rank computing its contiguous share of the batches. ``targets`` (for a target
-        priority) run with the same indices; the priority gets their logits [A, T, C].
+        One set of A indices serves every forward batch of the call (the fixed set with ``fixed_index``,
+        else A fresh ones from the run's index stream), so the scores do not depend on how the candidates
+        are split into batches of ``batch_size`` (None: the agent's ``score_batch_size``). That lets token
+        inputs be sorted by length into the batches (``length_order``): each batch is padded to its own
+        longest, not the call's, and be shared out over the ranks of a data-parallel run (``distributed``),
+        each rank computing its contiguous share of the batches. ``targets`` (for a target priority) run
+        with the same indices; the priority gets their logits [A, T, C].
         """
-        module = self.module
-        was_training = module.training
-        module.eval()
-        extra = {}
         batch_size = batch_size or self.score_batch_size
-        with torch.inference_mode():
-            index = module.sample_index(self._samples(self.num_index_samples))
-            order = length_order(pool, candidates, batch_size)
-            batches = candidates[order].split(batch_size) if batch_size else [candidates]
-            chunks = batches[distributed.share(self.fabric, len(batches))]
-            # Scores in float64: near its maximum the entropy of a float32 prediction has too few
-            # distinct values to rank close candidates (on two classes it then disagrees with margin).
-            logits = torch.cat(
-                [module(self.fabric.to_device(pool.take(chunk)), index).double().cpu() for chunk in chunks], dim=1
-            )  # [A, B_rank, C] in the order of the batches
-            logits = distributed.gather(self.fabric, logits, [len(batch) for batch in batches], dim=1)  # [A, B, C]
-            logits = logits[:, torch.argsort(order)]
-            if targets is not None:
-                extra["target_logits"] = module(self.fabric.to_device(targets), index).double().cpu()  # [A, T, C]
-        module.train(was_training)
+        index = self.score_index
+        if index is None:
+            index = self.module.sample_index(self._samples(self.num_index_samples))
+        logits = self.outputs(pool, candidates, index, batch_size=batch_size, shared=True)  # [A, B, C]
+        extra = {}
+        if targets is not None:
+            with self._inference():
+                extra["target_logits"] = self.module(self.fabric.to_device(targets), index).double().cpu()  # [A, T, C]
         return priority(logits, generator=generator, **extra)
 
     def train(
         self,
-        batch: tuple[Any, torch.Tensor],
+        batch: tuple[Any, ...],
         *,
         step: int,
         num_labels: int,
         fit_step: int = 1,
         fit_steps: int = 1,
     ) -> float:
-        """One SGD step on a labeled batch (inputs, labels); returns its data loss (the L2 term left out).
+        """One SGD step on a labeled batch (inputs, labels, pool positions: the loops give all three; the
+        positions only serve ``head.bootstrap``); returns its data loss (the L2 term left out).
 
         In a data-parallel run each rank trains on its share of the batch (``distributed.share``), its
         data loss weighted by the share's size so that the gradients DDP averages over the ranks are
@@ -208,30 +257,22 @@ class Agent:
         self.l2_weight = self.module.l2_weight(num_labels)
         return float(data_loss.detach())
 
-    def micro_batches(
-        self, batch: tuple[Any, torch.Tensor]
-    ) -> tuple[Any, torch.Tensor] | list[tuple[Any, torch.Tensor]]:
+    def micro_batches(self, batch: tuple[Any, ...]) -> tuple[Any, ...] | list[tuple[Any, ...]]:
         """A padded token batch as groups of similar lengths, each cut to its own longest (``max_padding``);
         any other batch (vectors, features, or ``max_padding=None``) as it is."""
-        inputs, labels = batch
+        inputs, labels, *positions = batch
         if self.max_padding is None or not isinstance(inputs, dict) or "attention_mask" not in inputs:
             return batch
         groups = length_buckets(inputs["attention_mask"], self.max_padding)
         if len(groups) == 1:
             return batch
-        return [(trim_rows(inputs, rows), labels[rows]) for rows in groups]
+        return [(trim_rows(inputs, rows), labels[rows], *(p[rows] for p in positions)) for rows in groups]
 
     def evaluate(self, evaluator: Evaluator) -> dict[str, float]:
-        """Held-out metrics of the marginal and joint predictive from A index samples."""
-        module = self.module
-        was_training = module.training
-        module.eval()
-        index = module.head.sample_index(self._samples(self.eval_index_samples), generator=self.eval_generator)
+        """Held-out metrics of the marginal and joint predictive from the run's fixed evaluation indices."""
 
         def predict(inputs: Any) -> torch.Tensor:
-            with torch.inference_mode():
-                return module(self.fabric.to_device(inputs), index).float().cpu()
+            return self.module(self.fabric.to_device(inputs), self.eval_index).float().cpu()
 
-        metrics = evaluator(predict)
-        module.train(was_training)
-        return metrics
+        with self._inference():
+            return evaluator(predict)

@@ -2,7 +2,8 @@
 
 At every evaluation point the loops call ``Checkpointer.save``, which writes ``state.pt``
 atomically (a temporary file, then a rename): the model and optimizer, the label ledger, the
-loop's counters, every random state (the run's generators, torch, numpy, Python), the curve so
+loop's counters, every random state (the run's generators, torch, numpy, Python), the fixed index sets
+and diagnostic inputs drawn when the run started (the agent's and the diagnostics'), the curve so
 far and the W&B run id. A run started again in the same folder restores it and continues; since
 every random draw after an evaluation point comes from the saved states, the resumed run writes
 the same ledger and the same curve.csv as a run that was never interrupted (on the same machine,
@@ -88,6 +89,7 @@ class Checkpointer:
             self.saved = _load(self.path)
             _check_same_config(self.path, self.saved["config"], config)
         self._parts: dict[str, Any] = {}
+        self._fixed: dict[str, Any] = {}
         self._saved_step: int | None = None  # the loop step of this process's last save
 
     @property
@@ -106,10 +108,20 @@ class Checkpointer:
         return self.saved.get("wandb_run_id") if self.saved else None
 
     def attach(
-        self, *, module: Any, optimizer: Any, ledger: Any, streams: Any, recorder: Any, wandb_run_id: str | None
+        self,
+        *,
+        module: Any,
+        optimizer: Any,
+        ledger: Any,
+        streams: Any,
+        recorder: Any,
+        wandb_run_id: str | None,
+        fixed: dict[str, Any] | None = None,
     ) -> None:
-        """The objects whose state is saved and restored."""
+        """The objects whose state is saved and restored; ``fixed``: named objects (with ``state_dict`` and
+        ``load_state_dict``) holding what the run drew once when it started (the agent's index sets)."""
         self._parts = dict(module=module, optimizer=optimizer, ledger=ledger, streams=streams, recorder=recorder)
+        self._fixed = dict(fixed or {})
         self._wandb_run_id = wandb_run_id
 
     def discard(self) -> None:
@@ -127,6 +139,7 @@ class Checkpointer:
             "ledger": parts["ledger"].state_dict(),
             "streams": parts["streams"].state_dict(),
             "rng": _global_rng_state(),
+            "fixed": {name: part.state_dict() for name, part in self._fixed.items()},
             "curve": parts["recorder"].rows,
             "wandb_run_id": self._wandb_run_id,
         }
@@ -155,5 +168,7 @@ class Checkpointer:
         parts["optimizer"].load_state_dict(saved["optimizer"])
         parts["ledger"].load_state_dict(saved["ledger"])
         parts["streams"].load_state_dict(saved["streams"])
+        for name, state in saved.get("fixed", {}).items():  # a state saved before fixed sets: those drawn now
+            self._fixed[name].load_state_dict(state)
         _set_global_rng_state(saved["rng"])
         return saved["loop"]

@@ -35,7 +35,7 @@ def fit(
     for fit_step in range(1, steps + 1):
         rows = next(batches)
         step += 1
-        batch = (pool.take(indices[rows]), labels[rows])
+        batch = (pool.take(indices[rows]), labels[rows], indices[rows])  # positions: bootstrap weights
         losses.append(agent.train(batch, step=step, num_labels=ledger.num_labels, fit_step=fit_step, fit_steps=steps))
     recent = losses[-LOSS_WINDOW:]
     return step, sum(recent) / len(recent)

@@ -13,6 +13,7 @@ from epinet_al.acquisition.specs import AcquisitionConfig
 from epinet_al.active_learning import distributed
 from epinet_al.active_learning.agent import Agent
 from epinet_al.active_learning.checkpoint import Checkpointer
+from epinet_al.active_learning.diagnostics import SelectionDiagnostics
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.active_learning.sampling import draw_targets
 from epinet_al.data.inputs import Inputs
@@ -28,7 +29,8 @@ class Loop:
 
     ``generator`` is the run's acquisition stream (candidate draws, random scores, stochastic selection,
     targets, minibatch order). With a ``checkpoint``, every evaluation point saves the run's state and
-    ``restore`` continues a saved one.
+    ``restore`` continues a saved one. With ``diagnostics``, every evaluation point adds the selection
+    diagnostics (``pool/...``, ``<split>/spread_change``) to the held-out metrics.
     """
 
     agent: Agent
@@ -41,6 +43,7 @@ class Loop:
     record: Recorder
     generator: torch.Generator
     checkpoint: Checkpointer | None = None
+    diagnostics: SelectionDiagnostics | None = None
     progress_bar: bool = True
 
     def restore(self) -> dict[str, Any] | None:
@@ -63,6 +66,8 @@ class Loop:
         distributed.check_same_ledger(fabric, self.ledger)
         if fabric.is_global_zero:
             metrics = self.agent.evaluate(self.evaluator)
+            if self.diagnostics:
+                metrics.update(self.diagnostics(self.ledger, metrics))
             metrics.update(extra)
             metrics["train/l2_weight"] = self.agent.l2_weight
             self.record(step, self.ledger.num_labels, metrics)

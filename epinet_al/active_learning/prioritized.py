@@ -76,7 +76,7 @@ def run_prioritized(loop: Loop, budget: Any) -> None:
     updates = budget.steps_per_draw if budget.train_on == "labeled" else 1  # SGD steps per step
     for step in bar:
         for update, chosen in enumerate(step_batches(loop, budget)):
-            batch = (loop.pool.take(chosen), ledger.reveal(chosen))
+            batch = (loop.pool.take(chosen), ledger.reveal(chosen), chosen)  # positions: bootstrap weights
             fit_step = (step - 1) * updates + update + 1  # the learning-rate schedule runs over every update
             losses.append(
                 loop.agent.train(

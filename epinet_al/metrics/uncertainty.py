@@ -49,6 +49,32 @@ def is_index_inert(spread: float) -> bool:
     return spread <= INERT_SPREAD
 
 
+def spread_ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator`` of two mean spreads (seen over unseen inputs, now over before).
+
+    NaN when the denominator is inert (``is_index_inert``: a plain head, an index the model ignores) or
+    either is NaN (an empty set of inputs): there is no spread to compare.
+    """
+    if math.isnan(numerator) or math.isnan(denominator) or is_index_inert(denominator):
+        return math.nan
+    return numerator / denominator
+
+
+def top_overlap(scores_a: torch.Tensor, scores_b: torch.Tensor, top: int) -> float:
+    """The share of the ``top`` highest of ``scores_a`` [N] that are also among the ``top`` highest of
+    ``scores_b`` [N]: 1 when two priorities would label the same ``top`` of N candidates, ``top`` / N by
+    chance. Ties keep candidate order (a stable sort, as ``acquisition.rank_candidates``' topk).
+    """
+    if scores_a.shape != scores_b.shape or scores_a.ndim != 1 or not 0 < top <= scores_a.shape[0]:
+        raise ValueError(
+            f"top_overlap needs two score vectors [N] of one shape and 0 < top <= N, got "
+            f"{tuple(scores_a.shape)}, {tuple(scores_b.shape)} and top={top}"
+        )
+    first = torch.sort(scores_a, descending=True, stable=True).indices[:top]
+    second = torch.sort(scores_b, descending=True, stable=True).indices[:top]
+    return len(set(first.tolist()) & set(second.tolist())) / top
+
+
 def spread_cv(spread: torch.Tensor) -> float:
     """Coefficient of variation across inputs of the per-input spread [N]: sd / mean (population sd).
 

@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
+from epinet_al.models.bootstrap import GaussianIndexBootstrap
 from epinet_al.networks.enn import ENN
 
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
@@ -30,6 +31,14 @@ class EnnModule(pl.LightningModule):
     part; the prior has no trainable parameters. ``index_generator`` draws the training indices,
     so the run's index stream is seeded and can be saved and restored. Fabric drives it by hand
     (no Trainer): the LightningModule base gives Fabric's precision and device handling.
+
+    Two loss variants of the reference library (google-deepmind/enn ``losses``), for an epinet head:
+    ``bootstrap`` weighs each (index, example) cross-entropy by a bootstrap weight of the example's pool
+    position (``models.bootstrap``; the batch then carries the positions as its third item), and
+    ``prior_loss_scale`` > 0 adds ``prior_loss_scale`` x 0.5 x the mean square of the learnable part of the
+    logits (base + epinet, the prior left out) on as many fake inputs x ~ N(0, I) as the batch has: the
+    reference's ClassificationPriorLoss, which pulls the learnable part to 0 away from the data, where the
+    prior then speaks alone. It needs the head to read the inputs themselves (vectors, frozen features).
     """
 
     def __init__(
@@ -43,6 +52,8 @@ class EnnModule(pl.LightningModule):
         body_param_groups: list[dict[str, Any]] | None = None,
         l2_scale: float = 0.0,
         temperature: float = 1.0,
+        bootstrap: GaussianIndexBootstrap | None = None,
+        prior_loss_scale: float = 0.0,
     ):
         super().__init__()
         if train_index_samples <= 0:
@@ -55,6 +66,8 @@ class EnnModule(pl.LightningModule):
         self.body_param_groups = body_param_groups or []
         self.l2_scale = l2_scale
         self.temperature = temperature
+        self.bootstrap = bootstrap
+        self.prior_loss_scale = prior_loss_scale
 
     @property
     def head(self):
@@ -75,29 +88,44 @@ class EnnModule(pl.LightningModule):
         return self.l2_scale * self.enn.head.reference_l2(num_labels, self.temperature)
 
     def training_step(
-        self, batch: tuple[Any, torch.Tensor] | list[tuple[Any, torch.Tensor]], num_labels: int = 0
+        self, batch: tuple[Any, ...] | list[tuple[Any, ...]], num_labels: int = 0
     ) -> dict[str, torch.Tensor]:
         """``loss`` (to minimise) and ``data_loss`` (without the L2 term) of one labeled batch, with the L2
         weight for ``num_labels`` labels used so far.
 
-        ``batch`` is (inputs, labels), or a list of them: parts of one batch that run as separate forward
-        passes (token inputs in groups of similar lengths, ``Agent.train``). The parts share one set of
-        training indices and each weighs by its share of the examples, so the loss is the whole batch's.
+        ``batch`` is (inputs, labels[, pool positions]) (the positions serve ``bootstrap``), or a list of them:
+        parts of one batch that run as separate forward passes (token inputs in groups of similar lengths,
+        ``Agent.train``). The parts share one set of training indices and each weighs by its share of the
+        examples, so the loss is the whole batch's.
         """
         parts = batch if isinstance(batch, list) else [batch]
         index = self.sample_index(self.train_index_samples)
-        size = sum(labels.shape[0] for _, labels in parts)
-        loss = sum(self._data_loss(self(inputs, index), labels) * (labels.shape[0] / size) for inputs, labels in parts)
+        size = sum(part[1].shape[0] for part in parts)
+        loss = sum(
+            self._data_loss(self(inputs, index), labels, index, positions) * (labels.shape[0] / size)
+            for inputs, labels, *positions in parts
+        )
+        if self.prior_loss_scale:  # vector inputs only (checked when the config is converted): one part
+            inputs = parts[0][0]
+            fake = torch.randn(inputs.shape, generator=self.index_generator).to(inputs)
+            learnable = self.enn.head.learnable_logits(self.enn.body(fake), index)
+            loss = loss + self.prior_loss_scale * 0.5 * learnable.float().square().mean()
         weight = self.l2_weight(num_labels)
         total = loss + weight * self.enn.head.l2_penalty() if weight else loss
         # data_loss keeps its graph: a data-parallel step reweights it by the rank's share of the batch.
         return {"loss": total, "data_loss": loss}
 
-    def _data_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """The loss of logits [n_z, B, C] averaged over the n_z indices and the B examples."""
+    def _data_loss(
+        self, logits: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, positions: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """The loss of logits [n_z, B, C] averaged over the n_z indices and the B examples (each (index,
+        example) cross-entropy weighed by its bootstrap weight with ``bootstrap``: ``positions`` [B] needed)."""
         if self.regression:  # C = 1
             return F.mse_loss(logits[..., 0].float(), labels.float().expand(logits.shape[0], -1))
-        return F.cross_entropy(logits.flatten(0, 1).float(), labels.repeat(logits.shape[0]))
+        losses = F.cross_entropy(logits.flatten(0, 1).float(), labels.repeat(logits.shape[0]), reduction="none")
+        if self.bootstrap is not None:
+            losses = losses * self.bootstrap(positions[0], index).flatten()
+        return losses.mean()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # Frozen parameters (the epinet prior, a frozen encoder) never reach the optimizer.

@@ -11,10 +11,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from epinet_al.networks.head import Head
 from epinet_al.networks.mlp import MLP, stacked_forward, stacked_mlps
+
+# Index samples per pass through the layers after the first: one pass over thousands of samples makes [A, B, H]
+# activations that outgrow the CPU's caches (scoring 64 SST-2 features at A = 3,000 took 0.69 CPU-s in one pass,
+# 0.22 s in passes of 128-256; docs/benchmarks.md, "How many index samples").
+INDEX_CHUNK = 256
 
 
 class IndexedMLP(nn.Module):
@@ -22,7 +28,8 @@ class IndexedMLP(nn.Module):
 
     The first layer on concat[z, phi] is split into W_z z + W_phi phi so that the feature part is
     computed once per example and the index part once per index sample: scoring A indices costs
-    A small MLPs on top of a shared [B, H] term, never A copies of the [B, F] product.
+    A small MLPs on top of a shared [B, H] term, never A copies of the [B, F] product. The A samples run
+    through the rest in chunks of ``INDEX_CHUNK``.
     """
 
     def __init__(self, feature_dim: int, index_dim: int, hidden: Sequence[int], num_outputs: int):
@@ -36,11 +43,15 @@ class IndexedMLP(nn.Module):
         layers = [*self.mlp.hidden_layers, self.mlp.output_layer]
         first, rest = layers[0], layers[1:]
         w_z, w_phi = first.weight[:, : self.index_dim], first.weight[:, self.index_dim :]
-        x = (phi @ w_phi.T + first.bias).unsqueeze(0) + (z @ w_z.T).unsqueeze(1)  # [A, B, H]
-        for layer in rest:
-            x = layer(torch.relu(x))
-        out = x.unflatten(-1, (self.num_outputs, self.index_dim))  # [A, B, C, D]
-        return torch.einsum("abcd,ad->abc", out, z)
+        shared = (phi @ w_phi.T + first.bias).unsqueeze(0)  # [1, B, H]
+        parts = []
+        for part in z.split(INDEX_CHUNK):
+            x = shared + (part @ w_z.T).unsqueeze(1)  # [a, B, H]
+            for layer in rest:
+                x = layer(torch.relu(x))
+            out = x.unflatten(-1, (self.num_outputs, self.index_dim))  # [a, B, C, D]
+            parts.append(torch.einsum("abcd,ad->abc", out, part))
+        return torch.cat(parts)
 
 
 class EnsemblePrior(nn.Module):
@@ -75,6 +86,8 @@ class EpinetHead(Head):
             prior=cfg.prior,
             prior_hidden=cfg.prior_hidden,
             prior_scale=cfg.prior_scale,
+            epinet_l2_factor=cfg.epinet_l2_factor,
+            epinet_layer_norm=cfg.epinet_layer_norm,
         )
 
     def __init__(
@@ -89,9 +102,13 @@ class EpinetHead(Head):
         prior: str,
         prior_hidden: Sequence[int],
         prior_scale: float,
+        epinet_l2_factor: float = 1.0,
+        epinet_layer_norm: bool = False,
     ):
         super().__init__()
         self.feature_dim = feature_dim
+        self.epinet_l2_factor = epinet_l2_factor
+        self.epinet_layer_norm = epinet_layer_norm
         self.index_dim = index_dim
         self.include_hidden = include_hidden
         self.prior_scale = prior_scale
@@ -118,11 +135,34 @@ class EpinetHead(Head):
         prior is frozen and carries none. The temperature does not enter: the prior's scale already has it."""
         return 0.2 * (self.feature_dim / num_labels) ** 0.7
 
-    def forward(self, features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    def l2_penalty(self) -> torch.Tensor:
+        """sum(theta^2) over the base plus ``epinet_l2_factor`` x sum(theta^2) over the learnable epinet (the
+        reference's factor is 1: one L2 weight for both); the frozen prior carries none."""
+        base = torch.stack([p.square().sum() for p in self.base.parameters()]).sum()
+        epinet = torch.stack([p.square().sum() for p in self.epinet.parameters()]).sum()
+        return base + self.epinet_l2_factor * epinet
+
+    def _epinet_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the epinet and its prior read: stop-gradient ``x``, layer-normalised with ``epinet_layer_norm``
+        (each input to mean 0 and variance 1 over its features, no learnable parameters), so that a feature
+        vector of small norm is not drowned by the index in their first layer."""
+        x = x.detach()  # stop-gradient: the epinet never changes the base or the encoder
+        return F.layer_norm(x, x.shape[-1:]) if self.epinet_layer_norm else x
+
+    def _parts(self, features: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The learnable part mu + sigma_L [A, B, C] and the epinet's input phi."""
         mu, hidden = self.base.forward_with_hidden(features)
-        phi = torch.cat([features, hidden], dim=-1) if self.include_hidden else features
-        phi = phi.detach()  # stop-gradient: the epinet never changes the base or the encoder
+        phi = self._epinet_input(torch.cat([features, hidden], dim=-1) if self.include_hidden else features)
+        return mu.unsqueeze(0) + self.epinet(phi, index), phi
+
+    def learnable_logits(self, features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """mu(x) + sigma_L(phi, z) [A, B, C]: the logits without the frozen prior (the reference's ``train``
+        output, which its prior loss pulls to 0 on fake inputs)."""
+        return self._parts(features, index)[0]
+
+    def forward(self, features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        learnable, phi = self._parts(features, index)
         with torch.no_grad():
-            prior_input = phi if self.prior_kind == "mlp" else features.detach()
+            prior_input = phi if self.prior_kind == "mlp" else self._epinet_input(features)
             prior = self.prior(prior_input, index)
-        return mu.unsqueeze(0) + self.epinet(phi, index) + self.prior_scale * prior
+        return learnable + self.prior_scale * prior

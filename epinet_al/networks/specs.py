@@ -27,6 +27,8 @@ POOLINGS = ("pooler", "cls", "mean")
 FINETUNE_MODES = ("full", "top", "frozen")
 LR_SCHEDULES = ("constant", "linear")
 PAIR_ENCODINGS = ("joint", "separate")
+# The epinet's bootstrap weights (epinet_al/models/bootstrap.py, which imports torch).
+BOOTSTRAPS = ("none", "bernoulli", "exponential")
 
 # ---------------------------------------------------------------- model (the feature extractor)
 
@@ -74,9 +76,12 @@ class EncoderModelConfig:
     # Frozen mode: standardise each feature with the mean and sd of the pool's features (inputs only, never
     # labels), so that no direction of an anisotropic embedding dominates the head, the epinet and its prior.
     standardize: bool = False
-    # The learning-rate schedule of full fine-tuning (BERT's recipe): linear warmup over warmup_ratio of each
-    # fit's steps, then linear decay to 0 ("linear"), or a constant rate ("constant"). Frozen mode: constant.
-    lr_schedule: str = "linear"
+    # The learning-rate schedule of full fine-tuning, one rule for every protocol: "constant" (the same rate at
+    # every step), or BERT's recipe, "linear": warmup over warmup_ratio of each fit's steps, then linear decay to
+    # 0. A fit is one subset or pool round, but the whole anytime run of the prioritized loop: with "linear" its
+    # evaluation points fall mid-schedule while every subset fit is evaluated annealed, so "constant" is the
+    # default (issue 24). Frozen mode: constant.
+    lr_schedule: str = "constant"
     warmup_ratio: float = 0.1
     # Examples per encoder pass at inference (frozen features, evaluation); 64 is fastest on a CPU, a GPU
     # wants more.
@@ -188,6 +193,18 @@ class EpinetHeadConfig(HeadConfig):
     # null: 0.3 / task.temperature, the neural testbed's agent (filled in by epinet_al.config).
     prior_scale: float | None = 1.0
     train_index_samples: int = II(".index_dim")
+    # The learnable epinet's L2 term relative to the base's: s(N) * l2_scale * (sum theta_base^2 +
+    # epinet_l2_factor * sum theta_epinet^2); 1 is the reference (one weight for both).
+    epinet_l2_factor: float = 1.0
+    # The epinet and its prior read their input layer-normalised (mean 0, variance 1 over its features per
+    # input, no parameters): on 384-d encoder features of norm about 4 the 30-d index otherwise dominates
+    # their first layer (docs/benchmarks.md, the SST-2 search).
+    epinet_layer_norm: bool = False
+    # The reference library's loss variants (google-deepmind/enn losses; epinet_al/models/enn_module.py):
+    # bootstrap weights of each example for each index ("none", "bernoulli", "exponential"), and the prior
+    # loss on fake N(0, I) inputs (0: none; vector inputs only: the testbed, frozen features).
+    bootstrap: str = "none"
+    prior_loss_scale: float = 0.0
 
     def __post_init__(self) -> None:
         check_positive(self, "head", "index_dim")  # first: train_index_samples follows it
@@ -199,6 +216,9 @@ class EpinetHeadConfig(HeadConfig):
                 raise ValueError(f"head.{key} widths must be positive integers, got {list(widths)}")
         if self.prior_scale is not None:
             check_at_least(self, "head", 0, "0: no prior", "prior_scale")
+        check_at_least(self, "head", 0, "0: no L2 on the epinet", "epinet_l2_factor")
+        check_at_least(self, "head", 0, "0: no prior loss", "prior_loss_scale")
+        check_choice("head", "bootstrap", self.bootstrap, BOOTSTRAPS)
 
 
 @dataclass

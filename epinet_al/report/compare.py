@@ -14,6 +14,16 @@ from epinet_al.report.runs import MODES, SETTING_PREFIX, is_metric_column, setti
 
 log = logging.getLogger(__name__)
 
+# The selection diagnostics of a run's curve (docs/heads_and_priorities.md) that the table shows, by table
+# column; "{split}" is the primary metric's split.
+DIAGNOSTICS = {
+    "seen_unseen": "pool/seen_unseen",
+    "priority_seen_unseen": "pool/priority_seen_unseen",
+    "far_unseen": "pool/far_unseen",
+    "spread_change": "{split}/spread_change",
+    "overlap_entropy": "pool/overlap_entropy",
+    "overlap_index": "pool/overlap_index",
+}
 # Columns of TaskSummary.table, in order (its index is the agent).
 TABLE_COLUMNS = [
     "seeds",  # number of seeds
@@ -22,10 +32,13 @@ TABLE_COLUMNS = [
     "final_ci",  # ... and the 95% t-interval half-width (NaN with one seed)
     "auc_mean",  # average metric over the task's common label range, mean over seeds
     "auc_ci",
+    "auc_log_mean",  # the same against log(labels): each doubling of the labels weighs alike
+    "auc_log_ci",
     "labels_to_reach",  # labels at which the seed-mean curve reaches the baseline's mean final value
     "savings",  # baseline's labels to reach its own mean final value / labels_to_reach
     "auc_diff_mean",  # AUC minus the baseline's AUC on the same seed, mean over the seeds both ran
     "auc_diff_ci",  # ... and its 95% t-interval half-width: a paired comparison (NaN for the baseline)
+    *DIAGNOSTICS,  # the selection diagnostics at each seed's last point, mean over the seeds that logged them
 ]
 
 
@@ -162,6 +175,8 @@ def _summarize_task(
         seed_curves = list(by_seed.values())
         final_mean, final_ci = stats.t_interval(np.array([y[-1] for _, y in seed_curves]))
         auc_mean, auc_ci = stats.t_interval(np.array(list(aucs[agent].values())))
+        log_aucs = [stats.normalized_log_auc(curve, lo, hi) if hi > lo else np.nan for curve in seed_curves]
+        auc_log_mean, auc_log_ci = stats.t_interval(np.array(log_aucs))
         reach = np.nan if base is None else stats.labels_to_reach(grid, bands[agent].mean, target, mode)
         paired = [] if base is None or agent == base else sorted(set(aucs[agent]) & set(aucs[base]))
         diff_mean, diff_ci = (
@@ -174,11 +189,15 @@ def _summarize_task(
             "final_ci": float(final_ci),
             "auc_mean": float(auc_mean),
             "auc_ci": float(auc_ci),
+            "auc_log_mean": float(auc_log_mean),
+            "auc_log_ci": float(auc_log_ci),
             "labels_to_reach": reach,
             "savings": stats.savings_ratio(base_labels, reach),
             "auc_diff_mean": float(diff_mean),
             "auc_diff_ci": float(diff_ci),
         }
+    for agent, values in _final_diagnostics(runs, metric.split("/")[0]).items():
+        rows[agent].update(values)
     table = pd.DataFrame.from_dict(rows, orient="index", columns=TABLE_COLUMNS)
     table.index.name = "agent"
     table = table.sort_values(["auc_mean", "agent"], ascending=[mode == "min", True], na_position="last")
@@ -256,6 +275,16 @@ def _seed_curves(runs: pd.DataFrame, metric: str) -> dict[str, dict[int, stats.C
                 points[metric].to_numpy(dtype=float),
             )
     return curves
+
+
+def _final_diagnostics(runs: pd.DataFrame, split: str) -> dict[str, dict[str, float]]:
+    """agent -> the DIAGNOSTICS at each seed's last point, mean over the seeds that logged them (NaN: none)."""
+    columns = {name: column.format(split=split) for name, column in DIAGNOSTICS.items()}
+    last = runs.groupby(["agent", "seed"], sort=True).tail(1)  # load_sweep sorts each run by num_labels
+    return {
+        str(agent): {name: float(rows[col].mean()) if col in rows else np.nan for name, col in columns.items()}
+        for agent, rows in last.groupby("agent", sort=True)
+    }
 
 
 def _grid(curves: dict[str, dict[int, stats.Curve]]) -> np.ndarray:

@@ -17,11 +17,13 @@ import plotly.graph_objects as go
 
 from epinet_al.report.compare import Band, Summary, TaskSummary
 from epinet_al.report.markdown import (
+    DIAGNOSTICS_CAPTION,
     HOW_TO_READ,
     MISSING,
     SAVINGS_HOW_TO_READ,
     WINS_HOW_TO_READ,
     counts_line,
+    diagnostics_rows,
     flagged_title,
     mean_ci,
     number,
@@ -123,6 +125,9 @@ def _task_section(task: TaskSummary, colors: Mapping[str, tuple[float, ...]], fi
     for metric, bands in task.bands.items():
         parts.append(figures.div(_curves_figure(task, metric, bands, colors)))
     parts.append(_e_table(_summary_rows(task)))
+    diagnostics = diagnostics_rows(task)
+    if not diagnostics.empty:
+        parts += [f"<p>{_e(DIAGNOSTICS_CAPTION)}</p>", _e_table(diagnostics)]
     if not task.savings.empty:
         parts.append(figures.div(_savings_figure(task, colors)))
         parts.append(f"<p>Savings read-off against <code>{_e(task.baseline)}</code>: columns are its curve "
@@ -241,6 +246,7 @@ def _summary_rows(task: TaskSummary) -> pd.DataFrame:
                 "labels at final": number(row["final_labels"], ".0f"),
                 "AUC": mean_ci(row["auc_mean"], row["auc_ci"]),
                 "AUC − baseline (paired)": mean_ci(row["auc_diff_mean"], row["auc_diff_ci"], signed=True),
+                "AUC (log labels)": mean_ci(row["auc_log_mean"], row["auc_log_ci"]),
                 "labels to reach": number(row["labels_to_reach"], ".0f"),
                 "savings": number(row["savings"], ".2f", suffix="×"),
             }

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from epinet_al.report.compare import Summary, TaskSummary
+from epinet_al.report.compare import DIAGNOSTICS, Summary, TaskSummary
 from epinet_al.report.plots import WIN_MATRIX_PNG, figure_filename, seed_count
 
 MISSING = "—"
@@ -23,7 +23,9 @@ curve reaches the baseline's mean final value (linear interpolation between eval
 computed on the seed-mean curve, not per seed; — = never). *Savings*: the baseline's labels to \
 reach its own mean final value divided by the agent's (> 1: the agent needs fewer labels). \
 *AUC − baseline (paired)*: the agent's AUC minus the baseline's on the same seed, over the seeds \
-both ran (an interval that excludes 0 is a difference the seeds agree on). \
+both ran (an interval that excludes 0 is a difference the seeds agree on). *AUC (log labels)*: \
+the same average against the logarithm of the labels, each doubling of the labels weighing alike (a \
+linear AUC over a range of many doublings is mostly the plateau's). \
 Rows are sorted by AUC, best first, the best in bold. Agents are told apart by their whole run \
 config: runs whose configs differ in anything but the seed and bookkeeping keys are different \
 agents, named `head/priority [key=value, ...]` with the settings that vary on the task."""
@@ -137,9 +139,9 @@ def _task_section(task: TaskSummary) -> str:
         f"![{task.task}]({figure_filename(task.task)})"
     )
     lines = [
-        f"| agent | seeds | final {task.metric} | labels at final | AUC | AUC − baseline (paired) | labels to reach "
-        "| savings |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|",
+        f"| agent | seeds | final {task.metric} | labels at final | AUC | AUC − baseline (paired) | AUC (log labels) "
+        "| labels to reach | savings |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     best = task.table.index[0] if math.isfinite(task.table["auc_mean"].iat[0]) else None
     for agent, row in task.table.iterrows():
@@ -153,6 +155,7 @@ def _task_section(task: TaskSummary) -> str:
             number(row["final_labels"], ".0f"),
             mean_ci(row["auc_mean"], row["auc_ci"]),
             mean_ci(row["auc_diff_mean"], row["auc_diff_ci"], signed=True),
+            mean_ci(row["auc_log_mean"], row["auc_log_ci"]),
             number(row["labels_to_reach"], ".0f"),
             number(row["savings"], ".2f", suffix="×"),
         ]
@@ -163,7 +166,40 @@ def _task_section(task: TaskSummary) -> str:
             + ", ".join(f"`{key}`" for key in task.settings)
             + "."
         )
-    return header + "\n\n" + "\n".join(lines) + _savings_section(task)
+    return header + "\n\n" + "\n".join(lines) + _diagnostics_section(task) + _savings_section(task)
+
+
+def _diagnostics_section(task: TaskSummary) -> str:
+    """The selection diagnostics at the final point, one row per agent; left out when no run logged them."""
+    frame = diagnostics_rows(task)
+    if frame.empty:
+        return ""
+    lines = [
+        f"\n\n{DIAGNOSTICS_CAPTION}",
+        "",
+        "| " + " | ".join(frame.columns) + " |",
+        "|---|" + "--:|" * (len(frame.columns) - 1),
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+DIAGNOSTICS_CAPTION = (
+    "Selection diagnostics at the final point, mean over seeds (docs/heads_and_priorities.md, "
+    '"Diagnostics that speak to selection"):'
+)
+
+
+def diagnostics_rows(task: TaskSummary) -> pd.DataFrame:
+    """Agent, then each diagnostic of ``compare.DIAGNOSTICS`` that some agent logged, formatted; empty if none."""
+    present = [name for name in DIAGNOSTICS if task.table[name].notna().any()]
+    if not present:
+        return pd.DataFrame()
+    rows = [
+        {"agent": str(agent), **{name: number(row[name], ".3f") for name in present}}
+        for agent, row in task.table.iterrows()
+    ]
+    return pd.DataFrame(rows)
 
 
 def _savings_section(task: TaskSummary) -> str:

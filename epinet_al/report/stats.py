@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from epinet_al.curves import Curve, normalized_auc  # noqa: F401  (the report's AUC is the run's)
+from epinet_al.curves import Curve, normalized_auc, normalized_log_auc  # noqa: F401  (the report's AUC is the run's)
 
 # The values a metric can take, by its name (the part of `split/name` after the slash).
 METRIC_RANGES = {

@@ -167,6 +167,7 @@ class WandbTracker:
             )
             self.run.summary.update({f"final/{k}": v for k, v in summary["final"].items()})
             self.run.summary.update({f"auc/{k}": v for k, v in summary.get("auc", {}).items()})
+            self.run.summary.update({f"auc_log/{k}": v for k, v in summary.get("auc_log", {}).items()})
         except Exception as error:
             log.warning("W&B could not log the final curve (%s)", error)
             self._logging = False

@@ -19,13 +19,14 @@ import pytest
 from epinet_al.report import ReportError, load_sweep, summarize, write_report
 from epinet_al.report.cli import main
 from epinet_al.report.compare import Band
-from epinet_al.report.html import header
+from epinet_al.report.html import header, render_html
 from epinet_al.report.markdown import render_markdown
 from epinet_al.report.plots import y_limits
 from epinet_al.report.stats import (
     band_limits,
     labels_to_reach,
     normalized_auc,
+    normalized_log_auc,
     savings_error_bars,
     savings_read_off,
     seed_matrix,
@@ -124,6 +125,35 @@ def test_auc_and_labels_to_reach_by_hand() -> None:
     assert labels_to_reach(curve[0], curve[1], 1.0, "min") == 0.0
     assert math.isnan(labels_to_reach(curve[0], curve[1], 0.4, "min"))
     assert labels_to_reach(curve[0], 1 - curve[1], 0.5, "max") == pytest.approx(80.0)
+
+
+def test_log_label_auc_weighs_each_doubling_alike() -> None:
+    # Linear in log labels from 1 at 10 labels to 0 at 1,000: average 0.5; the linear AUC is mostly the tail.
+    curve = (np.array([10.0, 100.0, 1000.0]), np.array([1.0, 0.5, 0.0]))
+    assert normalized_log_auc(curve, 10.0, 1000.0) == pytest.approx(0.5)
+    assert normalized_auc(curve, 10.0, 1000.0) == pytest.approx((0.75 * 90 + 0.25 * 900) / 990)
+    assert normalized_log_auc(curve, 10.0, 100.0) == pytest.approx(0.75)
+    assert math.isnan(normalized_log_auc(curve, 0.0, 1000.0))
+
+
+def test_the_table_shows_the_log_auc_and_the_final_selection_diagnostics(tmp_path: Path) -> None:
+    labels = [10, 100, 1000]
+    for seed, ratio in [(0, 0.8), (1, 0.6)]:
+        diagnostics = {"pool/seen_unseen": [1.0, 0.9, ratio], "test/spread_change": [1.0, 0.7, 0.5]}
+        write_run(tmp_path, f"e{seed}", "epinet/variance", seed, labels, [1.0, 0.5, 0.0], extra=diagnostics)
+        write_run(tmp_path, f"u{seed}", "mlp/uniform", seed, labels, [1.0, 0.6, 0.1])
+    task = summarize(load_sweep(tmp_path).runs).tasks[0]
+    assert task.table.at["epinet/variance", "auc_log_mean"] == pytest.approx(0.5)
+    assert task.table.at["epinet/variance", "seen_unseen"] == pytest.approx(0.7)  # the last point, mean over seeds
+    assert task.table.at["epinet/variance", "spread_change"] == pytest.approx(0.5)
+    assert math.isnan(task.table.at["mlp/uniform", "seen_unseen"])
+    assert task.table["overlap_index"].isna().all()
+    summary = summarize(load_sweep(tmp_path).runs)
+    markdown = render_markdown(summary)
+    assert "AUC (log labels)" in markdown
+    assert "| agent | seen_unseen | spread_change |" in markdown and "| epinet/variance | 0.700 | 0.500 |" in markdown
+    html = render_html(summary, {agent: (0, 0, 0, 1) for agent in task.table.index}, {})
+    assert "Selection diagnostics at the final point" in html
 
 
 def test_load_sweep_skips_unfinished_and_keeps_last_row_per_label_count(
@@ -242,7 +272,7 @@ def test_write_report_files(sweep: Path, tmp_path: Path) -> None:
     text = report.read_text()
     assert "![testbed](testbed.png)" in text and "![win matrix](win_matrix.png)" in text
     variance_row = (
-        "| **epinet/variance** | 2 | 0.5000 ± 0.7941 | 100 | 0.6250 ± 0.7941 | -0.1250 ± 0.0000 | 50 | 2.00× |"  # noqa: E501
+        "| **epinet/variance** | 2 | 0.5000 ± 0.7941 | 100 | 0.6250 ± 0.7941 | -0.1250 ± 0.0000 | — | 50 | 2.00× |"  # noqa: E501
     )
     assert variance_row in text
     assert "| mlp/entropy | 1 | 0.6000 | 100 | 0.8000 | -0.0125 | — | — |" in text
