@@ -11,9 +11,6 @@ TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed-stamp
 OUT ?= outputs/compare
 SWEEP ?= testbed
-# A sweep is sweeps/$(SWEEP).yaml plus, if present, its plain-head part sweeps/$(SWEEP)_mlp.yaml
-# (epistemic priorities need an index head); `make sweep` runs both into one folder.
-SWEEP_CONFIGS = $(basename $(notdir $(wildcard sweeps/$(SWEEP).yaml sweeps/$(SWEEP)_mlp.yaml)))
 # The newest sweep folder (multirun/<sweep>/<time>: time stamps sort in time order).
 SWEEP_DIR ?= $(lastword $(sort $(wildcard multirun/$(SWEEP)/*/)))
 # Extra Hydra overrides for the sweep targets, e.g. ARGS="seed=0,1 hydra.launcher.partition=gpu".
@@ -40,11 +37,8 @@ setup: $(STAMP) ## Create the virtualenv and install the project (done by every 
 .PHONY: run
 run: setup ## The main job: compare priorities and heads on the synthetic testbed, then plot and tabulate
 	rm -rf $(OUT)
-	@# Both parts at once: their jobs run side by side on the local launcher.
-	$(VENV)/bin/epinet-al --config-dir sweeps --config-name compare -m hydra.sweep.dir=$(OUT)/epinet & epinet=$$!; \
-	$(VENV)/bin/epinet-al --config-dir sweeps --config-name compare -m hydra.sweep.dir=$(OUT)/mlp \
-		head=mlp acquisition=uniform,entropy & mlp=$$!; \
-	wait $$epinet; first=$$?; wait $$mlp; test $$first = 0 -a $$? = 0
+	@# The jobs run side by side on the local launcher.
+	$(VENV)/bin/epinet-al --config-dir sweeps --config-name compare -m hydra.sweep.dir=$(OUT)
 	$(VENV)/bin/epinet-al-report $(OUT)
 
 # The test marks (pyproject.toml): slow (over about 2 s), slurm (a running cluster), browser (Chromium).
@@ -84,18 +78,16 @@ lint: setup ## Lint with ruff
 clean: ## Remove run outputs (keeps the virtualenv)
 	rm -rf outputs multirun
 
-# Runs every part of sweep $(SWEEP) into one new folder multirun/$(SWEEP)/<time>; $(1): launcher overrides.
+# Runs sweep $(SWEEP) into a new folder multirun/$(SWEEP)/<time>; $(1): launcher overrides.
 define run_sweep
-	@test -n "$(SWEEP_CONFIGS)" || { echo "no sweeps/$(SWEEP).yaml; sweeps: $(notdir $(basename $(wildcard sweeps/*.yaml)))" >&2; exit 2; }
-	@dir=multirun/$(SWEEP)/$$(date +%Y-%m-%d_%H-%M-%S); status=0; \
-	for config in $(SWEEP_CONFIGS); do \
-		$(VENV)/bin/epinet-al --config-dir sweeps --config-name $$config -m hydra.sweep.dir=$$dir $(1) $(ARGS) || status=$$?; \
-	done; \
+	@test -f sweeps/$(SWEEP).yaml || { echo "no sweeps/$(SWEEP).yaml; sweeps: $(notdir $(basename $(wildcard sweeps/*.yaml)))" >&2; exit 2; }
+	@dir=multirun/$(SWEEP)/$$(date +%Y-%m-%d_%H-%M-%S); \
+	$(VENV)/bin/epinet-al --config-dir sweeps --config-name $(SWEEP) -m hydra.sweep.dir=$$dir $(1) $(ARGS); status=$$?; \
 	echo "sweep $(SWEEP) written to $$dir; compare with: make report SWEEP=$(SWEEP)"; exit $$status
 endef
 
 .PHONY: sweep
-sweep: setup ## Run sweeps/$(SWEEP).yaml (and its _mlp part) locally into multirun/$(SWEEP)/<time>
+sweep: setup ## Run sweeps/$(SWEEP).yaml locally into multirun/$(SWEEP)/<time>
 	$(call run_sweep,)
 
 .PHONY: sweep-slurm

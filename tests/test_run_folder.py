@@ -43,13 +43,15 @@ def test_a_finished_run_with_another_config_is_refused(tiny_prioritized_run, tmp
 def test_a_second_writer_stops_at_once(tmp_path, monkeypatch, capsys):
     # Before: two runs into one folder both "succeeded" and one result was lost.
     folder = tmp_path / "run"
-    held = lock(folder)
+    held = lock(folder, "the test's command")
     try:
         result = run_cli([*TINY_PRIORITIZED, f"hydra.run.dir={folder}"], monkeypatch, capsys)
     finally:
         unlock(held)
     assert result.code == 2
-    assert result.error == f"another epinet-al command is writing {folder}; wait for it or use another folder"
+    # The lock names its holder: process, host, time and command.
+    assert result.error.startswith(f"another epinet-al command is writing {folder} (pid {os.getpid()} on ")
+    assert result.error.endswith(": the test's command); wait for it or use another folder")
     assert [p.name for p in folder.iterdir()] == [".lock"]  # nothing of the second run
 
 
@@ -140,7 +142,7 @@ def test_a_slurm_sweep_is_not_checked_against_this_machines_devices():
     """A login node without a GPU still submits a GPU sweep: its jobs check their devices where they run."""
     from hydra import compose, initialize_config_dir
 
-    from epinet_al.cli import _experiment_config
+    from epinet_al.hydra_callbacks import experiment_config as _experiment_config
     from epinet_al.paths import CONFIG_DIR
 
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
