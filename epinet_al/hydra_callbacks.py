@@ -369,3 +369,28 @@ def end_with_submitter() -> None:
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=watch, name="epinet-al-end-with-submitter", daemon=True).start()
+
+
+# ---------------------------------------------------------------- a two-stage experiment
+
+
+class TuneThenReport(Callback):
+    """Stage 1 of an experiment (a tuning sweep; conf/experiment/): once every one of its runs has finished,
+    choose each agent's configuration (``epinet_al.report.tuning``) and write stage 2, the chosen configurations
+    on the reported ``seeds`` (a Hydra sweep such as ``range(0,5)``), into the folder ``reported`` beside it."""
+
+    def __init__(self, seeds: str) -> None:
+        self.seeds = seeds
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from epinet_al.report.errors import ReportError
+        from epinet_al.report.tuning import STAGE2_CONFIG, choose, stage2_folder, write_stage2
+
+        tune_dir = Path(os.path.abspath(str(config.hydra.sweep.dir)))
+        with reported():
+            try:
+                stage2 = write_stage2(choose(tune_dir), stage2_folder(tune_dir), self.seeds)
+            except ReportError as error:
+                print(f"epinet-al: stage 2 not written: {error}", file=sys.stderr)
+                return
+        print(f"stage 2 written; run it: epinet-al -m --config-dir {stage2} --config-name {STAGE2_CONFIG}")

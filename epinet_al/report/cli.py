@@ -1,5 +1,6 @@
 """Command line: `epinet-al-report SWEEP_DIR [--out DIR] [--baseline AGENT] [--metric NAME --mode MODE]
-[--wandb PROJECT [--wandb-mode MODE]]`."""
+[--wandb PROJECT [--wandb-mode MODE]]`, and `epinet-al-report TUNE_DIR --tune [--seeds SEEDS]` (an experiment's
+stage 1: choose each agent's configuration and write stage 2)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from epinet_al.report.compare import summarize
 from epinet_al.report.errors import ReportError
 from epinet_al.report.output import write_report
 from epinet_al.report.runs import MODES, load_sweep
+from epinet_al.report.tuning import STAGE2_CONFIG, choose, experiment_seeds, stage2_folder, write_stage2
 from epinet_al.report.wandb_upload import WANDB_MODES, log_report
 
 PROG = "epinet-al-report"
@@ -35,6 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--metric", metavar="NAME", help="compare on this split/metric column instead")
     parser.add_argument("--mode", choices=MODES, help="with --metric: whether lower (min) or higher (max) is better")
     parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="SWEEP_DIR is stage 1 of an experiment (a tuning sweep): choose each agent's configuration (the "
+        "baseline's per fraction) by --metric/--mode (default: the tune split's primary metric, else the primary "
+        "metric) and write stage 2 into the folder 'reported' beside it",
+    )
+    parser.add_argument(
+        "--seeds",
+        metavar="SEEDS",
+        help="with --tune: the seeds stage 2 reports, a Hydra sweep such as 'range(0,5)' (default: the experiment's)",
+    )
+    parser.add_argument(
         "--wandb", metavar="PROJECT", help="also log report.html and the tables to a W&B run in this project"
     )
     parser.add_argument(
@@ -51,6 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(format="%(levelname)s: %(message)s")
     try:
+        if args.tune:
+            stage2 = write_stage2(choose(args.sweep_dir, args.metric, args.mode), stage2_folder(args.sweep_dir),
+                                  args.seeds or experiment_seeds(args.sweep_dir))  # fmt: skip
+            print(f"stage 2 written; run it: epinet-al -m --config-dir {stage2} --config-name {STAGE2_CONFIG}")
+            return 0
         sweep = load_sweep(args.sweep_dir)
         if sweep.runs.empty:
             skipped = f" ({len(sweep.skipped)} skipped, unfinished or unreadable)" if sweep.skipped else ""

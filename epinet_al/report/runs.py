@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from epinet_al.report.errors import ReportError
+from epinet_al.report.tuning import tuned_keys
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,10 @@ def load_sweep(sweep_dir: Path | str) -> Sweep:
     among runs of the same head, priority, model or protocol, see `KINDS`); keys that only some
     runs set are added, as `key=unset`, only where the names would otherwise collide.
 
+    A stage-2 folder of a tuned experiment (its tuning.yaml, ``epinet_al.report.tuning``): the keys the
+    tuning chose per agent are not agent settings (each agent ran its own chosen values), and a baseline's
+    parts (one per chosen configuration, each at the fractions it won) are joined into one curve per seed.
+
     Unfinished runs (no summary.json), unreadable ones and runs without evaluation points are
     skipped with a warning and listed in `Sweep.skipped`.
     Raises ReportError if `sweep_dir` is not a folder, or if two runs have the same task, config
@@ -109,6 +114,8 @@ def load_sweep(sweep_dir: Path | str) -> Sweep:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ReportError(f"sweep folder not found: {sweep_dir}")
+    tuned = tuned_keys(sweep_dir)
+    ignored = (*IGNORED_KEYS, *(tuned or []))
     loaded: list[tuple[pd.DataFrame, dict[str, Any]]] = []
     skipped: dict[str, str] = {}
     flagged: dict[str, str] = {}
@@ -119,7 +126,7 @@ def load_sweep(sweep_dir: Path | str) -> Sweep:
             skipped[name] = "unfinished"
             continue
         try:
-            frame, config = _load_run(run_dir, name)
+            frame, config = _load_run(run_dir, name, ignored)
         except (ReportError, OSError, ValueError) as err:
             # ValueError covers invalid JSON, undecodable bytes and CSV parser errors.
             log.warning("skipping unreadable run %s: %s", run_dir, err)
@@ -131,6 +138,8 @@ def load_sweep(sweep_dir: Path | str) -> Sweep:
             flagged[name] = "collapsed: near-constant predictions, training loss at or above log C"
     if not loaded:
         return Sweep(pd.DataFrame(columns=[*ID_COLUMNS, "step", "num_labels"]), skipped, flagged)
+    if tuned is not None:
+        loaded = _join_parts(loaded)
     frames = []
     for task in sorted({frame["task"].iat[0] for frame, _ in loaded}):
         frames += _name_agents([(f, c) for f, c in loaded if f["task"].iat[0] == task], sweep_dir)
@@ -141,14 +150,14 @@ def load_sweep(sweep_dir: Path | str) -> Sweep:
     return Sweep(runs[[*ID_COLUMNS, *settings, *rest]], skipped, flagged)
 
 
-def flatten_config(config: Mapping[str, Any]) -> dict[str, str]:
-    """Dotted key -> value as text (JSON for non-strings; lists stay whole), without IGNORED_KEYS."""
+def flatten_config(config: Mapping[str, Any], ignored: tuple[str, ...] = IGNORED_KEYS) -> dict[str, str]:
+    """Dotted key -> value as text (JSON for non-strings; lists stay whole), without the ``ignored`` keys."""
     flat: dict[str, str] = {}
 
     def visit(node: Mapping[str, Any], prefix: str) -> None:
         for key, value in node.items():
             dotted = f"{prefix}{key}"
-            if any(dotted == k or dotted.startswith(k + ".") for k in IGNORED_KEYS):
+            if any(dotted == k or dotted.startswith(k + ".") for k in ignored):
                 continue
             if isinstance(value, Mapping):
                 visit(value, dotted + ".")
@@ -224,7 +233,29 @@ def _name_agents(loaded: list[tuple[pd.DataFrame, dict[str, str]]], sweep_dir: P
     return frames
 
 
-def _load_run(run_dir: Path, name: str) -> tuple[pd.DataFrame, dict[str, str]]:
+def _join_parts(loaded: list[tuple[pd.DataFrame, dict[str, str]]]) -> list[tuple[pd.DataFrame, dict[str, str]]]:
+    """Runs of one task, config and seed (a tuned baseline's parts) as one run: their curves in label order."""
+    parts: dict[str, list[tuple[pd.DataFrame, dict[str, str]]]] = {}
+    for frame, config in loaded:
+        identity = [frame["task"].iat[0], frame["head"].iat[0], frame["priority"].iat[0], int(frame["seed"].iat[0])]
+        parts.setdefault(json.dumps([*identity, config], sort_keys=True), []).append((frame, config))
+    joined = []
+    for runs in parts.values():
+        if len(runs) == 1:
+            joined += runs
+            continue
+        frames = [frame for frame, _ in runs]
+        labels = pd.concat([frame["num_labels"] for frame in frames])
+        if labels.duplicated().any():
+            names = " and ".join(frame["run"].iat[0] for frame in frames)
+            raise ReportError(f"the parts {names} of one tuned agent and seed evaluate the same label counts")
+        frame = pd.concat(frames, ignore_index=True).sort_values("num_labels", ignore_index=True)
+        frame["run"] = " + ".join(part["run"].iat[0] for part in frames)
+        joined.append((frame, runs[0][1]))
+    return joined
+
+
+def _load_run(run_dir: Path, name: str, ignored: tuple[str, ...]) -> tuple[pd.DataFrame, dict[str, str]]:
     """One run's deduplicated curve with its identity columns in front, and its flattened config.
     `agent` is left as head/priority; _name_agents names it."""
     summary_path = run_dir / SUMMARY
@@ -268,7 +299,7 @@ def _load_run(run_dir: Path, name: str) -> tuple[pd.DataFrame, dict[str, str]]:
     curve = curve[columns]
     for position, (key, value) in enumerate(identity.items()):
         curve.insert(position, key, value)
-    return curve, flatten_config(config)
+    return curve, flatten_config(config, ignored)
 
 
 def _section(summary: Any, name: str, path: Path) -> Mapping[str, Any]:
