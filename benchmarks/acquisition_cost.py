@@ -38,7 +38,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from agent_setup import build_agent  # the script folder is on sys.path
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
 
@@ -48,7 +47,7 @@ from epinet_al.config import to_experiment_config
 from epinet_al.data.glue_files import TextExamples, load_glue_split
 from epinet_al.data.glue_tasks import get_glue_task
 from epinet_al.data.text_inputs import TokenizedInputs, tokenize
-from epinet_al.experiment import build_module
+from epinet_al.experiment import build_agent, build_module
 from epinet_al.networks.encoder import load_tokenizer
 from epinet_al.paths import CONFIG_DIR
 from epinet_al.seeding import SeedStreams

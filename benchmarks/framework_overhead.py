@@ -42,7 +42,6 @@ from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
-from agent_setup import build_agent  # the script folder is on sys.path
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
 
@@ -53,7 +52,7 @@ from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.active_learning.loop import Loop
 from epinet_al.active_learning.prioritized import run_prioritized
 from epinet_al.config import to_experiment_config
-from epinet_al.experiment import build_module
+from epinet_al.experiment import build_agent, build_module
 from epinet_al.paths import CONFIG_DIR
 from epinet_al.seeding import SeedStreams
 from epinet_al.tasks import build_task

@@ -36,7 +36,6 @@ from types import SimpleNamespace
 
 import torch
 from acquisition_cost import MAX_LENGTH, candidate_sentences  # the script folder is on sys.path
-from agent_setup import build_agent
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
 
@@ -44,7 +43,7 @@ from epinet_al.acquisition import get_priority
 from epinet_al.active_learning.agent import length_order
 from epinet_al.config import to_experiment_config
 from epinet_al.data.text_inputs import TokenizedInputs, tokenize
-from epinet_al.experiment import build_module
+from epinet_al.experiment import build_agent, build_module
 from epinet_al.networks.encoder import load_tokenizer
 from epinet_al.paths import CONFIG_DIR
 from epinet_al.seeding import SeedStreams

@@ -105,6 +105,28 @@ def build_module(cfg: ExperimentConfig, task: ActiveLearningTask, streams: SeedS
     )
 
 
+def build_agent(fabric: Fabric, cfg: ExperimentConfig, module: EnnModule, eval_generator: torch.Generator) -> Agent:
+    """``module`` (built from ``cfg``: ``build_module``) set up by Fabric with its optimizer, behind the Agent the
+    loops drive; the benchmarks build theirs here too."""
+    with warnings.catch_warnings():
+        # torch >= 2.13 renames DDP's broadcast_buffers (distributed.fabric_strategy), older ones lack the new name.
+        warnings.filterwarnings("ignore", message=".*`broadcast_buffers` is deprecated.*")
+        wrapped, optimizer = fabric.setup(module, module.configure_optimizers())
+    # Full fine-tuning follows BERT's recipe (warmup, then linear decay); a head on fixed features keeps its rate.
+    full = getattr(cfg.model, "trains_encoder", False)
+    return Agent(
+        fabric,
+        wrapped,
+        optimizer,
+        num_index_samples=cfg.acquisition.num_index_samples,
+        eval_index_samples=cfg.eval.num_index_samples,
+        eval_generator=eval_generator,
+        gradient_clip_norm=cfg.trainer.gradient_clip_norm,
+        lr_schedule=cfg.model.lr_schedule if full else "constant",
+        warmup_ratio=cfg.model.warmup_ratio if full else 0.0,
+    )
+
+
 def prepare_output_dir(output_dir: Path) -> Path:
     """Create the run folder and make sure files can be written there, before any work is done."""
     try:
@@ -193,13 +215,7 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
     # The device is known first: a frozen encoder computes the task's features on it.
     task = build_task(cfg.task, cfg.eval, cfg.model, fabric.device)
     check_pool(cfg, task)
-    module = build_module(cfg, task, streams)
-
-    optimizer = module.configure_optimizers()
-    with warnings.catch_warnings():
-        # torch >= 2.13 renames DDP's broadcast_buffers (distributed.fabric_strategy), older ones lack the new name.
-        warnings.filterwarnings("ignore", message=".*`broadcast_buffers` is deprecated.*")
-        module, optimizer = fabric.setup(module, optimizer)
+    agent = build_agent(fabric, cfg, build_module(cfg, task, streams), streams.eval)
 
     config_dict = dataclasses.asdict(cfg)
     checkpointer = Checkpointer(output_dir, config_dict)
@@ -213,8 +229,8 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
     recorder = CurveRecorder(output_dir, trackers, rows=checkpointer.curve)
     ledger = LabelLedger(task.pool_labels, label_budget(cfg.budget, len(task.pool)))
     checkpointer.attach(
-        module=module,
-        optimizer=optimizer,
+        module=agent.module,
+        optimizer=agent.optimizer,
         ledger=ledger,
         streams=streams,
         recorder=recorder,
@@ -222,19 +238,6 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
     )
     if checkpointer.saved:
         log.info("resuming %s from step %d", output_dir, checkpointer.saved["loop"]["step"])
-    # Full fine-tuning follows BERT's recipe (warmup, then linear decay); a head on fixed features keeps its rate.
-    full = getattr(cfg.model, "trains_encoder", False)
-    agent = Agent(
-        fabric,
-        module,
-        optimizer,
-        num_index_samples=cfg.acquisition.num_index_samples,
-        eval_index_samples=cfg.eval.num_index_samples,
-        eval_generator=streams.eval,
-        gradient_clip_norm=cfg.trainer.gradient_clip_norm,
-        lr_schedule=cfg.model.lr_schedule if full else "constant",
-        warmup_ratio=cfg.model.warmup_ratio if full else 0.0,
-    )
     loop = Loop(
         agent=agent,
         pool=task.pool,

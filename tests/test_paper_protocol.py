@@ -2,9 +2,10 @@
 
 The fixture tests/fixtures/paper_smoke/ holds the runs of the smoke experiment (conf/experiment/paper/smoke.yaml:
 the testbed, two fractions, the baseline and two agents, two reported seeds), and what benchmarks/paper.py, the
-path this one replaced, gave on those same runs: its choices and its savings read-off
-(tests/fixtures/make_paper_smoke_expected.py wrote them while paper.py existed). The package's tuning and report
-must give the same on the same runs, whatever the loop's numbers are today.
+path this one replaced, gave on those same runs: its choices and its savings read-off (written by
+tests/fixtures/make_paper_smoke_expected.py at commit 9c9581b, removed with paper.py). The package's tuning and
+report must give the same on the same runs, whatever the loop's numbers are today. (At that commit a paper.py job
+and the new path's job of the same configuration wrote byte-identical curve.csv files.)
 """
 
 from __future__ import annotations

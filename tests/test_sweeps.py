@@ -40,6 +40,8 @@ EXPECTED_JOBS = {
     "glue_priorities": 378,  # 7 tasks x (3 heads x 5 priorities + mlp x 3 marginal priorities) x 3 seeds
     "glue_minilm": 54,  # {cola, sst2, rte} x (epinet x {uniform, entropy, bald, variance} + mlp x 2) x 3 seeds
     "compare": 8,  # `make run`: (epinet x 2 priorities + mlp x 2) x 2 seeds
+    "testbed_pool": 180,  # 18 agents (every head with every priority it supports) x 10 seeds
+    "testbed_recipe": 40,  # 4 heads with uniform x 10 seeds
 }
 SWEEPS = sorted(f.stem for f in SWEEPS_DIR.glob("*.yaml"))
 
