@@ -87,14 +87,15 @@ TESTBED_CASES = {
     "unknown_key": (
         [*P, "budget.max_lables=10"],
         "Could not override 'budget.max_lables': Key 'max_lables' not in 'PrioritizedBudgetConfig'; valid keys: "
-        "protocol, max_labels, candidate_batch_size, batch_size, max_steps, eval_labels, eval_every, replay, "
-        "train_on, steps_per_draw, train_batch_size, score_batch_size",
+        "protocol, max_labels, candidate_batch_size, batch_size, max_steps, eval_labels, fractions, eval_every, "
+        "replay, train_on, steps_per_draw, train_batch_size, score_batch_size",
     ),
     # A key added with `+` that the schema does not have (to_object would drop it silently).
     "added_unknown_key": (
         [*P, "+budget.max_lables=10"],
         "unknown key budget.max_lables; valid keys of budget: protocol, max_labels, candidate_batch_size, batch_size, "
-        "max_steps, eval_labels, eval_every, replay, train_on, steps_per_draw, train_batch_size, score_batch_size",
+        "max_steps, eval_labels, fractions, eval_every, replay, train_on, steps_per_draw, train_batch_size, "
+        "score_batch_size",
     ),
     # Combinations that cannot run, refused from the components' capabilities.
     "testbed_with_an_encoder": (

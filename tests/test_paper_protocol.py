@@ -11,6 +11,7 @@ and the new path's job of the same configuration wrote byte-identical curve.csv 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,8 @@ from epinet_al.config import to_experiment_config
 from epinet_al.paths import CONFIG_DIR
 from epinet_al.report import load_sweep, savings_table, summarize, summary_table
 from epinet_al.report.cli import main as report_main
-from epinet_al.report.tuning import choose, write_stage2
+from epinet_al.report.results import write_results
+from epinet_al.report.tuning import choose, experiment_seeds, write_stage2
 from tests.slurm_cluster import REPO_ROOT
 
 FIXTURE = Path(__file__).with_name("fixtures") / "paper_smoke"
@@ -100,7 +102,44 @@ def test_the_smoke_experiment_runs_end_to_end_with_the_local_launcher(tmp_path):
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert stage2.returncode == 0, stage2.stdout[-3000:] + stage2.stderr[-3000:]
     assert "epinet-al: 8 finished, 0 failed" in stage2.stderr  # 2 baseline parts and 2 agents x 2 seeds
-    assert report_main([str(reported)]) == 0
+    assert report_main([str(reported), "--results", str(tmp_path / "paper-smoke.json")]) == 0
+    assert json.loads((tmp_path / "paper-smoke.json").read_text())["tuning"]["tuned_keys"] == ["head.l2_scale"]
     savings = pd.read_csv(reported / "report" / "savings.csv")
     assert sorted(savings["agent"].unique()) == sorted(pd.read_csv(FIXTURE / "expected_savings.csv")["agent"].unique())
     assert savings["target_labels"].tolist() == [10, 40] * 3
+
+
+def test_epinet_al_report_tune_writes_stage_2_beside_stage_1(tmp_path, capsys):
+    shutil.copytree(FIXTURE / "tune", tmp_path / "tune")
+    assert report_main([str(tmp_path / "tune"), "--tune", "--seeds", "range(0,3)"]) == 0
+    reported = tmp_path / "reported"
+    assert capsys.readouterr().out.strip() == (
+        f"stage 2 written; run it: epinet-al -m --config-dir {reported} --config-name report"
+    )
+    assert sorted(p.name for p in (reported / "tuned").iterdir()) == [
+        "baseline_part1.yaml", "baseline_part2.yaml", "epinet_variance.yaml", "mlp_entropy.yaml"]  # fmt: skip
+    assert "seed: range(0,3)" in (reported / "report.yaml").read_text()
+    # Without --seeds: the experiment's reported seeds (its TuneThenReport callback's).
+    assert experiment_seeds(FIXTURE / "tune") == "range(0,2)"
+
+
+def test_a_tuning_with_an_unfinished_run_writes_no_stage_2(tmp_path, capsys):
+    shutil.copytree(FIXTURE / "tune", tmp_path / "tune")
+    next((tmp_path / "tune").rglob("summary.json")).unlink()
+    assert report_main([str(tmp_path / "tune"), "--tune"]) == 2
+    assert "1 of 6 tuning runs in" in capsys.readouterr().err
+    assert not (tmp_path / "reported").exists()
+
+
+def test_the_results_file_renders_the_docs_table(tmp_path, capsys):
+    results = write_results(summarize(load_sweep(FIXTURE / "reported").runs), FIXTURE / "reported",
+                            tmp_path / "paper-smoke.json")  # fmt: skip
+    record = json.loads(results.read_text())
+    assert record["tuning"]["metric"] == "test/nll" and record["tasks"][0]["baseline"].startswith("mlp/uniform")
+    assert {"command", "date", "machine"} <= set(record)
+    assert report_main(["--render", str(results)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "| agent | paper-smoke: AUC − baseline | paper-smoke: final (labels) |"
+    baseline = next(row for row in record["tasks"][0]["rows"] if row["baseline"])
+    assert table[2].startswith(f"| {baseline['agent']} | {baseline['auc_mean']:.3f} ± {baseline['auc_ci']:.3f} (AUC) |")
+    assert table[-1].endswith(f"rendered by `epinet-al-report --render` from `{results.as_posix()}`.")
