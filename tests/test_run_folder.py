@@ -66,16 +66,22 @@ def test_the_working_directory_survives_an_early_failure(tmp_path, monkeypatch, 
 
 @pytest.mark.slow
 def test_resume_takes_the_folders_own_overrides(tmp_path, monkeypatch, capsys):
-    # Before: `resume=<folder>` alone failed with "config differs in budget.max_steps".
+    # Before: `resume=<folder>` alone failed with "config differs in budget.max_steps". The command runs the
+    # folder's own command again (its recorded overrides, the given ones on top) in a child process.
     folder = tmp_path / "run"
     assert run_cli([*TINY_PRIORITIZED, f"hydra.run.dir={folder}"], monkeypatch, capsys).code == 0
     curve = (folder / CURVE_FILE).read_bytes()
     (folder / SUMMARY_FILE).unlink()  # as if stopped after its last evaluation point
 
-    changed = run_cli([f"resume={folder}", "budget.batch_size=2"], monkeypatch, capsys)
-    assert changed.code == 2 and changed.error.endswith("its config differs in budget.batch_size (4 saved, 2 now)")
-    result = run_cli([f"resume={folder}", "progress_bar=true"], monkeypatch, capsys)
-    assert result.code == 0, result.stderr[-3000:]
+    def resume(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "epinet_al", f"resume={folder}", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+    changed = resume("budget.batch_size=2")
+    assert changed.returncode == 2
+    assert changed.stderr.strip().endswith("its config differs in budget.batch_size (4 saved, 2 now)")
+    result = resume("progress_bar=true")
+    assert result.returncode == 0, result.stderr[-3000:]
     assert (folder / SUMMARY_FILE).is_file() and (folder / CURVE_FILE).read_bytes() == curve
 
 
