@@ -114,17 +114,27 @@ bench-overhead: setup ## Benchmark: framework vs a bare PyTorch loop (steps/s), 
 bench-buckets: setup ## Benchmark: scoring 1,000 SST-2 candidates in length-sorted vs random-order batches of 64
 	$(PY) benchmarks/scoring_buckets.py $(BENCH_ARGS)
 
+.PHONY: bench-finetune
+bench-finetune: setup ## Benchmark: training and scoring examples/CPU-s of full, top-2, top-1 and frozen MiniLM, padding per token (GLUE_DIR)
+	nice -n 10 $(PY) benchmarks/finetune_modes.py $(BENCH_ARGS)
+
 .PHONY: bench-ddp
 bench-ddp: setup ## Benchmark: one MiniLM fine-tuning run on 1 vs 2 CPU processes (data parallel), steps/s (GLUE_DIR)
 	$(PY) benchmarks/data_parallel.py $(BENCH_ARGS)
 
+# Where `make wandb-sync` looks for offline W&B runs: the run and sweep folders of this clone by default; runs
+# written elsewhere (hydra.run.dir, hydra.sweep.dir, a benchmark's --out) need their folders named here.
+WANDB_DIRS ?= outputs multirun
+WANDB ?= $(VENV)/bin/wandb
+
 # A resumed run writes a new offline-run-<time>-<id> folder holding its whole curve (see
 # epinet_al/tracking/wandb_tracker.py): only the newest folder of each run id is uploaded.
 .PHONY: wandb-sync
-wandb-sync: setup ## Upload the offline W&B runs under outputs/ and multirun/ (needs WANDB_API_KEY)
-	@runs=$$(find outputs multirun -type d -name 'offline-run-*' 2>/dev/null | awk -F/ '{print $$NF "\t" $$0}' | \
+wandb-sync: setup ## Upload the offline W&B runs under WANDB_DIRS (default: outputs multirun; needs WANDB_API_KEY)
+	@runs=$$(find $(WANDB_DIRS) -type d -name 'offline-run-*' 2>/dev/null | awk -F/ '{print $$NF "\t" $$0}' | \
 		sort -r | awk -F'\t' '{id = $$1; sub(/.*-/, "", id)} !seen[id]++ {print $$2}'); \
-	if [ -z "$$runs" ]; then echo "no offline W&B runs under outputs/ or multirun/"; else $(VENV)/bin/wandb sync $$runs; fi
+	if [ -z "$$runs" ]; then echo "no offline W&B runs under $(WANDB_DIRS); runs written elsewhere: make wandb-sync WANDB_DIRS='<folder> ...'"; \
+	else $(WANDB) sync $$runs; fi
 
 .PHONY: slurm-up
 slurm-up: ## Start a single-node SLURM cluster here (root; installs packages, writes /etc/slurm)

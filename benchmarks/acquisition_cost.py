@@ -2,9 +2,10 @@
 
 Every scorer runs the framework's own ``Agent.score`` (epinet_al/active_learning/agent.py) on the
 same 1,000 SST-2 sentences (all 872 dev sentences, then the first train sentences to make up the count;
-tokenized by the framework, cut to 64 tokens), as the loops pass them: a batch of random candidates in
-one forward pass, padded to its longest sentence. The reference is one plain forward pass over the same
-batches: the encoder and the plain MLP head under ``torch.inference_mode``, no priority. All models are
+tokenized by the framework, cut to 64 tokens): a batch of random candidates in one forward pass, padded
+to its longest sentence (the loops sort larger calls into length-sorted passes: scoring_buckets.py). The
+reference is one plain forward pass over the same batches: the encoder and the plain MLP head under
+``torch.inference_mode``, no priority. All models are
 built by ``build_module`` from the real composed configs (``model=minilm model.finetune=full``) on the
 CPU, in one process, with ``--threads`` torch threads.
 
@@ -27,19 +28,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import sys
 import time
 import warnings
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
+from provenance import provenance  # the script folder is on sys.path
 
 from epinet_al.acquisition import get_priority
 from epinet_al.active_learning.agent import Agent
@@ -159,22 +158,17 @@ def main() -> None:
 
     fabric = Fabric(accelerator="cpu", devices=1, precision="32-true")
     configs = {s.name: compose_config(s) for s in SCORERS}
-    max_batch = configs["mlp"].budget.score_batch_size
     examples = candidate_sentences(args.glue_dir, args.candidates)
     inputs = tokenize(load_tokenizer(configs["mlp"].model), examples, MAX_LENGTH)
     order = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(0))  # random, as the loops draw
     batches = list(order.tensor_split(args.parts))
-    if max(len(b) for b in batches) > max_batch:
-        parser.error(
-            f"batches of {max(len(b) for b in batches)} exceed budget.score_batch_size={max_batch}: raise --parts"
-        )
 
     stub_task = SimpleNamespace(
         pool=None, num_outputs=2, regression=False, temperature=1.0
     )  # full mode never reads the pool
     streams = SeedStreams.from_seed(0)
     agents = {
-        s.name: build_agent(fabric, configs[s.name], build_module(configs[s.name], stub_task, streams), streams.eval)
+        s.name: build_agent(fabric, configs[s.name], build_module(configs[s.name], stub_task, streams), streams)
         for s in SCORERS
     }
     priorities = {s.name: get_priority(s.priority) for s in SCORERS}
@@ -184,8 +178,8 @@ def main() -> None:
     def run(name: str, batch: torch.Tensor, part: int = -1) -> None:
         if name == PLAIN:
             features[part] = plain_forward(fabric, agents["mlp"].module, inputs, batch)
-        else:  # every batch fits one forward pass (checked above): no length sorting, as in a loop's step
-            agents[name].score(inputs, batch, priorities[name], streams.acquisition, batch_size=max_batch)
+        else:  # the batch in one forward pass, unsorted (length-sorted passes: scoring_buckets.py)
+            agents[name].score(inputs, batch, priorities[name], streams.acquisition, batch_size=len(batch))
 
     names = [PLAIN, *(s.name for s in SCORERS)]
     start, load_start = time.perf_counter(), os.getloadavg()
@@ -224,16 +218,7 @@ def main() -> None:
             head_seconds[name].append(time.perf_counter() - t0)
 
     results = {
-        "date": date.today().isoformat(),
-        "command": "python " + " ".join(sys.argv),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "torch_threads": torch.get_num_threads(),
-            "load_average_start": load_start,
-            "load_average_end": os.getloadavg(),
-        },
-        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+        **provenance(load_start),
         "candidates": len(inputs),
         "candidate_source": examples.source,
         "max_length": MAX_LENGTH,

@@ -69,6 +69,8 @@ LOOP = [
     f"budget.batch_size={LABELED}",
     "trainer.accelerator=cpu",
     "trainer.num_threads=1",
+    # One padded training batch per step, as the bare loop trains (length buckets: finetune_modes.py).
+    "trainer.max_padding=null",
     "progress_bar=false",
 ]
 MODES = {
@@ -112,7 +114,7 @@ class Bench:
         self.module = build_module(self.cfg, self.task, streams)
         # Built once, outside the timed rounds (it copies the initial weights); the bare loop trains
         # ``self.module``, whose parameters the agent's wrapped module shares.
-        self.agent = build_agent(self.fabric, self.cfg, self.module, streams.eval)
+        self.agent = build_agent(self.fabric, self.cfg, self.module, streams)
 
     def _reset(self, seed: int) -> SeedStreams:
         """Initial weights (and a fresh optimizer state for the agent), and the random states every run of

@@ -25,12 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import sys
 import time
 import warnings
-from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -38,6 +35,7 @@ import torch
 from acquisition_cost import MAX_LENGTH, candidate_sentences  # the script folder is on sys.path
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
+from provenance import provenance  # the script folder is on sys.path
 
 from epinet_al.acquisition import get_priority
 from epinet_al.active_learning.agent import length_order
@@ -114,7 +112,7 @@ def main() -> None:
     fabric = Fabric(accelerator="cpu", devices=1, precision="32-true")
     streams = SeedStreams.from_seed(0)
     stub_task = SimpleNamespace(pool=None, num_outputs=2, regression=False, temperature=1.0)  # full mode: no pool
-    agent = build_agent(fabric, cfg, build_module(cfg, stub_task, streams), streams.eval)
+    agent = build_agent(fabric, cfg, build_module(cfg, stub_task, streams), streams)
     priority = get_priority(cfg.acquisition.priority)
 
     def score(way: str, rows: torch.Tensor) -> torch.Tensor:
@@ -149,16 +147,7 @@ def main() -> None:
     ratio = positions["bucketed"] / real_tokens
 
     results = {
-        "date": date.today().isoformat(),
-        "command": "python " + " ".join(sys.argv),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "torch_threads": torch.get_num_threads(),
-            "load_average_start": load_start,
-            "load_average_end": os.getloadavg(),
-        },
-        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+        **provenance(load_start),
         "candidates": len(inputs),
         "candidate_source": examples.source,
         "max_length": MAX_LENGTH,

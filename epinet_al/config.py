@@ -38,7 +38,7 @@ from epinet_al.networks.specs import (
     IdentityModelConfig,
     MLPHeadConfig,
 )
-from epinet_al.registry import _unset, check_choice, check_positive, check_seed
+from epinet_al.registry import _unset, check_at_least, check_choice, check_finite, check_positive, check_seed
 from epinet_al.tasks.specs import TASKS, GlueTaskConfig, TestbedTaskConfig
 
 __all__ = [
@@ -97,6 +97,10 @@ class TrainerConfig:
     gradient_clip_norm: float | None = None
     # CPU threads for torch (null: torch's default). Results are bit-identical only at a fixed count.
     num_threads: int | None = None
+    # Training batches of token inputs (full and top fine-tuning) run as groups of similar lengths, each padded
+    # to at most (1 + max_padding) positions per real token: one padded batch of random sentences computes
+    # mostly padding. The same update up to float rounding. null: one padded batch (fewer, larger passes).
+    max_padding: float | None = 0.2
 
     def __post_init__(self) -> None:
         check_choice("trainer", "accelerator", self.accelerator, ACCELERATORS)
@@ -107,6 +111,8 @@ class TrainerConfig:
             check_positive(self, "trainer", "gradient_clip_norm")
         if self.num_threads is not None:
             check_positive(self, "trainer", "num_threads")
+        if self.max_padding is not None:
+            check_at_least(self, "trainer", 0, "null: one padded batch", "max_padding")
         # trainer.optimizer is an open mapping (any torch optimizer's keywords): its common numbers are checked.
         optimizer = self.optimizer if isinstance(self.optimizer, dict) else {}
         for key in ("lr", "weight_decay"):
@@ -225,7 +231,7 @@ def check_compatible(cfg: ExperimentConfig) -> None:
     if head.body_per_index and not getattr(cfg.model, "trains_encoder", False):
         raise ValueError(
             f"head {cfg.head.name!r} re-runs the encoder once per index sample and needs an encoder that runs: "
-            f"model=tiny, bert_base or minilm with model.finetune=full; model={cfg.model.name!r} "
+            f"model=tiny, bert_base or minilm with model.finetune=full or top; model={cfg.model.name!r} "
             f"({getattr(cfg.model, 'finetune', 'no encoder')}) has none"
         )
     if cfg.task.is_pair and getattr(cfg.model, "pair_encoding", "joint") == "separate" and cfg.model.trains_encoder:
@@ -256,7 +262,9 @@ def fill_prior_scale(cfg: ExperimentConfig) -> None:
                 f"head.prior_scale=null means {TESTBED_PRIOR_SCALE} / task.temperature, and task {cfg.task.name!r} "
                 "has no temperature; give head.prior_scale a number"
             )
-        cfg.head.prior_scale = TESTBED_PRIOR_SCALE / cfg.task.temperature
+        # Rounded to 12 significant digits, so that the value equals what a user writes: 0.3 / 0.1 is
+        # 2.9999999999999996 in floating point, and `head.prior_scale=3` would otherwise be another setting.
+        cfg.head.prior_scale = float(f"{TESTBED_PRIOR_SCALE / cfg.task.temperature:.12g}")
 
 
 def check_devices(trainer: TrainerConfig) -> None:
@@ -288,6 +296,8 @@ def to_experiment_config(cfg: DictConfig, devices: bool = True) -> ExperimentCon
     """
     check_known_keys(cfg)
     check_seed("", "seed", cfg.get("seed"))  # before the groups that take it over (task.seed)
+    # Before the groups' own checks, whose range tests nan and inf pass (`trainer.optimizer.lr=nan`).
+    check_finite(OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True))
     obj = OmegaConf.to_object(cfg)
     if not isinstance(obj, ExperimentConfig):
         raise TypeError("the composed config does not follow experiment_schema")

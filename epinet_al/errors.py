@@ -37,7 +37,9 @@ def one_line(error: BaseException) -> str:
     parts: list[str] = []
     cause: BaseException | None = error
     while cause is not None:
-        line = next((line.strip() for line in str(cause).splitlines() if line.strip()), "")
+        lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+        # A first line that ends with a colon announces the reason on the next one (Hydra's composition errors).
+        line = " ".join(lines[:2]) if len(lines) > 1 and lines[0].endswith(":") else next(iter(lines), "")
         if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and isinstance(cause.parent_node, DictConfig):
             line += f"; valid keys: {', '.join(map(str, cause.parent_node.keys()))}"
         if line and not any(line in part for part in parts):  # a cause the message already quotes adds nothing

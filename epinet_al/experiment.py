@@ -19,7 +19,7 @@ from lightning_fabric import Fabric, seed_everything
 
 from epinet_al.acquisition import get_priority
 from epinet_al.acquisition.specs import PRIORITY_SPECS
-from epinet_al.active_learning.agent import Agent
+from epinet_al.active_learning.agent import Agent, Diverged
 from epinet_al.active_learning.checkpoint import STATE_FILE, Checkpointer
 from epinet_al.active_learning.distributed import fabric_strategy
 from epinet_al.active_learning.ledger import LabelLedger
@@ -28,7 +28,7 @@ from epinet_al.active_learning.specs import PROTOCOLS
 from epinet_al.active_learning.subset import subset_sizes
 from epinet_al.config import ExperimentConfig
 from epinet_al.curves import curve_auc
-from epinet_al.metrics.uncertainty import collapsed, is_index_inert
+from epinet_al.metrics.uncertainty import COLLAPSE_MAJORITY, collapsed, is_index_inert
 from epinet_al.models import EnnModule
 from epinet_al.networks import ENN, build_head
 from epinet_al.networks.body import build_body
@@ -105,25 +105,28 @@ def build_module(cfg: ExperimentConfig, task: ActiveLearningTask, streams: SeedS
     )
 
 
-def build_agent(fabric: Fabric, cfg: ExperimentConfig, module: EnnModule, eval_generator: torch.Generator) -> Agent:
-    """``module`` (built from ``cfg``: ``build_module``) set up by Fabric with its optimizer, behind the Agent the
-    loops drive; the benchmarks build theirs here too."""
+def build_agent(fabric: Fabric, cfg: ExperimentConfig, module: EnnModule, streams: SeedStreams) -> Agent:
+    """``module`` (built from ``cfg``) and its optimizer set up by Fabric, behind the Agent the loops drive."""
+    optimizer = module.configure_optimizers()
     with warnings.catch_warnings():
         # torch >= 2.13 renames DDP's broadcast_buffers (distributed.fabric_strategy), older ones lack the new name.
         warnings.filterwarnings("ignore", message=".*`broadcast_buffers` is deprecated.*")
-        wrapped, optimizer = fabric.setup(module, module.configure_optimizers())
-    # Full fine-tuning follows BERT's recipe (warmup, then linear decay); a head on fixed features keeps its rate.
-    full = getattr(cfg.model, "trains_encoder", False)
+        module, optimizer = fabric.setup(module, optimizer)
+    # A fine-tuned encoder (all of it, or its top layers) follows BERT's recipe (warmup, then linear decay) and
+    # scores in its inference batches; a head on fixed features keeps its rate and scores in evaluation batches.
+    encoder = getattr(cfg.model, "trains_encoder", False)
     return Agent(
         fabric,
-        wrapped,
+        module,
         optimizer,
         num_index_samples=cfg.acquisition.num_index_samples,
         eval_index_samples=cfg.eval.num_index_samples,
-        eval_generator=eval_generator,
+        eval_generator=streams.eval,
         gradient_clip_norm=cfg.trainer.gradient_clip_norm,
-        lr_schedule=cfg.model.lr_schedule if full else "constant",
-        warmup_ratio=cfg.model.warmup_ratio if full else 0.0,
+        lr_schedule=cfg.model.lr_schedule if encoder else "constant",
+        warmup_ratio=cfg.model.warmup_ratio if encoder else 0.0,
+        score_batch_size=cfg.model.batch_size if encoder else cfg.eval.batch_size,
+        max_padding=cfg.trainer.max_padding,
     )
 
 
@@ -212,10 +215,12 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
     streams = SeedStreams.from_seed(cfg.seed)
     writer = fabric.is_global_zero
 
-    # The device is known first: a frozen encoder computes the task's features on it.
-    task = build_task(cfg.task, cfg.eval, cfg.model, fabric.device)
+    # The device is known first: a frozen encoder computes the task's cached inputs on it. Rank 0 of a
+    # data-parallel run computes and caches them, then the other ranks read its caches (no duplicate encoding).
+    with fabric.rank_zero_first():
+        task = build_task(cfg.task, cfg.eval, cfg.model, fabric.device)
     check_pool(cfg, task)
-    agent = build_agent(fabric, cfg, build_module(cfg, task, streams), streams.eval)
+    agent = build_agent(fabric, cfg, build_module(cfg, task, streams), streams)
 
     config_dict = dataclasses.asdict(cfg)
     checkpointer = Checkpointer(output_dir, config_dict)
@@ -253,10 +258,12 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
     )
     try:
         load(PROTOCOLS.get(cfg.budget.protocol).run)(loop, cfg.budget)
-    except BaseException:
+    except BaseException as error:
         # Closed here rather than at interpreter exit: a requeued run resumes the same W&B run id.
         for tracker in trackers:
             tracker.fail()
+        if isinstance(error, Diverged):
+            raise FloatingPointError(error.message(checkpointer.kept())) from None
         raise
 
     summary = write_results(cfg, task, output_dir, recorder, trackers, checkpointer, start) if writer else None
@@ -280,6 +287,7 @@ def write_results(
         "final": recorder.rows[-1],
         "auc": curve_auc(recorder.rows),
         "diagnostics": final_diagnostics(recorder.rows[-1], task),
+        "data": task.data_files,
         "config": checkpointer.config,
         "versions": collect_versions(),
         "torch_threads": torch.get_num_threads(),
@@ -295,8 +303,10 @@ def write_results(
 
 
 def final_diagnostics(final: dict[str, float], task: ActiveLearningTask) -> dict[str, bool]:
-    """Flags on the run's last evaluation point: a collapsed model, an index that changes nothing.
+    """Flags on the run's last evaluation point: a model that predicts one class, a collapsed model, an index
+    that changes nothing.
 
+    One class: the most predicted class covers at least ``COLLAPSE_MAJORITY`` of the primary split.
     Collapsed: near-constant predictions on the primary split with a training loss stuck at or above log C
     (``metrics.uncertainty.collapsed``), a run whose curve means nothing; warned about here and flagged
     in summary.json and the report.
@@ -304,6 +314,8 @@ def final_diagnostics(final: dict[str, float], task: ActiveLearningTask) -> dict
     split = task.primary_metric.split("/")[0]
     flags = {}
     if f"{split}/majority_fraction" in final:
+        # One class for (nearly) every input: accuracy then measures the labels' balance, not the model.
+        flags["one_class"] = final[f"{split}/majority_fraction"] >= COLLAPSE_MAJORITY
         flags["collapsed"] = collapsed(final.get("train/loss"), task.num_outputs, final[f"{split}/majority_fraction"])
         if flags["collapsed"]:
             log.warning(
@@ -313,6 +325,13 @@ def final_diagnostics(final: dict[str, float], task: ActiveLearningTask) -> dict
                 split,
                 final.get("train/loss", float("nan")),
                 np.log(task.num_outputs),
+            )
+        elif flags["one_class"]:
+            log.warning(
+                "the model predicts one class: %.1f%% of %s predictions are the same class; its accuracy is the "
+                "share of that class",
+                100 * final[f"{split}/majority_fraction"],
+                split,
             )
     if f"{split}/spread" in final:
         flags["index_inert"] = is_index_inert(final[f"{split}/spread"])

@@ -9,7 +9,8 @@ so composing and checking a config (``epinet-al --help``, a sweep's pre-flight) 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Iterator
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -138,6 +139,20 @@ def check_choice(group: str, key: str, value: Any, choices: Iterable[str]) -> No
     choices = list(choices)
     if not _unset(value) and value not in choices:
         raise ValueError(f"unknown {group}.{key} {value!r}; valid choices: {', '.join(choices)}")
+
+
+def check_finite(node: Any, key: str = "") -> None:
+    """Refuse nan and inf anywhere in a composed config (every float of every schema, and the floats of open
+    mappings such as ``trainer.optimizer``), naming the dotted key. Range checks cannot catch them: every
+    comparison with nan is false, and inf passes every lower bound."""
+    if isinstance(node, Mapping):
+        for child, value in node.items():
+            check_finite(value, f"{key}.{child}" if key else str(child))
+    elif isinstance(node, list | tuple):
+        for i, value in enumerate(node):
+            check_finite(value, f"{key}[{i}]")
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ValueError(f"{key}={node} is not a finite number; give {key} a finite value")
 
 
 def check_seed(group: str, key: str, value: Any) -> None:

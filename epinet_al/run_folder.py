@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import socket
 import time
@@ -39,9 +40,16 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: s
         a, b = saved.get(key), current.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             differences += config_differences(a, b, f"{prefix}{key}.")
-        elif a != b:
+        elif a != b and not _same_float(a, b):
             differences.append(f"{prefix}{key} ({a!r} saved, {b!r} now)")
     return differences
+
+
+def _same_float(a: Any, b: Any) -> bool:
+    """Floats equal up to round-off: a run saved with 0.3 / 0.1 = 2.9999999999999996 is the run of `=3`."""
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in (a, b)):
+        return False
+    return math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0)
 
 
 class FolderBusy(Exception):

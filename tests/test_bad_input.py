@@ -107,6 +107,16 @@ TESTBED_CASES = {
         "task.temperature must be positive (logits are divided by it), got 0.0",
     ),
     "seed_out_of_range": ([*P, "seed=-3"], "seed=-3 is out of range; valid seeds: 0..4294967295"),
+    # An internal group set by hand (the trial's A18): Hydra's reason is on the line after a colon.
+    "internal_group_of_another_head": (
+        [*P, "task_head=testbed_epinet", "head=mlp"],
+        "In 'task_head/testbed_epinet': ConfigKeyError raised while composing config: Key 'index_dim' not in "
+        "'MLPHeadConfig'",
+    ),
+    "learning_rate_nan": (
+        [*P, "trainer.optimizer.lr=nan"],
+        "trainer.optimizer.lr=nan is not a finite number; give trainer.optimizer.lr a finite value",
+    ),
     # Sizes.
     "batch_larger_than_candidates": (
         [*P, "budget.batch_size=11"],
@@ -278,6 +288,13 @@ def test_malformed_glue_file_names_file_and_line(glue, tmp_path, monkeypatch, ca
     )
     error = refused([*glue, "task=rte", f"task.data_dir={tmp_path / 'data'}"], tmp_path, monkeypatch, capsys)
     assert error == f"{fixture.files['train']}:{fixture.bad_line}: {problem}"
+
+
+def test_trainable_layers_beyond_the_encoder(glue, glue_dir, tmp_path, monkeypatch, capsys):
+    args = [*glue, "task=sst2", f"task.data_dir={glue_dir}", "model.finetune=top", "model.trainable_layers=3"]
+    assert refused(args, tmp_path, monkeypatch, capsys) == (
+        "model.trainable_layers=3 is out of range for model=tiny (2 layers); valid: 1..2"
+    )
 
 
 def test_model_path_that_does_not_exist(glue, glue_dir, tmp_path, monkeypatch, capsys):

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # a
         ("framework_overhead", ["--steps", "1", "--no-memory"], {"steps": 1, "rounds": 24, "memory": False}),
         ("scoring_buckets", ["--rounds", "3"], {"rounds": 3, "batch_size": 64, "candidates": 1000}),
         ("data_parallel", ["--rounds", "1"], {"rounds": 1, "steps": 30, "warmup": 5}),
+        ("finetune_modes", ["--pool", "500"], {"pool": 500, "batch_size": 64, "candidates": 640, "rounds": 3}),
     ],
 )
 def test_bench_script_parses_its_arguments(script, argv, values):

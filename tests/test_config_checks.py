@@ -5,8 +5,12 @@ one ValueError naming the key, the bad value and the valid choices. The command 
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from epinet_al.acquisition import PRIORITIES, REGRESSION_PRIORITIES, TARGET_PRIORITIES
 from epinet_al.acquisition.specs import PRIORITY_SPECS
@@ -40,7 +44,7 @@ CASES = {
     "encoder_dropout_without_a_training_encoder": (
         ["task=sst2", *GLUE, "head=encoder_dropout"],
         "head 'encoder_dropout' re-runs the encoder once per index sample and needs an encoder that runs: "
-        "model=tiny, bert_base or minilm with model.finetune=full; model='minilm' (frozen) has none",
+        "model=tiny, bert_base or minilm with model.finetune=full or top; model='minilm' (frozen) has none",
     ),
     "separate_pairs_in_full_fine_tuning": (
         ["task=rte", "model=tiny", "model.pair_encoding=separate"],
@@ -103,10 +107,26 @@ CASES = {
     "model_warmup": (["task=sst2", *GLUE, "model.warmup_ratio=1.0"], None),
     "model_batch_size": (["task=sst2", *GLUE, "model.batch_size=0"], None),
     "model_max_length": (["task=sst2", *GLUE, "model.max_length=1"], None),
+    "top_without_trainable_layers": (
+        ["task=sst2", *GLUE, "model.finetune=top"],
+        "model.finetune=top needs model.trainable_layers=k, the number of the encoder's top layers that train "
+        "(e.g. model.trainable_layers=2)",
+    ),
+    "trainable_layers_beyond_the_encoder": (
+        ["task=sst2", *GLUE, "model.finetune=top", "model.trainable_layers=7"],
+        "model.trainable_layers=7 is out of range for model=minilm (6 layers); valid: 1..6",
+    ),
+    "trainable_layers_without_top": (
+        ["task=sst2", *GLUE, "model.finetune=full", "model.trainable_layers=2"],
+        "model.trainable_layers=2 applies to model.finetune=top, got model.finetune='full'; drop it or use "
+        "model.finetune=top",
+    ),
     "optimizer_lr": (["trainer.optimizer.lr=0"], "trainer.optimizer.lr must be a positive number, got 0"),
     "optimizer_weight_decay": (["trainer.optimizer.weight_decay=-0.1"], None),
     "unknown_accelerator": (["trainer.accelerator=abacus"], None),
     "zero_devices": (["trainer.devices=0"], "trainer.devices must be positive, got 0"),
+    "negative_max_padding": (["trainer.max_padding=-0.1"], None),
+    "zero_score_batch_size": (["budget.score_batch_size=0"], "budget.score_batch_size must be positive, got 0"),
     "unknown_logger_mode": (["logger=wandb", "logger.mode=loud"], None),
 }
 
@@ -151,6 +171,13 @@ def test_separate_pair_encoding_only_matters_for_pairs():
     assert to_experiment_config(compose_config(["task=sst2", *GLUE, "model.finetune=full"])).model.trains_encoder
 
 
+def test_partial_fine_tuning_composes_for_bert_base_on_a_gpu():
+    overrides = ["task=sst2", "model=bert_base", "model.finetune=top", "model.trainable_layers=2", "trainer=gpu"]
+    cfg = to_experiment_config(compose_config(overrides), devices=False)
+    assert cfg.model.trains_encoder and cfg.model.pooling == "pooler" and cfg.trainer.precision == "bf16-mixed"
+    assert cfg.trainer.max_padding is None  # one padded batch per step on a GPU
+
+
 def test_glue_eval_splits_default_from_the_registry():
     cfg = to_experiment_config(compose_config(["task=rte", *GLUE]))
     assert cfg.task.eval_splits == ["dev"]
@@ -165,3 +192,54 @@ def test_specs_agree_with_the_implementations():
     for spec in HEADS.specs():
         head = build_head(spec.config(), feature_dim=4, num_outputs=2)
         assert (head.has_index, head.body_per_index) == (spec.has_index, spec.body_per_index), spec.name
+
+
+# Compositions that together hold every float key of every schema (heads, models, protocols).
+FLOAT_KEY_CONFIGS = {
+    "testbed_epinet": [],
+    "glue_dropout": ["task=sst2", *GLUE, "head=dropout", "budget=pool"],
+    "glue_ensemble_subset": ["task=sst2", *GLUE, "head=ensemble", "budget=subset", "trainer.gradient_clip_norm=1.0"],
+    "glue_encoder_dropout": [
+        "task=sst2",
+        *GLUE,
+        "model.finetune=full",
+        "head=encoder_dropout",
+        "model.dropout_rate=0.1",
+    ],
+}
+
+
+@pytest.mark.parametrize("overrides", FLOAT_KEY_CONFIGS.values(), ids=FLOAT_KEY_CONFIGS.keys())
+def test_every_float_key_refuses_nan_and_inf(overrides):
+    """lr=nan used to pass the range checks (every comparison with nan is false) and fail in torch 16 s later."""
+    base = compose_config(overrides)
+    container = OmegaConf.to_container(base, resolve=True)
+    keys = []
+
+    def visit(node, key):
+        if isinstance(node, dict):
+            for child, value in node.items():
+                visit(value, f"{key}.{child}" if key else child)
+        elif isinstance(node, float):
+            keys.append(key)
+
+    visit(container, "")
+    assert "trainer.optimizer.lr" in keys and len(keys) >= 4
+    for key, bad in zip(keys, itertools.cycle([math.nan, math.inf, -math.inf]), strict=False):
+        cfg = base.copy()
+        OmegaConf.update(cfg, key, bad)
+        with pytest.raises(ValueError) as error:
+            to_experiment_config(cfg, devices=False)
+        assert str(error.value) == f"{key}={bad} is not a finite number; give {key} a finite value"
+
+
+def test_a_float_list_entry_is_named():
+    with pytest.raises(ValueError, match=r"^budget.fractions\[1\]=inf is not a finite number"):
+        to_experiment_config(compose_config(["budget=subset", "budget.fractions=[0.1,inf]"]), devices=False)
+
+
+def test_the_testbed_prior_scale_equals_what_a_user_writes():
+    """0.3 / 0.1 is 2.9999999999999996 in floating point: `head.prior_scale=3` must be the same setting."""
+    default = to_experiment_config(compose_config([]), devices=False)
+    assert default.head.prior_scale == 3.0
+    assert to_experiment_config(compose_config(["head.prior_scale=3"]), devices=False).head.prior_scale == 3.0

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -16,6 +18,7 @@ import torch
 import epinet_al.experiment as experiment
 from epinet_al.active_learning.agent import Agent
 from epinet_al.active_learning.ledger import LabelLedger
+from epinet_al.active_learning.pool import pool_rounds
 from epinet_al.experiment import run_experiment
 from tests.cli_runs import run_cli
 from tests.tiny_configs import TINY, TINY_PRIORITIZED, experiment_config
@@ -54,6 +57,7 @@ def test_run_writes_curve_and_summary(seed0_runs, protocol):
 
     summary = json.loads((out / "summary.json").read_text())
     assert {"run", "metric", "final", "config", "versions"} <= set(summary)
+    assert summary["data"] == {}  # the testbed reads no files: its data is its generating config
     assert summary["run"]["protocol"] == protocol
     assert summary["metric"]["name"] in curve.columns
     assert summary["final"]["num_labels"] == curve["num_labels"].iloc[-1]
@@ -296,3 +300,23 @@ def test_cli_runs_in_a_subprocess(seed0_runs, tmp_path):
     assert (tmp_path / "summary.json").exists()
     # The command composes and converts the config exactly as the tests do: the same run.
     assert (tmp_path / "curve.csv").read_bytes() == (seed0_runs["prioritized"] / "curve.csv").read_bytes()
+
+
+def test_a_model_that_predicts_one_class_is_flagged_in_the_summary(caplog):
+    """`make run`'s models predicted one class with a low training loss: the collapse flag stayed off."""
+    task = SimpleNamespace(primary_metric="test/nll", num_outputs=2)
+    with caplog.at_level(logging.WARNING):
+        flags = experiment.final_diagnostics({"test/majority_fraction": 1.0, "train/loss": 0.1}, task)
+    assert flags == {"one_class": True, "collapsed": False}
+    assert "the model predicts one class: 100.0% of test predictions are the same class" in caplog.text
+    assert experiment.final_diagnostics({"test/majority_fraction": 0.9, "train/loss": 0.1}, task)["one_class"] is False
+
+
+def test_the_pool_protocol_shows_its_progress_in_rounds(tmp_path, capfd):
+    """The README's pool example ran 15 rounds of 1,000 steps behind a bar that counted labels ("labels: 33%,
+    9.4 s/it"); a round is the unit of work."""
+    run_experiment(experiment_config([*TINY["pool"], "progress_bar=true"]), tmp_path)
+    bar = capfd.readouterr().err.replace("\r", "\n")
+    # 20 labels: the initial 4, then 4 acquisitions of 4: 5 rounds.
+    assert "rounds: 100%" in bar and "5/5" in bar and "labels=20" in bar
+    assert pool_rounds(SimpleNamespace(initial_labels=10, acquire_size=10), 150) == 15

@@ -13,7 +13,10 @@ from __future__ import annotations
 import errno
 import logging
 import math
+import subprocess
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -82,8 +85,8 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_state(reference, tmp_pat
         result = run_cli(args, monkeypatch, capsys)
     assert result.code == 2
     assert result.error == (
-        "training loss is nan at step 4; stopped before the update (curve.csv and state.pt keep the last "
-        "evaluation point): lower trainer.optimizer.lr or set trainer.gradient_clip_norm"
+        "training loss is nan at step 4; stopped before the update (curve.csv and state.pt keep the evaluation "
+        "point at step 3): lower trainer.optimizer.lr or set trainer.gradient_clip_norm"
     )
     assert_last_good_point(tmp_path, step=3, reference=reference)
     # The kept state is good: the same command, with the fault gone, ends as if nothing happened.
@@ -96,10 +99,96 @@ def test_a_diverging_learning_rate_is_stopped_with_its_state_kept(tmp_path, monk
     args = [*TINY_PRIORITIZED, "budget.eval_labels=[4]", "trainer.optimizer.lr=1e30", f"hydra.run.dir={tmp_path}"]
     result = run_cli(args, monkeypatch, capsys)
     assert result.code == 2
-    assert result.error.startswith("training loss is nan at step 2; stopped before the update")
+    assert result.error.startswith(
+        "training loss is nan at step 2; stopped before the update (curve.csv and state.pt keep the evaluation "
+        "point at step 1)"
+    )
     state = saved_state(tmp_path)
     assert state["loop"]["step"] == 1 and len(pd.read_csv(tmp_path / CURVE_FILE)) == 1
     assert not (tmp_path / SUMMARY_FILE).exists()
+
+
+def test_a_divergence_before_the_first_evaluation_point_says_nothing_is_kept(tmp_path, monkeypatch, capsys):
+    # Before: "curve.csv and state.pt keep the last evaluation point", and the folder did not exist.
+    folder = tmp_path / "run"
+    result = run_cli([*TINY_PRIORITIZED, "trainer.optimizer.lr=1e30", f"hydra.run.dir={folder}"], monkeypatch, capsys)
+    assert result.code == 2
+    assert result.error == (
+        "training loss is nan at step 2; stopped before the update (no evaluation point was reached: nothing is "
+        "kept): lower trainer.optimizer.lr or set trainer.gradient_clip_norm"
+    )
+    assert not folder.exists()
+
+
+def full_disk_after(limit: int):
+    """An atomic_write whose file takes ``limit`` bytes, then fails as a full disk does (ENOSPC): torch's
+    writer gets the OSError from ``write`` and raises its own RuntimeError ("unexpected pos ...")."""
+
+    def write(path, fill, mode="w", _write=checkpoint.atomic_write):
+        def limited(handle):
+            class Full:
+                def __init__(self):
+                    self.size = 0
+
+                def write(self, data):
+                    self.size += len(data)
+                    if self.size > limit:
+                        raise OSError(errno.ENOSPC, "No space left on device")
+                    return handle.write(data)
+
+                def flush(self):
+                    handle.flush()
+
+            fill(Full())
+
+        _write(path, limited, mode)
+
+    return write
+
+
+def test_a_full_disk_while_torch_saves_the_state_is_named(tmp_path, monkeypatch):
+    # Before: "[enforce fail at inline_container.cc:672] . unexpected pos 19200 vs 19096" (torch's RuntimeError).
+    saver = checkpoint.Checkpointer(tmp_path, {"seed": 0})
+    part = SimpleNamespace(state_dict=lambda: {"weights": torch.zeros(4096)}, rows=[])
+    saver.attach(module=part, optimizer=part, ledger=part, streams=part, recorder=part, wandb_run_id=None)
+    monkeypatch.setattr(checkpoint, "atomic_write", full_disk_after(1000))
+    with pytest.raises(OSError) as error:
+        saver.save({"step": 1})
+    assert str(error.value) == (
+        f"could not save {tmp_path / STATE_FILE} ([Errno 28] No space left on device); no state was saved before: "
+        "run again to start afresh"
+    )
+    assert saver.kept() == "no evaluation point was reached: nothing is kept"
+    monkeypatch.undo()
+    saver.save({"step": 1})
+    monkeypatch.setattr(checkpoint, "atomic_write", full_disk_after(1000))
+    with pytest.raises(OSError, match=r"\(\[Errno 28\] No space left on device\); the state saved before is kept: run"):
+        saver.save({"step": 2})
+    assert saver.kept() == "curve.csv and state.pt keep the evaluation point at step 1"
+    assert saved_state(tmp_path)["loop"]["step"] == 1
+
+
+@pytest.mark.slow
+def test_a_file_size_limit_gives_the_same_line(tmp_path):
+    """`ulimit -f` (the trial's N50): the kernel refuses the write with EFBIG inside torch's writer."""
+    limit = 60 * 1024  # curve.csv fits, state.pt does not: torch fails inside its writer (the trial: ulimit -f 60)
+    code = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, "
+        f"({limit}, {limit})); sys.argv = ['epinet-al', *sys.argv[1:]]; from epinet_al.cli import main; main()"
+    )
+    folder = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-c", code, *TINY_PRIORITIZED, "trainer.num_threads=1", f"hydra.run.dir={folder}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"epinet-al: error: could not save {folder / STATE_FILE} ([Errno 27] File too large); no state was saved "
+        "before: run again to start afresh"
+    )
+    assert not (folder / STATE_FILE).exists()
 
 
 @pytest.mark.slow

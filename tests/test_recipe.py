@@ -154,9 +154,9 @@ def test_final_diagnostics_flag_a_collapsed_model_and_an_inert_index():
 
     task = ActiveLearningTask("sst2", None, None, None, num_outputs=2, primary_metric="val/acc", metric_mode="max")
     stuck = {"val/majority_fraction": 1.0, "train/loss": math.log(2), "val/spread": 0.0}
-    assert final_diagnostics(stuck, task) == {"collapsed": True, "index_inert": True}
+    assert final_diagnostics(stuck, task) == {"one_class": True, "collapsed": True, "index_inert": True}
     learning = {"val/majority_fraction": 0.55, "train/loss": 0.3, "val/spread": 0.4}
-    assert final_diagnostics(learning, task) == {"collapsed": False, "index_inert": False}
+    assert final_diagnostics(learning, task) == {"one_class": False, "collapsed": False, "index_inert": False}
 
 
 def test_settings_digest_tells_settings_apart_but_not_seeds():

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 import epinet_al.experiment
-from epinet_al.run_folder import lock, unlock
+from epinet_al.run_folder import config_differences, lock, unlock
 from epinet_al.tracking.recorder import CURVE_FILE, SUMMARY_FILE
 from tests.cli_runs import run_cli, snapshot
 from tests.tiny_configs import TINY_PRIORITIZED
@@ -160,3 +160,13 @@ def test_a_slurm_sweep_is_not_checked_against_this_machines_devices():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="has no GPU"):
             _experiment_config(local)
+
+
+def test_config_differences_ignore_float_round_off():
+    """A run saved with the old prior scale 0.3 / 0.1 = 2.9999999999999996 is the run of head.prior_scale=3."""
+    saved = {"head": {"prior_scale": 0.3 / 0.1, "index_dim": 8, "on": True}, "seed": 0}
+    assert config_differences(saved, {"head": {"prior_scale": 3.0, "index_dim": 8, "on": True}, "seed": 0}) == []
+    assert config_differences(saved, {"head": {"prior_scale": 3.001, "index_dim": 8, "on": "yes"}, "seed": 0}) == [
+        "head.prior_scale (2.9999999999999996 saved, 3.001 now)",
+        "head.on (True saved, 'yes' now)",
+    ]

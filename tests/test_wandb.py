@@ -105,11 +105,14 @@ def test_offline_run_logs_the_curve_against_num_labels(wandb_env):
     # Diagnostics have no better direction (a larger spread is not worse): W&B's default, the last value.
     assert not any(run.summaries.get(name) for name in ("test/spread", "test/spread_cv", "train/l2_weight"))
 
-    # One history row per curve row, at W&B step = the loop's step, with the same values.
+    # One history row per label count, the last curve row there (the run's last two points are both at the
+    # budget of 20 labels), at W&B step = the loop's step, with the same values.
+    assert curve["num_labels"].tolist()[-2:] == [20, 20]
+    last = curve.drop_duplicates("num_labels", keep="last")
     rows = points(run)
-    assert [row["_step"] for row in rows] == [row["step"] for row in rows] == curve["step"].tolist()
+    assert [row["_step"] for row in rows] == [row["step"] for row in rows] == last["step"].tolist()
     for column in ["num_labels", *metrics]:
-        assert [row[column] for row in rows] == pytest.approx(curve[column].tolist())
+        assert [row[column] for row in rows] == pytest.approx(last[column].tolist())
 
     # Summary: final metrics and the area under each curve, as in summary.json.
     assert {k: run.summary[f"final/{k}"] for k in summary["final"]} == pytest.approx(summary["final"])
@@ -180,6 +183,43 @@ def test_a_run_that_fails_closes_its_wandb_run_as_failed(wandb_env):
     assert run.exit_code == 1 and not (out / "summary.json").exists()
 
 
+class FakeRun:
+    """The part of a wandb Run the tracker uses, recording what is logged."""
+
+    def __init__(self):
+        self.step, self.id, self.logged, self.exit_code = 0, "fake", [], None
+        self.summary = {}
+
+    def define_metric(self, *args, **kwargs):
+        pass
+
+    def log(self, row, step=None, commit=True):
+        self.logged.append(step if "num_labels" in row else "final")
+
+    def finish(self, exit_code=0):
+        self.exit_code = exit_code
+
+
+@pytest.mark.parametrize("end", ["finish", "fail"])
+def test_one_point_per_label_count_is_sent_the_last(end):
+    # The trial's N8: the points after the label budget all have num_labels = max_labels, and every dashboard
+    # curve ended in a vertical segment there.
+    run = FakeRun()
+    tracker = WandbTracker(run)
+    for step, labels in [(2, 5), (3, 10), (7, 20)]:
+        tracker.log({"step": step, "num_labels": labels, "test/nll": 1 / step})
+    assert run.logged == [2, 3]  # the live curve is one point behind
+    for step in (10, 20, 30):
+        tracker.log({"step": step, "num_labels": 20, "test/nll": 1 / step})
+    assert run.logged == [2, 3]
+    if end == "finish":
+        tracker.finish({"metric": {"name": "test/nll"}, "final": {}}, [])
+        assert run.logged == [2, 3, 30, "final"] and run.exit_code == 0
+    else:
+        tracker.fail()
+        assert run.logged == [2, 3, 30] and run.exit_code == 1
+
+
 def test_unknown_mode_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown W&B mode 'onlin'; valid modes: online, offline, disabled"):
         WandbTracker.start(
@@ -197,7 +237,7 @@ def test_unknown_mode_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_a_resumed_run_continues_its_wandb_run_and_holds_each_point_once(wandb_env):
-    # The evaluation points after the budget share num_labels (12); W&B steps keep them apart.
+    # The evaluation points after the budget share num_labels (12): W&B gets the last of them.
     rows = [{"step": s, "num_labels": min(4 * s, 12), "test/acc": s / 20, "test/nll": 1 / s} for s in (1, 2, 3, 6, 9)]
     out = wandb_env / "run"
     first = start_tracker(out)
@@ -213,12 +253,13 @@ def test_a_resumed_run_continues_its_wandb_run_and_holds_each_point_once(wandb_e
         second.log(row)
     second.finish({"metric": {"name": "test/acc"}, "final": rows[-1]}, rows)
 
-    # The newest folder, the one to sync, holds the whole curve of the same run: each point once, in order.
+    # The newest folder, the one to sync, holds the whole curve of the same run: each label count once, in
+    # order, with its last point.
     *_, newest = offline_folders(out)
     resumed = OfflineRun.load(newest)
     assert resumed.run_id == stopped.run_id == first.run_id
-    assert [{key: row[key] for key in rows[0]} for row in points(resumed)] == rows
-    assert [row["_step"] for row in points(resumed)] == [1, 2, 3, 6, 9]
+    assert [{key: row[key] for key in rows[0]} for row in points(resumed)] == [rows[0], rows[1], rows[4]]
+    assert [row["_step"] for row in points(resumed)] == [1, 2, 9]
     assert resumed.summary["test/acc"] == {"max": 9 / 20} and resumed.summary["test/nll"] == {"min": 1 / 9}
     assert resumed.exit_code == 0
 
@@ -275,3 +316,20 @@ def test_kill_9_then_resume_leaves_a_wandb_run_with_each_point_once(wandb_env, m
     for column in curve.columns:
         assert [row[column] for row in rows] == pytest.approx(curve[column].tolist())
     assert run.exit_code == 0
+
+
+def test_make_wandb_sync_uploads_the_newest_folder_of_each_run_under_any_folder(tmp_path):
+    # The trial's N12: `make wandb-sync` searched only the clone's outputs/ and multirun/.
+    for folder in ("a/wandb/offline-run-20260101_000000-abc", "a/wandb/offline-run-20260102_000000-abc",
+                   "b/c/wandb/offline-run-20260101_000000-xyz"):  # fmt: skip
+        (tmp_path / folder).mkdir(parents=True)
+    repo = Path(__file__).resolve().parents[1]
+    make = ["make", "-s", "-C", str(repo), "-o", ".venv/.installed-stamp", "wandb-sync", "WANDB=echo"]
+    result = subprocess.run([*make, f"WANDB_DIRS={tmp_path}"], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == [
+        "sync",
+        str(tmp_path / "a/wandb/offline-run-20260102_000000-abc"),
+        str(tmp_path / "b/c/wandb/offline-run-20260101_000000-xyz"),
+    ]
+    empty = subprocess.run([*make, f"WANDB_DIRS={tmp_path / 'b' / 'none'}"], capture_output=True, text=True)
+    assert empty.stdout.startswith(f"no offline W&B runs under {tmp_path / 'b' / 'none'}; runs written elsewhere: ")

@@ -18,9 +18,21 @@ from lightning_utilities import apply_to_collection
 
 from epinet_al.acquisition import Priority
 from epinet_al.active_learning import distributed
-from epinet_al.data.inputs import Inputs
+from epinet_al.data.inputs import Inputs, length_buckets, trim_rows
 from epinet_al.networks.specs import LR_SCHEDULES
 from epinet_al.tasks.task import Evaluator
+
+
+class Diverged(FloatingPointError):
+    """A non-finite training loss: the run stops before the update. Whoever knows what the run has kept
+    on disk words the message (``message``); ``str()`` alone leaves that part out."""
+
+    def __init__(self, loss: float, step: int):
+        self.loss, self.step = loss, step
+        super().__init__(f"training loss is {loss} at step {step}; stopped before the update")
+
+    def message(self, kept: str) -> str:
+        return f"{self} ({kept}): lower trainer.optimizer.lr or set trainer.gradient_clip_norm"
 
 
 def lr_factor(fit_step: int, fit_steps: int, schedule: str, warmup_ratio: float) -> float:
@@ -51,8 +63,11 @@ class Agent:
     """The Fabric-wrapped EnnModule and its optimizer, trained and queried by the acquisition loops.
 
     ``num_index_samples`` (A) index samples score candidates, ``eval_index_samples`` evaluate;
-    ``eval_generator`` draws the evaluation indices. The initial weights and optimizer state are kept
-    so that a protocol can retrain from them (``reset``).
+    ``eval_generator`` draws the evaluation indices. ``score_batch_size``: candidates per forward pass
+    where a scoring call gives none (None: all at once). ``max_padding``: token batches train in groups of
+    similar lengths, each padded to at most (1 + max_padding) positions per real token (None: one padded
+    batch). The initial weights and optimizer state are kept so that a protocol can retrain from them
+    (``reset``).
     """
 
     #: Called with the step number just before each training step (tests stop a run at a known point).
@@ -70,6 +85,8 @@ class Agent:
         gradient_clip_norm: float | None = None,
         lr_schedule: str = "constant",
         warmup_ratio: float = 0.0,
+        score_batch_size: int | None = None,
+        max_padding: float | None = None,
     ):
         if lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {lr_schedule!r}; valid schedules: {', '.join(LR_SCHEDULES)}")
@@ -82,6 +99,8 @@ class Agent:
         self.gradient_clip_norm = gradient_clip_norm
         self.lr_schedule = lr_schedule
         self.warmup_ratio = warmup_ratio
+        self.score_batch_size = score_batch_size
+        self.max_padding = max_padding
         self.base_lrs = [group["lr"] for group in optimizer.param_groups]
         # Captured before any restore: a protocol that retrains from scratch starts from the same weights.
         self._initial_weights = copy.deepcopy(module.state_dict())
@@ -110,16 +129,17 @@ class Agent:
         """Priority scores [B] of the pool examples ``candidates`` [B] from A index samples.
 
         One set of A indices serves every forward batch of the call, so the scores do not depend on how
-        the candidates are split into batches of ``batch_size`` (None: one batch). That lets token inputs
-        be sorted by length into the batches (``length_order``): each batch is padded to its own longest,
-        not the call's, and be shared out over the ranks of a data-parallel run (``distributed``), each
-        rank computing its contiguous share of the batches. ``targets`` (for a target priority) run with
-        the same indices; the priority gets their logits [A, T, C].
+        the candidates are split into batches of ``batch_size`` (None: the agent's ``score_batch_size``).
+        That lets token inputs be sorted by length into the batches (``length_order``): each batch is padded
+        to its own longest, not the call's, and be shared out over the ranks of a data-parallel run
+        (``distributed``), each rank computing its contiguous share of the batches. ``targets`` (for a target
+        priority) run with the same indices; the priority gets their logits [A, T, C].
         """
         module = self.module
         was_training = module.training
         module.eval()
         extra = {}
+        batch_size = batch_size or self.score_batch_size
         with torch.inference_mode():
             index = module.sample_index(self._samples(self.num_index_samples))
             order = length_order(pool, candidates, batch_size)
@@ -150,7 +170,8 @@ class Agent:
 
         In a data-parallel run each rank trains on its share of the batch (``distributed.share``), its
         data loss weighted by the share's size so that the gradients DDP averages over the ranks are
-        those of the whole batch; the returned loss is the whole batch's.
+        those of the whole batch; the returned loss is the whole batch's. Token inputs run in groups of
+        similar lengths (``micro_batches``): the same update as one padded batch, up to float rounding.
 
         ``num_labels`` sets the L2 weight; ``fit_step`` of ``fit_steps`` places the step in the current
         fit for the learning-rate schedule (a fit: one round of the pool protocol, one subset, or a whole
@@ -167,7 +188,7 @@ class Agent:
         rows = distributed.share(self.fabric, size)
         if distributed.is_sharded(self.fabric, size):
             batch = apply_to_collection(batch, torch.Tensor, lambda tensor: tensor[rows])
-        losses = self.module.training_step(self.fabric.to_device(batch), num_labels)
+        losses = self.module.training_step(self.fabric.to_device(self.micro_batches(batch)), num_labels)
         loss, data_loss = losses["loss"], losses["data_loss"]
         finite = torch.isfinite(loss)
         if distributed.is_sharded(self.fabric, size):
@@ -178,10 +199,7 @@ class Agent:
             summed = self.fabric.all_reduce(torch.stack([data_loss.detach() * weight, loss.detach()]), reduce_op="sum")
             data_loss, finite = summed[0], torch.isfinite(summed[1])
         if not finite:
-            raise FloatingPointError(
-                f"training loss is {loss.item()} at step {step}; stopped before the update (curve.csv and state.pt "
-                "keep the last evaluation point): lower trainer.optimizer.lr or set trainer.gradient_clip_norm"
-            )
+            raise Diverged(loss.item(), step)
         self.optimizer.zero_grad(set_to_none=True)
         self.fabric.backward(loss)
         if self.gradient_clip_norm is not None:
@@ -189,6 +207,19 @@ class Agent:
         self.optimizer.step()
         self.l2_weight = self.module.l2_weight(num_labels)
         return float(data_loss.detach())
+
+    def micro_batches(
+        self, batch: tuple[Any, torch.Tensor]
+    ) -> tuple[Any, torch.Tensor] | list[tuple[Any, torch.Tensor]]:
+        """A padded token batch as groups of similar lengths, each cut to its own longest (``max_padding``);
+        any other batch (vectors, features, or ``max_padding=None``) as it is."""
+        inputs, labels = batch
+        if self.max_padding is None or not isinstance(inputs, dict) or "attention_mask" not in inputs:
+            return batch
+        groups = length_buckets(inputs["attention_mask"], self.max_padding)
+        if len(groups) == 1:
+            return batch
+        return [(trim_rows(inputs, rows), labels[rows]) for rows in groups]
 
     def evaluate(self, evaluator: Evaluator) -> dict[str, float]:
         """Held-out metrics of the marginal and joint predictive from A index samples."""

@@ -37,6 +37,13 @@ def _set_global_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _os_error(error: BaseException | None) -> OSError | None:
+    """The OSError that ``error`` is or was raised while handling, if any."""
+    while error is not None and not isinstance(error, OSError):
+        error = error.__cause__ or error.__context__
+    return error
+
+
 def _load(path: Path, mmap: bool = False) -> dict[str, Any]:
     try:
         # weights_only=False: the file holds numpy and Python RNG states; it is this run's own file.
@@ -79,10 +86,18 @@ class Checkpointer:
             self.saved = _load(self.path)
             _check_same_config(self.path, self.saved["config"], config)
         self._parts: dict[str, Any] = {}
+        self._saved_step: int | None = None  # the loop step of this process's last save
 
     @property
     def curve(self) -> list[dict[str, float]]:
         return list(self.saved["curve"]) if self.saved else []
+
+    def kept(self) -> str:
+        """What a run that stops now leaves to resume from, in words for its error message."""
+        step = self._saved_step if self._saved_step is not None else (self.saved or {}).get("loop", {}).get("step")
+        if step is None:
+            return "no evaluation point was reached: nothing is kept"
+        return f"curve.csv and state.pt keep the evaluation point at step {step}"
 
     @property
     def wandb_run_id(self) -> str | None:
@@ -113,13 +128,21 @@ class Checkpointer:
             "curve": parts["recorder"].rows,
             "wandb_run_id": self._wandb_run_id,
         }
+        kept = (
+            "the state saved before is kept: run again in the same folder to resume from it"
+            if self.path.is_file()
+            else "no state was saved before: run again to start afresh"
+        )
         try:
             atomic_write(self.path, lambda handle: torch.save(state, handle), mode="wb")
-        except OSError as error:
-            raise OSError(
-                f"could not save {self.path} ({error}); the state saved before is kept: run again in the same "
-                "folder to resume from it"
-            ) from error
+        except (OSError, RuntimeError) as error:
+            # torch's writer turns the file's OSError (a full disk, `ulimit -f`) into "[enforce fail at
+            # inline_container.cc] unexpected pos ..."; the OSError is its context.
+            cause = _os_error(error)
+            if cause is None:
+                raise
+            raise OSError(f"could not save {self.path} ({cause}); {kept}") from cause
+        self._saved_step = loop_state["step"]
 
     def restore(self) -> dict[str, Any] | None:
         """Load the saved state into the attached objects; the loop's state, or None for a fresh run."""

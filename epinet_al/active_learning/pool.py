@@ -8,6 +8,7 @@ Every evaluation point is a model trained on exactly the labels counted on the c
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -19,6 +20,12 @@ from epinet_al.active_learning.loop import Loop
 from epinet_al.active_learning.sampling import unlabeled_candidates
 
 
+def pool_rounds(budget: Any, labels: int) -> int:
+    """The rounds (evaluation points) of a pool run by the time it has ``labels`` labels: the initial set's,
+    then one per acquisition of up to ``budget.acquire_size``."""
+    return 1 + math.ceil(max(0, labels - budget.initial_labels) / budget.acquire_size)
+
+
 def run_pool(loop: Loop, budget: Any) -> None:
     """Run rounds until the label budget is used; ``loop.record`` gets one row per round.
 
@@ -26,7 +33,8 @@ def run_pool(loop: Loop, budget: Any) -> None:
     restored first: the loop then continues with that round's acquisition.
     """
     agent, ledger, acquisition = loop.agent, loop.ledger, loop.acquisition
-    bar = tqdm(desc="labels", total=ledger.budget, disable=not loop.progress_bar, leave=False)
+    # Progress in rounds, the unit of work (each a whole fit of train_steps); the labels as its postfix.
+    bar = tqdm(desc="rounds", total=pool_rounds(budget, ledger.budget), disable=not loop.progress_bar, leave=False)
 
     def train_and_evaluate(step: int) -> int:
         """Train on every labeled example, evaluate, save; returns the total step count."""
@@ -43,12 +51,14 @@ def run_pool(loop: Loop, budget: Any) -> None:
             first_step=step,
         )
         loop.evaluation_point(step, {"train/loss": loss}, {"step": step})
-        bar.update(ledger.num_labels - bar.n)
+        bar.update()
+        bar.set_postfix(labels=ledger.num_labels)
         return step
 
     saved = loop.restore()
     if saved:
         step = saved["step"]
+        bar.update(pool_rounds(budget, ledger.num_labels))
     else:
         ledger.reveal(torch.randperm(len(loop.pool), generator=loop.generator)[: budget.initial_labels])
         step = train_and_evaluate(0)

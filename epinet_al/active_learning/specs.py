@@ -54,11 +54,14 @@ class PrioritizedBudgetConfig:
     train_on: str = "selected"
     steps_per_draw: int = 1  # SGD steps per step (draw) with train_on=labeled
     train_batch_size: int = 0  # examples per SGD step with train_on=labeled (0: batch_size)
-    # Candidates per forward pass when scoring; token inputs are sorted by length into the passes.
-    score_batch_size: int = 1024
+    # Candidates per forward pass when scoring; token inputs are sorted by length into the passes. null: the
+    # model's inference batch (model.batch_size where the encoder runs, eval.batch_size on features or vectors).
+    score_batch_size: int | None = None
 
     def __post_init__(self) -> None:
-        check_positive(self, "budget", "candidate_batch_size", "batch_size", "max_steps", "score_batch_size")
+        check_positive(self, "budget", "candidate_batch_size", "batch_size", "max_steps")
+        if self.score_batch_size is not None:
+            check_positive(self, "budget", "score_batch_size")
         check_at_least(self, "budget", 0, "0: no cap", "max_labels")
         check_at_least(self, "budget", 0, "0: only at eval_labels and the end", "eval_every")
         check_choice("budget", "replay", self.replay, REPLAYS)
@@ -98,19 +101,13 @@ class PoolBudgetConfig:
     batch_size: int = 100
     reinitialize: bool = True  # retrain from the initial weights each round (else warm start)
     pool_subsample: int = 0  # score only this many random unlabeled examples per round (0: all)
-    score_batch_size: int = 1024  # candidates scored per forward pass
+    # Candidates scored per forward pass (null: the model's inference batch, as in the prioritized loop).
+    score_batch_size: int | None = None
 
     def __post_init__(self) -> None:
-        check_positive(
-            self,
-            "budget",
-            "max_labels",
-            "initial_labels",
-            "acquire_size",
-            "train_steps",
-            "batch_size",
-            "score_batch_size",
-        )
+        check_positive(self, "budget", "max_labels", "initial_labels", "acquire_size", "train_steps", "batch_size")
+        if self.score_batch_size is not None:
+            check_positive(self, "budget", "score_batch_size")
         check_at_least(self, "budget", 0, "0: score the whole pool", "pool_subsample")
         if self.initial_labels > self.max_labels:
             raise ValueError(

@@ -25,6 +25,7 @@ Text cells are kept verbatim; label cells are stripped of surrounding spaces. An
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,12 +60,16 @@ class TextExamples:
         text_b: N second texts for pair tasks, else None.
         labels: [N] int64 class ids, or float32 scores for regression (STS-B).
         source: where the rows came from (file path or hub dataset and split), for logs and errors.
+        fingerprint: the identity of the data read, recorded with the run's results so that runs on
+            different data are never compared as one problem: `sha256:<hex>` of a file's bytes, or
+            `hf:<dataset>/<config>[<split>]@<fingerprint>` of a hub dataset; "" when unknown.
     """
 
     text_a: list[str]
     text_b: list[str] | None
     labels: torch.Tensor
     source: str
+    fingerprint: str = ""
 
     def __post_init__(self) -> None:
         n = len(self.text_a)
@@ -184,7 +189,13 @@ def read_glue_file(path: Path, task: GlueTask, split: str = "train") -> TextExam
             text_b.append(cells[ib])
 
     dtype = torch.float32 if task.is_regression else torch.long
-    return TextExamples(text_a, text_b, torch.tensor(labels, dtype=dtype), f"{path} ({task.name} {split})")
+    return TextExamples(
+        text_a,
+        text_b,
+        torch.tensor(labels, dtype=dtype),
+        f"{path} ({task.name} {split})",
+        fingerprint=f"sha256:{hashlib.sha256(data).hexdigest()}",
+    )
 
 
 def hub_split_name(split: str) -> str:
@@ -210,7 +221,9 @@ def load_glue_split_from_hub(task: GlueTask, split: str) -> TextExamples:
     text_b = list(ds[task.text_fields[1]]) if task.is_pair else None
     dtype = torch.float32 if task.is_regression else torch.long
     labels = torch.tensor(list(ds["label"]), dtype=dtype)
-    return TextExamples(text_a, text_b, labels, f"hf:{task.hub_dataset}/{task.hub_config}[{hub_split}]")
+    source = f"hf:{task.hub_dataset}/{task.hub_config}[{hub_split}]"
+    # The datasets library's hash of the prepared split (its cache files' identity); no public name for it.
+    return TextExamples(text_a, text_b, labels, source, fingerprint=f"{source}@{getattr(ds, '_fingerprint', '')}")
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -254,6 +267,9 @@ def _check_split(split: str, valid: tuple[str, ...], task: GlueTask) -> None:
 
 def _missing_file_message(task: GlueTask, split: str, path: Path) -> str:
     folder = path.parent
+    if path.exists():  # listed in the folder, yet not a file
+        kind = "a folder" if path.is_dir() else "not a regular file"
+        return f"{path}: is {kind}, not the file of GLUE task {task.name} split {split!r}; replace it with the TSV file"
     what = f"{path}: missing file for GLUE task {task.name} split {split!r}"
     if folder.is_dir():
         present = sorted(p.name for p in folder.iterdir())

@@ -62,7 +62,8 @@ class GlueTask:
     eval_splits: tuple[str, ...]
     metrics: tuple[str, ...]
     primary_metric: str
-    hub_dataset: str = "glue"
+    # The hub id with its owner: a bare "glue" makes `datasets` load a local ./glue folder instead.
+    hub_dataset: str = "nyu-mll/glue"
 
     def __post_init__(self) -> None:
         # Registry entries are code, so inconsistencies are programming errors; still raise, not assert.

@@ -17,11 +17,12 @@ import torch
 
 from epinet_al.data.disk_cache import cache_file, load_tensors, save_tensors
 from epinet_al.data.glue_files import TextExamples
+from epinet_al.data.inputs import SequenceInputs
 
 log = logging.getLogger(__name__)
 
 
-class TokenizedInputs:
+class TokenizedInputs(SequenceInputs):
     """Token ids of N examples; ``take(indices)`` gives the model-ready batch, padded to its longest.
 
     Attributes:
@@ -32,49 +33,19 @@ class TokenizedInputs:
     """
 
     def __init__(self, ids: torch.Tensor, offsets: torch.Tensor, type_ids: torch.Tensor | None, pad_id: int):
-        if offsets.ndim != 1 or offsets[0] != 0 or offsets[-1] != ids.shape[0]:
-            raise ValueError(f"offsets must run from 0 to the {ids.shape[0]} tokens, got shape {tuple(offsets.shape)}")
-        self.ids = ids
-        self.offsets = offsets
-        self.type_ids = type_ids
+        fields, pads = {"input_ids": ids}, {"input_ids": pad_id}
+        if type_ids is not None:
+            fields["token_type_ids"], pads["token_type_ids"] = type_ids, 0
+        super().__init__(fields, offsets, pads)
         self.pad_id = pad_id
 
-    def __len__(self) -> int:
-        return self.offsets.shape[0] - 1
+    @property
+    def ids(self) -> torch.Tensor:
+        return self.fields["input_ids"]
 
     @property
-    def lengths(self) -> torch.Tensor:
-        """[N] tokens per example."""
-        return self.offsets[1:] - self.offsets[:-1]
-
-    def take(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
-        """input_ids, attention_mask (and token_type_ids), each [B, L] int64, L the batch's longest."""
-        starts, lengths = self.offsets[indices], self.lengths[indices]
-        positions = torch.arange(int(lengths.max()) if lengths.numel() else 0)
-        mask = positions < lengths.unsqueeze(1)  # [B, L]
-        flat = (starts.unsqueeze(1) + positions).clamp(max=max(self.ids.shape[0] - 1, 0))
-        batch = {
-            "input_ids": torch.where(mask, self.ids[flat].long(), self.pad_id),
-            "attention_mask": mask.long(),
-        }
-        if self.type_ids is not None:
-            batch["token_type_ids"] = torch.where(mask, self.type_ids[flat].long(), 0)
-        return batch
-
-    def subset(self, rows: torch.Tensor) -> TokenizedInputs:
-        """The examples ``rows`` [R], in that order, as their own inputs."""
-        lengths = self.lengths[rows]
-        offsets = torch.zeros(rows.shape[0] + 1, dtype=torch.long)
-        offsets[1:] = lengths.cumsum(0)
-        # Position t of the subset is token (t - offsets[r]) of example rows[r].
-        owner = torch.repeat_interleave(torch.arange(rows.shape[0]), lengths)
-        source = self.offsets[rows][owner] + torch.arange(int(offsets[-1])) - offsets[:-1][owner]
-        type_ids = None if self.type_ids is None else self.type_ids[source]
-        return TokenizedInputs(self.ids[source], offsets, type_ids, self.pad_id)
-
-    def length_batches(self, batch_size: int) -> list[torch.Tensor]:
-        """All indices in batches of similar lengths (sorted, longest first): little padding at inference."""
-        return list(torch.sort(self.lengths, descending=True, stable=True).indices.split(batch_size))
+    def type_ids(self) -> torch.Tensor | None:
+        return self.fields.get("token_type_ids")
 
     def state_dict(self) -> dict[str, Any]:
         return {"ids": self.ids, "offsets": self.offsets, "type_ids": self.type_ids, "pad_id": self.pad_id}

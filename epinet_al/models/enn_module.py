@@ -74,19 +74,30 @@ class EnnModule(pl.LightningModule):
             return 0.0
         return self.l2_scale * self.enn.head.reference_l2(num_labels, self.temperature)
 
-    def training_step(self, batch: tuple[Any, torch.Tensor], num_labels: int = 0) -> dict[str, torch.Tensor]:
+    def training_step(
+        self, batch: tuple[Any, torch.Tensor] | list[tuple[Any, torch.Tensor]], num_labels: int = 0
+    ) -> dict[str, torch.Tensor]:
         """``loss`` (to minimise) and ``data_loss`` (without the L2 term) of one labeled batch, with the L2
-        weight for ``num_labels`` labels used so far."""
-        inputs, labels = batch
-        logits = self(inputs, self.sample_index(self.train_index_samples))  # [n_z, B, C]
-        if self.regression:  # C = 1
-            loss = F.mse_loss(logits[..., 0].float(), labels.float().expand(logits.shape[0], -1))
-        else:
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.repeat(logits.shape[0]))
+        weight for ``num_labels`` labels used so far.
+
+        ``batch`` is (inputs, labels), or a list of them: parts of one batch that run as separate forward
+        passes (token inputs in groups of similar lengths, ``Agent.train``). The parts share one set of
+        training indices and each weighs by its share of the examples, so the loss is the whole batch's.
+        """
+        parts = batch if isinstance(batch, list) else [batch]
+        index = self.sample_index(self.train_index_samples)
+        size = sum(labels.shape[0] for _, labels in parts)
+        loss = sum(self._data_loss(self(inputs, index), labels) * (labels.shape[0] / size) for inputs, labels in parts)
         weight = self.l2_weight(num_labels)
         total = loss + weight * self.enn.head.l2_penalty() if weight else loss
         # data_loss keeps its graph: a data-parallel step reweights it by the rank's share of the batch.
         return {"loss": total, "data_loss": loss}
+
+    def _data_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The loss of logits [n_z, B, C] averaged over the n_z indices and the B examples."""
+        if self.regression:  # C = 1
+            return F.mse_loss(logits[..., 0].float(), labels.float().expand(logits.shape[0], -1))
+        return F.cross_entropy(logits.flatten(0, 1).float(), labels.repeat(logits.shape[0]))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # Frozen parameters (the epinet prior, a frozen encoder) never reach the optimizer.

@@ -11,8 +11,8 @@ from epinet_al.data.inputs import Inputs
 def build_body(encoder: nn.Module | None, pool: Inputs) -> tuple[nn.Module, int]:
     """The body and the width F of the features [B, F] it gives the head.
 
-    ``encoder``: an ``EncoderBody`` that trains with the head (full fine-tuning), or None, and the body is the
-    identity on the pool's vectors (the testbed's inputs, or a frozen encoder's cached features).
+    ``encoder``: an ``EncoderBody`` that trains with the head (the whole encoder, or its top layers), or None,
+    and the body is the identity on the pool's vectors (the testbed's inputs, or a frozen encoder's cached features).
     """
     if encoder is not None:
         return encoder, encoder.feature_dim

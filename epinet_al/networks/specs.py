@@ -11,10 +11,12 @@ from typing import Any
 
 from omegaconf import II, MISSING, SI
 
+from epinet_al.networks.model_files import local_layer_count
 from epinet_al.registry import (
     HeadSpec,
     ModelSpec,
     Registry,
+    _unset,
     check_at_least,
     check_choice,
     check_positive,
@@ -22,7 +24,7 @@ from epinet_al.registry import (
 )
 
 POOLINGS = ("pooler", "cls", "mean")
-FINETUNE_MODES = ("full", "frozen")
+FINETUNE_MODES = ("full", "top", "frozen")
 LR_SCHEDULES = ("constant", "linear")
 PAIR_ENCODINGS = ("joint", "separate")
 
@@ -50,8 +52,12 @@ class EncoderModelConfig:
     init_seed: int = 0
     # The longest input the encoder takes; inputs are cut to min(task.max_length, model.max_length).
     max_length: int = 512
-    # "full": the encoder trains with the head; "frozen": features computed once and cached, the head trains alone.
+    # "full": the encoder trains with the head; "top": its top trainable_layers layers (and the pooler when
+    # pooling=pooler) train with the head on the lower layers' outputs, computed once and cached; "frozen":
+    # features computed once and cached, the head trains alone.
     finetune: str = "frozen"
+    # finetune=top: how many of the encoder's top layers train (1 .. its number of layers); null otherwise.
+    trainable_layers: int | None = None
     # "pooler": BERT's pooled output tanh(W h_CLS + b), the reference's features; "cls": the [CLS] hidden
     # state (for encoders without a trained pooler, such as MiniLM); "mean": mean of the token states.
     pooling: str = "cls"
@@ -93,11 +99,35 @@ class EncoderModelConfig:
             raise ValueError(
                 f"model.dropout_rate must be in [0, 1) or null (the checkpoint's), got {self.dropout_rate}"
             )
+        if self.finetune == "top":
+            if self.trainable_layers is None:
+                raise ValueError(
+                    "model.finetune=top needs model.trainable_layers=k, the number of the encoder's top layers that "
+                    "train (e.g. model.trainable_layers=2)"
+                )
+            if not _unset(self.path):  # a hub id's layer count is known once its config is loaded
+                check_trainable_layers(self, local_layer_count(self.path, self.config_overrides))
+        elif self.trainable_layers is not None and not _unset(self.trainable_layers):
+            raise ValueError(
+                f"model.trainable_layers={self.trainable_layers} applies to model.finetune=top, got "
+                f"model.finetune={self.finetune!r}; drop it or use model.finetune=top"
+            )
 
     @property
     def trains_encoder(self) -> bool:
-        """Whether the encoder is the ENN's body (full) rather than computing cached features (frozen)."""
-        return self.finetune == "full"
+        """Whether the encoder (all of it, or its top layers) is the ENN's body rather than computing cached
+        features (frozen)."""
+        return self.finetune in ("full", "top")
+
+
+def check_trainable_layers(cfg: EncoderModelConfig, layers: int | None) -> None:
+    """Refuse ``model.trainable_layers`` outside 1..``layers`` (the encoder's layer count; None: not known yet)."""
+    if cfg.trainable_layers < 1 or (layers is not None and cfg.trainable_layers > layers):
+        valid = f"1..{layers}" if layers is not None else "at least 1"
+        where = f" ({layers} layers)" if layers is not None else ""
+        raise ValueError(
+            f"model.trainable_layers={cfg.trainable_layers} is out of range for model={cfg.name}{where}; valid: {valid}"
+        )
 
 
 MODELS = Registry(

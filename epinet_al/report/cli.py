@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ReportError(f"no finished runs (with summary.json) under {args.sweep_dir}{skipped}")
         summary = summarize(sweep.runs, baseline=args.baseline, metric=args.metric, mode=args.mode)
         out_dir = args.out if args.out is not None else args.sweep_dir / "report"
-        report = write_report(summary, out_dir, skipped=sweep.skipped, flagged=sweep.flagged)
+        report = write_report(summary, out_dir, skipped=sweep.skipped, flagged=sweep.flagged, problems=sweep.problems)
         print(report)
         if args.results is not None:
             print(write_results(summary, args.sweep_dir, args.results))

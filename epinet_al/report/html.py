@@ -16,7 +16,21 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from epinet_al.report.compare import Band, Summary, TaskSummary
-from epinet_al.report.markdown import HOW_TO_READ, MISSING, SAVINGS_HOW_TO_READ, mean_ci, number, savings_cell
+from epinet_al.report.markdown import (
+    HOW_TO_READ,
+    MISSING,
+    SAVINGS_HOW_TO_READ,
+    WINS_HOW_TO_READ,
+    counts_line,
+    flagged_title,
+    mean_ci,
+    number,
+    plural,
+    problems_lines,
+    savings_cell,
+    win_rows,
+)
+from epinet_al.report.stats import savings_error_bars
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -25,23 +39,21 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f3f3f3; }
 p.note { color: #555; font-size: 0.9em; }
+.warn { background: #fff4e5; border-left: 4px solid #e8a33d; padding: 0.3em 0.8em; }
 """
 
 
-def render_html(summary: Summary, colors: Mapping[str, tuple[float, ...]], skipped: Mapping[str, str]) -> str:
-    """The whole report.html text; colors: agent -> RGBA in [0, 1], as in the PNG figures."""
+def render_html(
+    summary: Summary,
+    colors: Mapping[str, tuple[float, ...]],
+    skipped: Mapping[str, str],
+    flagged: Mapping[str, str] | None = None,
+    problems: Mapping[str, list[str]] | None = None,
+) -> str:
+    """The whole report.html text; colors: agent -> RGBA in [0, 1], as in the PNG figures. `flagged` and
+    `problems` as in report.md (markdown.render_markdown)."""
     figures = _Figures()
-    runs = sum(int(task.table["seeds"].sum()) for task in summary.tasks)
-    parts = [
-        "<h1>Active-learning comparison</h1>",
-        f"<p>{runs} finished runs of {len(summary.wins.index)} agents on {len(summary.tasks)} tasks.</p>",
-    ]
-    if skipped:
-        items = "".join(f"<li><code>{_e(run)}</code>: {_e(reason)}</li>" for run, reason in skipped.items())
-        parts.append(f"<details><summary>Skipped: {len(skipped)} runs (unfinished or unreadable)</summary>"
-                     f"<ul>{items}</ul></details>")  # fmt: skip
-    parts.append("<ul>" + "".join(f'<li><a href="#{_anchor(t.task)}">{_e(t.task)}</a></li>' for t in summary.tasks))
-    parts[-1] += '<li><a href="#wins">pairwise wins</a></li></ul>'
+    parts = header(summary, skipped, flagged or {}, problems or {})
     parts += [
         f'<p class="note">{_e(_plain(HOW_TO_READ))}</p>',
         f'<p class="note">{_e(_plain(SAVINGS_HOW_TO_READ))}</p>',
@@ -49,13 +61,34 @@ def render_html(summary: Summary, colors: Mapping[str, tuple[float, ...]], skipp
     parts += [_task_section(task, colors, figures) for task in summary.tasks]
     parts += [
         '<h2 id="wins">Pairwise wins across tasks</h2>',
-        "<p>Cell (row, column): the number of tasks on which the row agent's AUC is better than the column "
-        "agent's (tasks that ran both); <em>wins</em> is the row total.</p>",
-        summary.wins.rename_axis("agent").reset_index().to_html(index=False, border=0),
+        f"<p>{_e(_plain(WINS_HOW_TO_READ))}</p>",
+        _e_table(win_rows(summary.wins)),
     ]
     body = "\n".join(parts)
     head = f'<meta charset="utf-8">\n<title>Active-learning comparison</title>\n<style>{STYLE}</style>'
     return f'<!DOCTYPE html>\n<html lang="en">\n<head>\n{head}\n</head>\n<body>\n{body}\n</body>\n</html>\n'
+
+
+def header(
+    summary: Summary, skipped: Mapping[str, str], flagged: Mapping[str, str], problems: Mapping[str, list[str]]
+) -> list[str]:
+    """The page's top, before the figures: the counts, the split tasks, flagged and skipped runs, the contents."""
+    parts = ["<h1>Active-learning comparison</h1>", f"<p>{_e(counts_line(summary))}</p>"]
+    parts += [f'<p class="warn">{_inline(line)}</p>' for line in problems_lines(summary, problems)]
+    if flagged:
+        items = "".join(f"<li><code>{_e(run)}</code>: {_e(reason)}</li>" for run, reason in flagged.items())
+        parts.append(f'<div class="warn"><p>{_inline(flagged_title(flagged))}:</p><ul>{items}</ul></div>')
+    if skipped:
+        items = "".join(f"<li><code>{_e(run)}</code>: {_e(reason)}</li>" for run, reason in skipped.items())
+        parts.append(f"<details><summary>Skipped: {plural(len(skipped), 'run')} (unfinished or unreadable)</summary>"
+                     f"<ul>{items}</ul></details>")  # fmt: skip
+    parts.append("<ul>" + "".join(f'<li><a href="#{_anchor(t.task)}">{_e(t.task)}</a></li>' for t in summary.tasks))
+    parts[-1] += '<li><a href="#wins">pairwise wins</a></li></ul>'
+    return parts
+
+
+# Height of one legend entry, in pixels (plotly's default font).
+_LEGEND_LINE = 21
 
 
 class _Figures:
@@ -144,20 +177,37 @@ def _curves_figure(
         yaxis_title=f"{metric} ({better} is better)" if better else metric,
         hovermode="closest",
         template="plotly_white",
-        height=450,
+        **_legend_below(len(bands), 450),
     )
     return figure
+
+
+def _legend_below(entries: int, plot_height: int) -> dict:
+    """Layout keys that put the legend under the plot, one entry per line: agent names with their settings
+    run to 150 characters, and a legend on the right squeezed the plots to about 70 px. The figure grows by
+    the legend's height, so the plot keeps ``plot_height``."""
+    return {
+        "legend": {"orientation": "v", "yanchor": "top", "y": -0.12, "xanchor": "left", "x": 0},
+        "height": plot_height + _LEGEND_LINE * entries,
+        "margin": {"b": 60 + _LEGEND_LINE * entries},
+    }
 
 
 def _savings_figure(task: TaskSummary, colors: Mapping[str, tuple[float, ...]]) -> go.Figure:
     figure = go.Figure()
     for agent, rows in task.savings.groupby("agent", sort=False):
         baseline = agent == task.baseline
+        below, above = savings_error_bars(rows)
         figure.add_trace(
             go.Scatter(
                 x=rows["target_value"],
                 y=rows["savings_mean"],
-                error_y={"type": "data", "array": rows["savings_ci"].fillna(0.0), "visible": True},
+                error_y={
+                    "type": "data",
+                    "visible": True,
+                    "arrayminus": below,
+                    "array": above,
+                },
                 mode="lines+markers",
                 name=f"{agent} (baseline)" if baseline else agent,
                 line={"color": _rgba(colors[agent], 1.0), "dash": "dash" if baseline else "solid"},
@@ -175,7 +225,7 @@ def _savings_figure(task: TaskSummary, colors: Mapping[str, tuple[float, ...]]) 
         },
         yaxis_title="savings (labels ratio)",
         template="plotly_white",
-        height=420,
+        **_legend_below(task.savings["agent"].nunique(), 420),
     )
     return figure
 
@@ -220,6 +270,12 @@ def _e_table(frame: pd.DataFrame) -> str:
 
 def _e(text: object) -> str:
     return html.escape(str(text))
+
+
+def _inline(markdown: str) -> str:
+    """Escaped text with Markdown's `code` and **strong** marks as HTML."""
+    text = re.sub(r"`([^`]*)`", r"<code>\1</code>", _e(markdown))
+    return re.sub(r"\*\*([^*]*)\*\*", r"<strong>\1</strong>", text)
 
 
 def _plain(markdown: str) -> str:

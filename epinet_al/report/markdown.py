@@ -36,47 +36,79 @@ labels than the baseline). A cell is the mean ± 95% t-interval over the seeds t
 *k/S never* counts the seeds that never do. The last column is the baseline's final value. \
 Every number is in savings.csv."""
 
+WINS_HOW_TO_READ = (
+    "Cell (row, column *k*): the number of tasks on which the row agent's AUC is better than that of agent *k* "
+    "(tasks that ran both); *wins* is the row total. Columns are numbered as the rows."
+)
+
 # Runs listed by name in report.md when some were skipped; the rest are counted.
 MAX_LISTED = 20
 
 
 def render_markdown(
-    summary: Summary, skipped: Mapping[str, str] | None = None, flagged: Mapping[str, str] | None = None
+    summary: Summary,
+    skipped: Mapping[str, str] | None = None,
+    flagged: Mapping[str, str] | None = None,
+    problems: Mapping[str, list[str]] | None = None,
 ) -> str:
     """The whole report.md text; `skipped`: run folder -> why it was left out; `flagged`: run folder ->
-    why its (included) result is suspect."""
-    agents = summary.wins.index
-    runs = sum(int(task.table["seeds"].sum()) for task in summary.tasks)
-    parts = [
-        "# Active-learning comparison",
-        f"{runs} finished runs of {len(agents)} agents on {len(summary.tasks)} tasks.",
-    ]
+    why its (included) result is suspect; `problems`: task -> the keys in which its runs' data differ."""
+    parts = ["# Active-learning comparison", counts_line(summary)]
+    parts += problems_lines(summary, problems or {})
     if skipped:
         parts.append(skipped_text(skipped))
     if flagged:
-        lines = [
-            f"**Flagged: {len(flagged)} runs whose model collapsed** (included in the tables; their curves "
-            "measure nothing):"
-        ]
+        lines = [flagged_title(flagged) + ":"]
         lines += [f"- `{run}`: {reason}" for run, reason in list(flagged.items())[:MAX_LISTED]]
+        if len(flagged) > MAX_LISTED:
+            lines.append(f"- and {len(flagged) - MAX_LISTED} more")
         parts.append("\n".join(lines))
     parts += [HOW_TO_READ, SAVINGS_HOW_TO_READ]
     parts += [_task_section(task) for task in summary.tasks]
     parts += [
         "## Pairwise wins across tasks",
-        "Cell (row, column): the number of tasks on which the row agent's AUC is better than the "
-        "column agent's (tasks that ran both); *wins* is the row total.",
+        WINS_HOW_TO_READ,
         f"![win matrix]({WIN_MATRIX_PNG})",
         _win_table(summary.wins),
     ]
     return "\n\n".join(parts) + "\n"
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def counts_line(summary: Summary) -> str:
+    """ "8 finished runs of 4 agents on 1 task." """
+    runs = sum(int(task.table["seeds"].sum()) for task in summary.tasks)
+    agents, tasks = len(summary.wins.index), len(summary.tasks)
+    return f"{plural(runs, 'finished run')} of {plural(agents, 'agent')} on {plural(tasks, 'task')}."
+
+
+def problems_lines(summary: Summary, problems: Mapping[str, list[str]]) -> list[str]:
+    """One sentence per task whose runs are on different data (Markdown code marks around the keys)."""
+    lines = []
+    for task, keys in problems.items():
+        count = sum(section.task.startswith(f"{task} [") for section in summary.tasks)
+        lines.append(
+            f"Task `{task}` ran on {count} different data sets (they differ in {', '.join(f'`{k}`' for k in keys)}): "
+            "each is its own section, and nothing is compared across them."
+        )
+    return lines
+
+
+def flagged_title(flagged: Mapping[str, str]) -> str:
+    return (
+        f"**Flagged: {plural(len(flagged), 'run')} whose curve measures little** (included in the tables; "
+        "read them with care)"
+    )
+
+
 def skipped_text(skipped: Mapping[str, str]) -> str:
     """ "Skipped: N runs (unfinished or unreadable)" with the counts per reason and the first folders."""
     reasons = Counter(reason.split(":", 1)[0] for reason in skipped.values())
     counts = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
-    lines = [f"Skipped: {len(skipped)} runs (unfinished or unreadable): {counts}."]
+    lines = [f"Skipped: {plural(len(skipped), 'run')} (unfinished or unreadable): {counts}."]
     lines += [f"- `{run}`: {reason}" for run, reason in list(skipped.items())[:MAX_LISTED]]
     if len(skipped) > MAX_LISTED:
         lines.append(f"- and {len(skipped) - MAX_LISTED} more")
@@ -153,12 +185,21 @@ def _savings_section(task: TaskSummary) -> str:
     return "\n".join(lines)
 
 
-def _win_table(wins: pd.DataFrame) -> str:
+def win_rows(wins: pd.DataFrame) -> pd.DataFrame:
+    """The win matrix as table rows: `#`, `agent`, one column per agent by its number (long names as column
+    headers made the table several pages wide), `wins`; the diagonal (no comparison) is MISSING."""
     agents = list(wins.index)
-    lines = ["| agent | " + " | ".join(agents) + " | wins |", "|---|" + "--:|" * (len(agents) + 1)]
-    for agent in agents:
-        cells = [MISSING if other == agent else str(wins.at[agent, other]) for other in agents]
-        lines.append(f"| {agent} | " + " | ".join(cells) + f" | {wins.at[agent, 'wins']} |")
+    rows = []
+    for i, agent in enumerate(agents, start=1):
+        cells = {str(j): MISSING if other == agent else str(wins.at[agent, other]) for j, other in enumerate(agents, 1)}
+        rows.append({"#": str(i), "agent": agent, **cells, "wins": str(wins.at[agent, "wins"])})
+    return pd.DataFrame(rows)
+
+
+def _win_table(wins: pd.DataFrame) -> str:
+    rows = win_rows(wins)
+    lines = ["| " + " | ".join(rows.columns) + " |", "|--:|---|" + "--:|" * (len(rows.columns) - 2)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows.itertuples(index=False)]
     return "\n".join(lines)
 
 

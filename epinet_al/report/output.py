@@ -29,12 +29,14 @@ def write_report(
     out_dir: Path | str,
     skipped: Mapping[str, str] | None = None,
     flagged: Mapping[str, str] | None = None,
+    problems: Mapping[str, list[str]] | None = None,
 ) -> Path:
     """Write report.md, report.html, one `<task>.png` per task, win_matrix.png, summary.csv and
     savings.csv into `out_dir`.
 
     skipped: run folder -> why it was left out (runs.Sweep.skipped); report.md counts them.
     flagged: run folder -> why its included result is suspect (runs.Sweep.flagged, a collapsed model).
+    problems: task -> the keys in which its runs' data differ (runs.Sweep.problems); both pages say so.
     Rendering everything before writing anything means a failure while plotting leaves the folder
     as it was; report.md goes last, so its presence means the other files are complete.
     Returns the path of report.md. Raises ReportError if `out_dir` cannot be created or written.
@@ -48,8 +50,8 @@ def write_report(
     files[WIN_MATRIX_PNG] = win_matrix_figure(summary.wins)
     files[SUMMARY_CSV] = summary_table(summary).to_csv(index=False).encode()
     files[SAVINGS_CSV] = savings_table(summary).to_csv(index=False).encode()
-    files[REPORT_HTML] = render_html(summary, colors, skipped).encode()
-    files[REPORT_MD] = render_markdown(summary, skipped, flagged).encode()
+    files[REPORT_HTML] = render_html(summary, colors, skipped, flagged, problems).encode()
+    files[REPORT_MD] = render_markdown(summary, skipped, flagged, problems).encode()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from epinet_al.report.compare import Band, TaskSummary
+from epinet_al.report.stats import savings_error_bars
 
 WIN_MATRIX_PNG = "win_matrix.png"
 
@@ -48,11 +49,14 @@ def task_figure(task: TaskSummary, colors: dict[str, tuple[float, ...]]) -> byte
     baseline dashed; then, with a baseline, the panel "savings vs target"."""
     panels = len(task.bands) + (not task.savings.empty)
     figure = Figure(figsize=(6.0 * panels, 4.5), layout="constrained")
-    figure.suptitle(f"{task.task} ({seed_count(task.table['seeds'])}, mean and 95% CI)")
+    # A band needs two seeds: with one seed per agent there is none to name.
+    bands = ", mean and 95% CI" if task.table["seeds"].max() > 1 else ""
+    figure.suptitle(f"{task.task} ({seed_count(task.table['seeds'])}{bands})")
     axes = figure.subplots(1, panels, squeeze=False)[0]
     for ax, (metric, bands) in zip(axes, task.bands.items(), strict=False):
         for agent, band in bands.items():
             _draw_band(ax, band, agent, colors[agent], dashed=agent == task.baseline)
+        ax.set_ylim(*y_limits(bands.values()))
         better = {"min": "lower", "max": "higher"}[task.mode] if metric == task.metric else None
         ax.set_xlabel("labels used")
         ax.set_ylabel(f"{metric} ({better} is better)" if better else metric)
@@ -73,7 +77,7 @@ def _draw_savings(ax: Axes, task: TaskSummary, colors: dict[str, tuple[float, ..
         ax.errorbar(
             rows["target_value"],
             rows["savings_mean"],
-            yerr=rows["savings_ci"].fillna(0.0),
+            yerr=np.stack(savings_error_bars(rows)),
             color=colors[agent],
             linestyle="--" if agent == task.baseline else "-",
             marker="o",
@@ -90,39 +94,59 @@ def _draw_savings(ax: Axes, task: TaskSummary, colors: dict[str, tuple[float, ..
 
 
 def win_matrix_figure(wins: pd.DataFrame) -> bytes:
-    """PNG heatmap of the win matrix (stats.win_matrix); the "wins" column goes in the labels."""
+    """PNG heatmap of the win matrix (stats.win_matrix). Rows carry the agents' names with their number and
+    total wins; columns only the numbers, so that long names (agents named by their settings) do not take
+    the figure, as rotated column labels did."""
     agents = list(wins.index)
     counts = wins[agents].to_numpy()
-    size = 1.5 + 0.6 * len(agents)
-    # Room for the tick labels: agent names with their settings run to dozens of characters.
-    label_inches = 0.07 * max(len(agent) for agent in agents) + 0.4
-    figure = Figure(figsize=(size + 1.5 + label_inches, size + 0.6 * label_inches), layout="constrained")
+    size = 1.5 + 0.5 * len(agents)
+    labels = [f"{i}. {agent} ({wins.at[agent, 'wins']})" for i, agent in enumerate(agents, start=1)]
+    label_inches = 0.075 * max(len(label) for label in labels)
+    figure = Figure(figsize=(size + 1.2 + label_inches, size + 0.8), layout="constrained")
     ax = figure.subplots()
     # An agent is not compared with itself: the diagonal is masked and drawn grey.
     off_diagonal = np.ma.masked_where(np.eye(len(agents), dtype=bool), counts)
     image = ax.imshow(off_diagonal, cmap=colormaps["Blues"].with_extremes(bad="0.85"), vmin=0)
-    figure.colorbar(image, ax=ax, label="tasks won", ticks=MaxNLocator(integer=True))
+    figure.colorbar(image, ax=ax, label="tasks won", ticks=MaxNLocator(integer=True), shrink=0.8)
     for (i, j), count in np.ndenumerate(counts):
         if i != j:
             # White text on the darkest cells, where black would not read.
             dark = counts.max() > 0 and count > 0.6 * counts.max()
             ax.text(j, i, str(count), ha="center", va="center", color="white" if dark else "black")
-    ax.set_xticks(range(len(agents)), agents, rotation=45, ha="right")
-    ax.set_yticks(range(len(agents)), [f"{a} ({wins.at[a, 'wins']})" for a in agents])
-    ax.set_xlabel("column agent")
+    ax.set_xticks(range(len(agents)), [str(i) for i in range(1, len(agents) + 1)])
+    ax.set_yticks(range(len(agents)), labels)
+    ax.set_xlabel("column agent (by number)")
     ax.set_ylabel("row agent (total wins)")
-    ax.set_title("tasks where the row's AUC beats the column's")
+    figure.suptitle("tasks where the row's AUC beats the column's")
     return _png(figure)
+
+
+def y_limits(bands: Iterable[Band], reach: float = 0.5) -> tuple[float, float]:
+    """The y range of a metric panel: every agent's mean curve with a margin, and the bands only up to
+    ``reach`` times the means' spread beyond them. One wide band (two seeds far apart at 10 labels) otherwise
+    sets the scale, and the curves the panel is about overlap in a strip of it."""
+    bands = list(bands)
+    means = np.concatenate([band.mean[np.isfinite(band.mean)] for band in bands])
+    lower = np.concatenate([band.lower[np.isfinite(band.lower)] for band in bands] + [means])
+    upper = np.concatenate([band.upper[np.isfinite(band.upper)] for band in bands] + [means])
+    lo, hi = float(means.min()), float(means.max())
+    span = hi - lo if hi > lo else max(abs(hi), 1.0) * 0.1
+    bottom, top = max(float(lower.min()), lo - reach * span), min(float(upper.max()), hi + reach * span)
+    margin = 0.05 * (top - bottom if top > bottom else span)
+    return bottom - margin, top + margin
 
 
 def _draw_band(ax: Axes, band: Band, agent: str, color: tuple[float, ...], dashed: bool) -> None:
     defined = np.isfinite(band.mean)
+    # A marker at each evaluation point: between them the line is an interpolation, and where bands overlap
+    # the markers tell the agents' means apart.
     ax.plot(
         band.labels[defined],
         band.mean[defined],
         color=color,
         linestyle="--" if dashed else "-",
-        marker="o" if defined.sum() == 1 else None,
+        marker="o",
+        markersize=4,
         label=f"{agent} (baseline)" if dashed else agent,
     )
     shaded = defined & np.isfinite(band.half_width)
@@ -131,7 +155,7 @@ def _draw_band(ax: Axes, band: Band, agent: str, color: tuple[float, ...], dashe
         band.lower[shaded],
         band.upper[shaded],
         color=color,
-        alpha=0.2,
+        alpha=0.15,
         linewidth=0,
     )
 

@@ -5,19 +5,23 @@ columns) and, once the run has finished, `summary.json` (which task and seed it 
 primary metric, and the whole resolved config). Run folders may sit at any depth below the sweep
 folder.
 
-Agents are defined by the config: runs of one task are seeds of one agent only when their configs
-are equal once the keys in `IGNORED_KEYS` are removed. See `load_sweep`.
+Runs are compared only on the same data: runs of one task whose data differ (the task's config, or the
+fingerprints of the files they read, see `data_identity`) are different problems, each its own section
+of the report. Agents are defined by the config: runs of one problem are seeds of one agent only when
+their configs are equal once the keys in `IGNORED_KEYS` are removed. See `load_sweep`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from epinet_al.report.errors import ReportError
@@ -47,6 +51,9 @@ IGNORED_KEYS = (
     "model.cache_dir",
     "task.data_dir",
 )
+# Significant digits a float setting is compared (and shown) with: derived values such as 0.3 / 0.1 =
+# 2.9999999999999996 (an older run's prior scale) are the 3 that a user writes.
+FLOAT_DIGITS = 12
 # A section's own settings are compared only among runs that agree on the key naming its kind:
 # an epinet's index_dim is no setting of an mlp, and pool rounds no setting of a prioritized run.
 # The kind itself is compared among all runs (head.name and acquisition.priority are in the label).
@@ -68,6 +75,10 @@ class Sweep:
     skipped: dict[str, str] = field(default_factory=dict)
     # run folder -> why its result is suspect ("collapsed": near-constant predictions, training loss at or above log C).
     flagged: dict[str, str] = field(default_factory=dict)
+    # task -> the keys in which the data of its runs differ (`task.*` config keys, `data.<split>` file
+    # fingerprints), for tasks whose runs are on more than one problem; each problem is its own section,
+    # named `<task> [key=value, ...]` (see `load_sweep`).
+    problems: dict[str, list[str]] = field(default_factory=dict)
 
 
 def is_metric_column(name: str) -> bool:
@@ -95,9 +106,15 @@ def load_sweep(sweep_dir: Path | str) -> Sweep:
     (NaN where a run did not log it). Where several rows share a `num_labels`, the last logged
     value of each column is kept: the most trained model at that label count.
 
-    Agents: within a task, runs whose configs are equal without `IGNORED_KEYS` are seeds of one
-    agent; runs whose configs differ anywhere else are different agents. The agent's name is
-    `head/priority`, followed by ` [key=value, ...]` with the task's varying settings when there
+    Problems: runs of one task are compared only when their data are the same (`data_identity`: the task
+    config without the seed, and the fingerprints of the files read). Where a task's runs are on several
+    problems, each is its own section, its `task` column `<task> [key=value, ...]` with the keys that
+    differ (`Sweep.problems`): no mean, savings or paired difference mixes two test sets.
+
+    Agents: within a problem, runs whose configs are equal without `IGNORED_KEYS` are seeds of one
+    agent; runs whose configs differ anywhere else are different agents. Floats are compared to
+    FLOAT_DIGITS significant digits. The agent's name is
+    `head/priority`, followed by ` [key=value, ...]` with the problem's varying settings when there
     are any: the keys whose values differ between runs that both set them (a section's keys only
     among runs of the same head, priority, model or protocol, see `KINDS`); keys that only some
     runs set are added, as `key=unset`, only where the names would otherwise collide.
@@ -106,8 +123,8 @@ def load_sweep(sweep_dir: Path | str) -> Sweep:
     tuning chose per agent are not agent settings (each agent ran its own chosen values), and a baseline's
     parts (one per chosen configuration, each at the fractions it won) are joined into one curve per seed.
 
-    Unfinished runs (no summary.json), unreadable ones and runs without evaluation points are
-    skipped with a warning and listed in `Sweep.skipped`.
+    Unfinished runs (no summary.json), unreadable ones, runs without evaluation points and runs whose
+    primary metric is not finite somewhere are skipped with a warning and listed in `Sweep.skipped`.
     Raises ReportError if `sweep_dir` is not a folder, or if two runs have the same task, config
     and seed (naming both folders).
     """
@@ -116,7 +133,8 @@ def load_sweep(sweep_dir: Path | str) -> Sweep:
         raise ReportError(f"sweep folder not found: {sweep_dir}")
     tuned = tuned_keys(sweep_dir)
     ignored = (*IGNORED_KEYS, *(tuned or []))
-    loaded: list[tuple[pd.DataFrame, dict[str, Any]]] = []
+    # (curve with identity columns, flattened config, data identity) per run.
+    loaded: list[tuple[pd.DataFrame, dict[str, str], dict[str, str]]] = []
     skipped: dict[str, str] = {}
     flagged: dict[str, str] = {}
     for run_dir in find_run_dirs(sweep_dir):
@@ -126,46 +144,129 @@ def load_sweep(sweep_dir: Path | str) -> Sweep:
             skipped[name] = "unfinished"
             continue
         try:
-            frame, config = _load_run(run_dir, name, ignored)
+            frame, config, data = _load_run(run_dir, name, ignored)
         except (ReportError, OSError, ValueError) as err:
             # ValueError covers invalid JSON, undecodable bytes and CSV parser errors.
             log.warning("skipping unreadable run %s: %s", run_dir, err)
             skipped[name] = f"unreadable: {err}"
             continue
-        loaded.append((frame, config))
-        diagnostics = json.loads((run_dir / SUMMARY).read_text()).get("diagnostics") or {}
-        if diagnostics.get("collapsed"):
-            flagged[name] = "collapsed: near-constant predictions, training loss at or above log C"
+        loaded.append((frame, config, data))
+        reason = _flag(json.loads((run_dir / SUMMARY).read_text()))
+        if reason:
+            flagged[name] = reason
     if not loaded:
         return Sweep(pd.DataFrame(columns=[*ID_COLUMNS, "step", "num_labels"]), skipped, flagged)
     if tuned is not None:
         loaded = _join_parts(loaded)
     frames = []
-    for task in sorted({frame["task"].iat[0] for frame, _ in loaded}):
-        frames += _name_agents([(f, c) for f, c in loaded if f["task"].iat[0] == task], sweep_dir)
+    problems: dict[str, list[str]] = {}
+    for task in sorted({frame["task"].iat[0] for frame, _, _ in loaded}):
+        task_runs = [run for run in loaded if run[0]["task"].iat[0] == task]
+        sections, differing = _split_by_data(task, task_runs)
+        if differing:
+            problems[task] = differing
+            log.warning(
+                "task %s: runs on %d different data sets (they differ in %s) are compared separately",
+                task,
+                len(sections),
+                ", ".join(differing),
+            )
+        for section, section_runs in sections.items():
+            named = [(frame.assign(task=section), config) for frame, config, _ in section_runs]
+            frames += _name_agents(named, sweep_dir)
     runs = pd.concat(frames, ignore_index=True)
     # concat puts columns in first-seen order; settings go after the identity columns.
     settings = sorted(setting_columns(runs))
     rest = [c for c in runs.columns if c not in ID_COLUMNS and c not in settings]
-    return Sweep(runs[[*ID_COLUMNS, *settings, *rest]], skipped, flagged)
+    return Sweep(runs[[*ID_COLUMNS, *settings, *rest]], skipped, flagged, problems)
+
+
+def _flag(summary: Mapping[str, Any]) -> str | None:
+    """Why a finished run's curve measures little (summary.json's diagnostics), or None."""
+    diagnostics = summary.get("diagnostics") or {}
+    if diagnostics.get("collapsed"):
+        return "collapsed: near-constant predictions, training loss at or above log C"
+    if diagnostics.get("one_class"):
+        split = str(summary["metric"]["name"]).split("/")[0]
+        fraction = (summary.get("final") or {}).get(f"{split}/majority_fraction")
+        share = f"{100 * fraction:.1f}% of " if isinstance(fraction, int | float) else ""
+        return f"predicts one class: {share}{split} predictions are the same class (its accuracy is that class's share)"
+    return None
+
+
+def data_identity(config: Mapping[str, Any], data: Mapping[str, str] | None) -> dict[str, str]:
+    """What makes a run's data what it is, as dotted key -> text: its task config (the testbed's data is
+    generated from it) without the seed, which tells seeds apart, and `data.<split>` -> the fingerprint of
+    each file it read (summary.json's `data`). Where the fingerprints are recorded the folder they were
+    read from is no part of the identity (a copy of the same files is the same data); a run from before
+    they were recorded is known by `task.data_dir` instead."""
+    task = config.get("task", {})
+    task = task if isinstance(task, Mapping) else {}
+    ignored = {"seed"} | ({"data_dir"} if data is not None else set())
+    identity = {f"task.{k}": v for k, v in _flatten({k: v for k, v in task.items() if k not in ignored}).items()}
+    for split, fingerprint in (data or {}).items():
+        identity[f"data.{split}"] = str(fingerprint)
+    return identity
+
+
+def _split_by_data(
+    task: str, runs: list[tuple[pd.DataFrame, dict[str, str], dict[str, str]]]
+) -> tuple[dict[str, list[tuple[pd.DataFrame, dict[str, str], dict[str, str]]]], list[str]]:
+    """One task's runs grouped by their data identity: section name -> runs, and the keys that differ.
+    With one identity the section is the task itself; with several, `<task> [key=value, ...]` with the
+    differing keys (a fingerprint cut to 8 characters; `unset` where a run lacks the key)."""
+    groups: dict[str, list] = {}
+    for run in runs:
+        groups.setdefault(json.dumps(run[2], sort_keys=True), []).append(run)
+    if len(groups) == 1:
+        return {task: runs}, []
+    identities = [members[0][2] for members in groups.values()]
+    keys = sorted({k for identity in identities for k in identity})
+    differing = [k for k in keys if len({identity.get(k) for identity in identities}) > 1]
+    sections = {}
+    for identity, members in zip(identities, groups.values(), strict=True):
+        values = [f"{k}={_shown(k, identity.get(k, UNSET))}" for k in differing]
+        sections[f"{task} [{', '.join(values)}]"] = members
+    return sections, differing
+
+
+def _shown(key: str, value: str) -> str:
+    """A data identity's value in a section name: a fingerprint (`data.*`) cut to 8 characters,
+    `sha256:1f2e3d4c` or `hf:.../sst2[train]@1f2e3d4c`; config values as they are."""
+    if not key.startswith("data."):
+        return value
+    for mark in ("@", "sha256:"):
+        head, found, tail = value.rpartition(mark)
+        if found:
+            return f"{head}{mark}{tail[:8]}"
+    return value
 
 
 def flatten_config(config: Mapping[str, Any], ignored: tuple[str, ...] = IGNORED_KEYS) -> dict[str, str]:
-    """Dotted key -> value as text (JSON for non-strings; lists stay whole), without the ``ignored`` keys."""
+    """Dotted key -> value as text (JSON for non-strings; lists stay whole; floats to FLOAT_DIGITS
+    significant digits), without the ``ignored`` keys."""
+    flat = _flatten(config)
+    return {k: v for k, v in flat.items() if not any(k == i or k.startswith(i + ".") for i in ignored)}
+
+
+def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     flat: dict[str, str] = {}
-
-    def visit(node: Mapping[str, Any], prefix: str) -> None:
-        for key, value in node.items():
-            dotted = f"{prefix}{key}"
-            if any(dotted == k or dotted.startswith(k + ".") for k in ignored):
-                continue
-            if isinstance(value, Mapping):
-                visit(value, dotted + ".")
-            else:
-                flat[dotted] = value if isinstance(value, str) else json.dumps(value)
-
-    visit(config, "")
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat |= _flatten(value, dotted + ".")
+        else:
+            flat[dotted] = value if isinstance(value, str) else json.dumps(_rounded(value))
     return flat
+
+
+def _rounded(value: Any) -> Any:
+    """Floats (also inside lists) to FLOAT_DIGITS significant digits: equal settings compare equal."""
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.{FLOAT_DIGITS}g}")
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def varying_settings(configs: list[dict[str, str]]) -> tuple[list[str], list[str]]:
@@ -233,31 +334,34 @@ def _name_agents(loaded: list[tuple[pd.DataFrame, dict[str, str]]], sweep_dir: P
     return frames
 
 
-def _join_parts(loaded: list[tuple[pd.DataFrame, dict[str, str]]]) -> list[tuple[pd.DataFrame, dict[str, str]]]:
-    """Runs of one task, config and seed (a tuned baseline's parts) as one run: their curves in label order."""
-    parts: dict[str, list[tuple[pd.DataFrame, dict[str, str]]]] = {}
-    for frame, config in loaded:
+Run = tuple[pd.DataFrame, dict[str, str], dict[str, str]]  # curve, flattened config, data identity
+
+
+def _join_parts(loaded: list[Run]) -> list[Run]:
+    """Runs of one task, config, data and seed (a tuned baseline's parts) as one run: their curves in label order."""
+    parts: dict[str, list[Run]] = {}
+    for run in loaded:
+        frame, config, data = run
         identity = [frame["task"].iat[0], frame["head"].iat[0], frame["priority"].iat[0], int(frame["seed"].iat[0])]
-        parts.setdefault(json.dumps([*identity, config], sort_keys=True), []).append((frame, config))
+        parts.setdefault(json.dumps([*identity, config, data], sort_keys=True), []).append(run)
     joined = []
     for runs in parts.values():
         if len(runs) == 1:
             joined += runs
             continue
-        frames = [frame for frame, _ in runs]
-        labels = pd.concat([frame["num_labels"] for frame in frames])
-        if labels.duplicated().any():
+        frames = [frame for frame, _, _ in runs]
+        if pd.concat([frame["num_labels"] for frame in frames]).duplicated().any():
             names = " and ".join(frame["run"].iat[0] for frame in frames)
             raise ReportError(f"the parts {names} of one tuned agent and seed evaluate the same label counts")
         frame = pd.concat(frames, ignore_index=True).sort_values("num_labels", ignore_index=True)
         frame["run"] = " + ".join(part["run"].iat[0] for part in frames)
-        joined.append((frame, runs[0][1]))
+        joined.append((frame, runs[0][1], runs[0][2]))
     return joined
 
 
-def _load_run(run_dir: Path, name: str, ignored: tuple[str, ...]) -> tuple[pd.DataFrame, dict[str, str]]:
-    """One run's deduplicated curve with its identity columns in front, and its flattened config.
-    `agent` is left as head/priority; _name_agents names it."""
+def _load_run(run_dir: Path, name: str, ignored: tuple[str, ...]) -> Run:
+    """One run's deduplicated curve with its identity columns in front, its flattened config and its data
+    identity. `agent` is left as head/priority; _name_agents names it."""
     summary_path = run_dir / SUMMARY
     try:
         summary = json.loads(summary_path.read_text())
@@ -268,6 +372,9 @@ def _load_run(run_dir: Path, name: str, ignored: tuple[str, ...]) -> tuple[pd.Da
     config = summary.get("config", {})
     if not isinstance(config, Mapping):
         raise ReportError(f"{summary_path}: config is not an object")
+    data = summary.get("data")  # absent in runs from before the files were fingerprinted
+    if data is not None and not isinstance(data, Mapping):
+        raise ReportError(f"{summary_path}: data is not an object")
     mode = str(_field(metric, "metric", "mode", summary_path))
     if mode not in MODES:
         raise ReportError(f"{summary_path}: metric.mode {mode!r} is not one of {', '.join(MODES)}")
@@ -289,6 +396,15 @@ def _load_run(run_dir: Path, name: str, ignored: tuple[str, ...]) -> tuple[pd.Da
     curve = pd.read_csv(run_dir / CURVE)
     if "num_labels" not in curve.columns:
         raise ReportError(f"{run_dir / CURVE}: no num_labels column; columns: {', '.join(map(str, curve.columns))}")
+    primary = identity["metric"]
+    if primary in curve.columns:
+        # Before the rows are merged, whose GroupBy.last would hide a nan behind an earlier value.
+        bad = curve[~np.isfinite(curve[primary].to_numpy(dtype=float))]
+        if not bad.empty:
+            raise ReportError(
+                f"{run_dir / CURVE}: {primary} is {bad[primary].iat[0]} at {bad['num_labels'].iat[0]:g} labels "
+                "(not a finite number)"
+            )
     # GroupBy.last skips NaN, so each column keeps its latest logged value at that label count.
     curve = curve.dropna(subset=["num_labels"]).groupby("num_labels", sort=True).last().reset_index()
     if curve.empty:
@@ -299,7 +415,7 @@ def _load_run(run_dir: Path, name: str, ignored: tuple[str, ...]) -> tuple[pd.Da
     curve = curve[columns]
     for position, (key, value) in enumerate(identity.items()):
         curve.insert(position, key, value)
-    return curve, flatten_config(config, ignored)
+    return curve, flatten_config(config, ignored), data_identity(config, data)
 
 
 def _section(summary: Any, name: str, path: Path) -> Mapping[str, Any]:

@@ -121,6 +121,14 @@ def band_limits(column: str, mean: np.ndarray, half_width: np.ndarray) -> tuple[
     return np.clip(mean - half_width, lo, hi), np.clip(mean + half_width, lo, hi)
 
 
+def savings_error_bars(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(below, above) the mean of each savings_read_off row: its 95% t-interval, clipped at 0 below (a
+    ratio of label counts is positive; the interval of a few skewed seeds reaches far below 0), 0 where
+    there is no interval (one seed)."""
+    mean, half = rows["savings_mean"].to_numpy(dtype=float), rows["savings_ci"].fillna(0.0).to_numpy(dtype=float)
+    return np.minimum(half, np.maximum(mean, 0.0)), half
+
+
 def savings_read_off(targets: Curve, seed_curves: Sequence[Curve], mode: str) -> pd.DataFrame:
     """Labels an agent needs to reach each point of the baseline's curve, and the savings ratio.
 

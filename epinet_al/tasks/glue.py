@@ -5,12 +5,15 @@ The pool is ``task.pool_split`` (train) with its labels hidden behind the ledger
 ``val/<metric>`` (MNLI: ``val_matched/<metric>`` and ``val_mismatched/<metric>``), from the marginal
 prediction over A index samples: the mean of the A softmaxes, or of the A outputs for STS-B.
 
-Two modes, by ``model.finetune``:
+Three modes, by ``model.finetune``:
 - ``frozen``: the pool and the evaluation sets hold the encoder's pooled features [N, F], computed
   once under inference mode and cached on disk; the body is the identity and the head trains alone.
   A sentence pair is encoded by ``model.pair_encoding``: ``joint`` ([CLS] a [SEP] b [SEP], features
   [N, F]) or ``separate`` (each sentence alone, cached like a single-sentence split, and the head reads
   ``pair_features``: [N, 4F]).
+- ``top``: they hold the hidden states of the encoder's layer L - k at each example's real length
+  (``data/state_cache.py``: computed once by the lower layers, cached on disk, padded per batch); the top
+  k layers are the body and train with the head.
 - ``full``: they hold token ids (tokenized once, cached on disk, padded per batch); the encoder is the
   body and trains with the head; scoring a candidate batch runs it once under inference mode.
 """
@@ -39,17 +42,20 @@ from epinet_al.data.glue_files import (
     load_glue_split_from_hub,
 )
 from epinet_al.data.glue_tasks import GlueTask, get_glue_task, report_split_name
-from epinet_al.data.inputs import Inputs, TensorInputs
-from epinet_al.data.text_inputs import TokenizedInputs, cached_tokenize
+from epinet_al.data.inputs import Inputs, SequenceInputs, TensorInputs
+from epinet_al.data.state_cache import cached_states
+from epinet_al.data.text_inputs import cached_tokenize
 from epinet_al.metrics import dyadic_batches, glue_metrics, joint_nll, predict_outputs
 from epinet_al.metrics.uncertainty import uncertainty_diagnostics
 from epinet_al.networks.encoder import (
+    LowerLayers,
     build_encoder_body,
     encoder_identity,
+    encoder_layer_count,
     load_tokenizer,
     tokenizer_identity,
 )
-from epinet_al.networks.specs import EncoderModelConfig
+from epinet_al.networks.specs import EncoderModelConfig, check_trainable_layers
 from epinet_al.tasks.specs import GlueTaskConfig
 from epinet_al.tasks.task import ActiveLearningTask
 
@@ -107,19 +113,20 @@ def pair_features(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 
 class FrozenEncoder:
-    """Pooled features of token batches under inference mode; the encoder is loaded on the first call.
+    """A frozen network's outputs of token batches (pooled features, or the lower layers' hidden states) under
+    inference mode, on the CPU; the network (``build()``) is loaded on the first call.
 
-    With every feature already cached, a run never loads the encoder at all.
+    With every output already cached, a run never loads the encoder at all.
     """
 
-    def __init__(self, cfg: EncoderModelConfig, device: torch.device):
-        self.cfg = cfg
+    def __init__(self, build: Callable[[], torch.nn.Module], device: torch.device):
+        self.build = build
         self.device = device
         self.body: torch.nn.Module | None = None
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.body is None:
-            self.body = build_encoder_body(self.cfg).to(self.device).eval()
+            self.body = self.build().to(self.device).eval()
         with torch.inference_mode():
             return self.body({k: v.to(self.device) for k, v in batch.items()}).float().cpu()
 
@@ -133,10 +140,19 @@ def build_glue_task(
     """
     task = get_glue_task(cfg.name)
     data_dir = _data_dir(cfg) if cfg.source == "local" else None
+    # Every file the task needs is read (and checked) before anything is encoded, which takes minutes.
+    pool_examples = _load_split(task, cfg.pool_split, data_dir)
+    eval_examples = {split: _load_split(task, split, data_dir) for split in cfg.eval_splits}
     tokenizer = load_tokenizer(model_cfg)
     tokenizer_key = tokenizer_identity(tokenizer)
     max_length = min(cfg.max_length, model_cfg.max_length)
-    frozen = FrozenEncoder(model_cfg, device or torch.device("cpu")) if model_cfg.finetune == "frozen" else None
+    device = device or torch.device("cpu")
+    frozen = FrozenEncoder(lambda: build_encoder_body(model_cfg), device) if model_cfg.finetune == "frozen" else None
+    if model_cfg.finetune == "top":  # the layer count from the encoder's config alone: checked before any work
+        layers = encoder_layer_count(model_cfg)
+        check_trainable_layers(model_cfg, layers)
+        cached_layer = layers - model_cfg.trainable_layers
+        lower = FrozenEncoder(lambda: LowerLayers(model_cfg), device)
 
     def features(name: str, examples: TextExamples, rows: torch.Tensor) -> torch.Tensor:
         """The frozen features [R, F] of ``rows`` of texts (single or joined pairs), from the caches of ``name``."""
@@ -145,12 +161,26 @@ def build_glue_task(
         path = cache_file(model_cfg.cache_dir, "features", f"{name}-{model_cfg.name}-{model_cfg.pooling}", feature_key)
         return cached_features(path, tokens, rows, frozen, model_cfg.batch_size, name)
 
-    def encode(split: str, examples: TextExamples, *row_sets: torch.Tensor) -> list[tuple[Inputs, torch.Tensor]]:
-        """The model inputs and labels of each set of rows of a split: token ids, or cached frozen features.
+    def states(name: str, examples: TextExamples, row_sets: list[torch.Tensor]) -> list[SequenceInputs]:
+        """The cached hidden states of layer ``cached_layer`` of each set of rows, from the caches of ``name``."""
+        tokens, key = cached_tokenize(tokenizer, tokenizer_key, examples, max_length, model_cfg.cache_dir, name)
+        # The lower layers' outputs do not depend on the pooling: one file serves every pooling.
+        encoder = {k: v for k, v in encoder_identity(model_cfg).items() if k != "pooling"}
+        key = {"tokens": key, "encoder": encoder, "layer": cached_layer}
+        path = cache_file(model_cfg.cache_dir, "states", f"{name}-{model_cfg.name}-layer{cached_layer}", key)
+        label = f"{name}, {model_cfg.name} " + (f"layers 1-{cached_layer}" if cached_layer else "embeddings")
+        return cached_states(path, tokens, row_sets, lower, model_cfg.batch_size, label)
 
-        The split's token and feature caches are read once for all the sets (the pool and the tune split).
+    def encode(split: str, examples: TextExamples, *row_sets: torch.Tensor) -> list[tuple[Inputs, torch.Tensor]]:
+        """The model inputs and labels of each set of rows of a split: token ids, cached hidden states of the
+        lower layers, or cached frozen features.
+
+        The split's caches are read once for all the sets (the pool and the tune split).
         """
         name = f"{task.name}-{split}"
+        if model_cfg.finetune == "top":
+            inputs = states(name, examples, list(row_sets))
+            return [(part, examples.labels[rows]) for part, rows in zip(inputs, row_sets, strict=True)]
         if frozen is None:
             tokens, _ = cached_tokenize(tokenizer, tokenizer_key, examples, max_length, model_cfg.cache_dir, name)
             return [(tokens.subset(rows), examples.labels[rows]) for rows in row_sets]
@@ -166,10 +196,9 @@ def build_glue_task(
         return [(TensorInputs(part), examples.labels[rows]) for part, rows in zip(parts, row_sets, strict=True)]
 
     def eval_split(name: str, inputs: Inputs, labels: torch.Tensor) -> EvalSplit:
-        batch_size = model_cfg.batch_size if isinstance(inputs, TokenizedInputs) else eval_cfg.batch_size
+        batch_size = model_cfg.batch_size if isinstance(inputs, SequenceInputs) else eval_cfg.batch_size
         return EvalSplit(name, inputs, labels, _batches(inputs, batch_size))
 
-    pool_examples = _load_split(task, cfg.pool_split, data_dir)
     tune_rows, pool_rows = _carve_tune_rows(
         _subsample(len(pool_examples), cfg.max_pool_size, cfg.seed, cfg.pool_split), cfg
     )
@@ -178,8 +207,7 @@ def build_glue_task(
     standardize = _standardizer(pool) if frozen is not None and model_cfg.standardize else (lambda inputs: inputs)
     pool = standardize(pool)
     eval_splits = []
-    for split in cfg.eval_splits:
-        examples = _load_split(task, split, data_dir)
+    for split, examples in eval_examples.items():
         rows = _subsample(len(examples), cfg.max_eval_size, cfg.seed, split)
         inputs, labels = encode(split, examples, rows)[0]
         eval_splits.append(eval_split(report_split_name(split), standardize(inputs), labels))
@@ -193,6 +221,9 @@ def build_glue_task(
         primary_metric=f"{eval_splits[0].name}/{task.primary_metric}",
         metric_mode=task.primary_mode,
         regression=task.is_regression,
+        data_files={
+            split: examples.fingerprint for split, examples in [(cfg.pool_split, pool_examples), *eval_examples.items()]
+        },
     )
 
 
@@ -259,7 +290,8 @@ def _carve_tune_rows(rows: torch.Tensor, cfg: GlueTaskConfig) -> tuple[torch.Ten
 
 
 def _batches(inputs: Inputs, batch_size: int) -> list[torch.Tensor]:
-    """Evaluation batches: token inputs grouped by length (little padding) for the encoder, features in order."""
-    if isinstance(inputs, TokenizedInputs):
+    """Evaluation batches: token inputs or hidden states grouped by length (little padding) for the encoder,
+    features in order."""
+    if isinstance(inputs, SequenceInputs):
         return inputs.length_batches(batch_size)
     return list(torch.arange(len(inputs)).split(batch_size))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -29,3 +29,7 @@ class ActiveLearningTask:
     regression: bool = False  # one real-valued output per example (STS-B): MSE loss, no class probabilities
     # The labels' temperature rho (the testbed's; 1 for real data): enters the reference L2 formulas.
     temperature: float = 1.0
+    # The identity of the files read, split -> fingerprint (``TextExamples.fingerprint``); empty for data
+    # generated from the task's config (the testbed). summary.json records it: the report compares runs only
+    # on the same data.
+    data_files: dict[str, str] = field(default_factory=dict)

@@ -5,10 +5,13 @@ no tracking, with a warning; a failed log call stops logging for the rest of the
 run is still closed (marked failed, so the dashboard shows its curve is incomplete). curve.csv is
 written before anything is sent here, so the curve is never lost.
 
-Steps. Each curve row is logged at W&B step = the loop's step (a loop evaluates once per step at
-most), which keeps counting across a resume, with ``num_labels`` as every metric's x axis; ``step`` is
-logged as a metric too, an x axis under which the evaluation points after the label budget (all at
-num_labels = max_labels) do not stack up.
+Steps. A curve row is logged at W&B step = the loop's step (a loop evaluates once per step at most),
+which keeps counting across a resume, with ``num_labels`` as every metric's x axis and ``step`` logged as
+a metric too. One point per label count: the evaluation points after the label budget all have
+num_labels = max_labels and drew a vertical segment at the end of every dashboard curve, so a row is held
+until a row with more labels comes (or the run ends or fails) and only the last row of each label count
+is sent: the most trained model there, the point the report shows. The live curve is one point behind;
+curve.csv and the final ``curve`` table hold every evaluation point.
 
 Resume. A resumed experiment continues the same W&B run id, and first logs the saved curve rows
 (state.pt) that W&B does not hold, those at or after ``run.step``, W&B's next step:
@@ -54,6 +57,7 @@ class WandbTracker:
         self.run.define_metric(LOOP_STEP)
         # Rows at earlier loop steps are in W&B already (see the module docstring).
         self._next_step = self.run.step
+        self._held: dict[str, float] | None = None  # the last row, until one with more labels comes
         for row in rows or []:
             self.log(row)
 
@@ -107,6 +111,19 @@ class WandbTracker:
         return self.run.id
 
     def log(self, row: dict[str, float]) -> None:
+        """Hold ``row``; send the row held before unless ``row`` has the same label count (see the module
+        docstring)."""
+        held, self._held = self._held, dict(row)
+        if held is not None and held[STEP_METRIC] != row[STEP_METRIC]:
+            self._send(held)
+
+    def _flush(self) -> None:
+        """Send the held row: the run ends, or stops."""
+        held, self._held = self._held, None
+        if held is not None:
+            self._send(held)
+
+    def _send(self, row: dict[str, float]) -> None:
         step = int(row[LOOP_STEP])
         # A point W&B holds already: sent online before a stop, or redone by the loop after a kill.
         if not self._logging or step < self._next_step:
@@ -125,6 +142,7 @@ class WandbTracker:
 
     def fail(self) -> None:
         """Close the run marked failed (the experiment raised): its dashboard curve stops where it stopped."""
+        self._flush()
         try:
             self.run.finish(exit_code=1)
         except Exception as error:
@@ -134,6 +152,7 @@ class WandbTracker:
         """The final curve as a table and a line plot, summary values, and close the run."""
         import wandb
 
+        self._flush()
         try:
             if not self._logging:
                 return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def test_registry_facts():
     for name, task in GLUE_TASKS.items():
         assert task.name == name == task.hub_config
         assert task.folder == FOLDERS[name]
-        assert task.hub_dataset == "glue"
+        assert task.hub_dataset == "nyu-mll/glue"  # a bare "glue" loads a local ./glue folder (D11)
         assert task.is_pair == (name not in SINGLE_SENTENCE)
         if name == "stsb":
             assert task.is_regression and task.num_labels == 1 and "nll" not in task.metrics
@@ -248,6 +249,25 @@ def test_missing_file_names_path_and_lists_folder(tmp_path):
     assert "\n" not in message
 
 
+def test_a_folder_in_place_of_the_file_is_named_as_such(tmp_path):
+    # Before: "train.tsv: missing file ...; files in .../SST-2: dev.tsv, train.tsv" (D9).
+    fixture = write_glue_fixture(tmp_path, "SST-2")
+    fixture.files["train"].unlink()
+    fixture.files["train"].mkdir()
+    with pytest.raises(GlueFormatError) as info:
+        load_glue_split(get_glue_task("sst2"), "train", tmp_path)
+    assert str(info.value) == (
+        f"{fixture.files['train']}: is a folder, not the file of GLUE task sst2 split 'train'; replace it with the "
+        "TSV file"
+    )
+
+
+def test_the_run_records_a_fingerprint_of_each_file_read(tmp_path):
+    fixture = write_glue_fixture(tmp_path, "SST-2")
+    examples = load_glue_split(get_glue_task("sst2"), "dev", tmp_path)
+    assert examples.fingerprint == "sha256:" + hashlib.sha256(fixture.files["dev"].read_bytes()).hexdigest()
+
+
 def test_missing_task_folder_lists_data_dir(tmp_path):
     write_glue_fixture(tmp_path, "RTE")
     with pytest.raises(GlueFormatError, match=r"WNLI/train\.tsv: missing file .*does not exist.*: RTE"):
@@ -333,7 +353,8 @@ def test_hub_loader_maps_splits_and_columns_offline(monkeypatch):
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     examples = load_glue_split_from_hub(get_glue_task("mnli"), "dev_mismatched")
-    assert calls == [("glue", "mnli", "validation_mismatched")]
+    assert calls == [("nyu-mll/glue", "mnli", "validation_mismatched")]
+    assert examples.fingerprint.startswith("hf:nyu-mll/glue/mnli[validation_mismatched]@")
     assert (examples.text_a, examples.text_b) == (["p0", "p1"], ["h0", "h1"])
     assert examples.labels.dtype == torch.long and examples.labels.tolist() == [2, 0]
     with pytest.raises(ValueError, match="unknown split"):

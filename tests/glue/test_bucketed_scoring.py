@@ -28,16 +28,21 @@ def test_length_order_only_sorts_token_inputs_that_need_several_batches():
     assert length_order(pool, torch.tensor([0, 1]), None).tolist() == [0, 1]
 
 
-def test_bucketed_scores_equal_the_unbucketed_scores():
-    torch.manual_seed(0)
-    model_cfg = experiment_config(["task=sst2", "model=tiny"]).model
-    body = EncoderBody(load_encoder(model_cfg), "cls")
+def epinet_module(body: EncoderBody) -> EnnModule:
+    """A small epinet (index 4, widths 8) on ``body``, trained with 4 index samples."""
     head = EpinetHead(
         body.feature_dim, 2, hidden=[8], index_dim=4, epinet_hidden=[8], include_hidden=False, prior="mlp",
         prior_hidden=[8], prior_scale=1.0,
     )  # fmt: skip
     module = EnnModule(ENN(body, head), optimizer=torch.optim.SGD, train_index_samples=4)
     module.index_generator = torch.Generator()
+    return module
+
+
+def test_bucketed_scores_equal_the_unbucketed_scores():
+    torch.manual_seed(0)
+    model_cfg = experiment_config(["task=sst2", "model=tiny"]).model
+    module = epinet_module(EncoderBody(load_encoder(model_cfg), "cls"))
     agent = Agent(
         Fabric(accelerator="cpu", devices=1),
         module,

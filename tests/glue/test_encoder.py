@@ -60,6 +60,20 @@ def test_hub_ids_pass_through(hub_id):
     assert resolve_model_path(hub_id) == hub_id
 
 
+@pytest.mark.parametrize("load", [load_tokenizer, load_encoder])
+def test_a_hub_model_out_of_reach_names_the_model_and_the_offline_one(load):
+    # The trial's D12: offline `model=bert_base` ended in Hugging Face's "We couldn't connect to
+    # 'https://huggingface.co' ...", which names neither the model nor model=minilm. The tests run offline
+    # (HF_HUB_OFFLINE, tests/conftest.py), and no cache holds this id.
+    cfg = experiment_config(["task=sst2", "model=bert_base", "model.path=epinet-al-tests/absent-model"]).model
+    with pytest.raises(OSError) as error:
+        load(cfg)
+    message = str(error.value)
+    assert message.startswith("model=bert_base (model.path='epinet-al-tests/absent-model') cannot be loaded: not in ")
+    assert message.endswith("; run once with network access to cache it, or use model=minilm (offline)")
+    assert "\n" not in message
+
+
 def test_a_local_folder_is_used_as_is():
     folder = resolve_model_path(MINILM)
     assert resolve_model_path(folder) == folder

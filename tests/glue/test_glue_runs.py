@@ -1,4 +1,4 @@
-"""GLUE end to end on the tiny random BERT: every layout in both modes, regression, the encoder_dropout head."""
+"""GLUE end to end on the tiny random BERT: every layout in every mode, regression, the encoder_dropout head."""
 
 from __future__ import annotations
 
@@ -28,11 +28,18 @@ LAYOUTS = {
 }
 
 
+MODES = {
+    "frozen": ["model.finetune=frozen"],
+    "full": ["model.finetune=full"],
+    "top": ["model.finetune=top", "model.trainable_layers=1"],
+}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("finetune", ["frozen", "full"])
+@pytest.mark.parametrize("finetune", sorted(MODES))
 @pytest.mark.parametrize("task", sorted(LAYOUTS))
-def test_every_layout_runs_in_both_modes(glue_config, tmp_path, task, finetune):
-    cfg = glue_config(task, f"model.finetune={finetune}", *LAYOUTS[task])
+def test_every_layout_runs_in_every_mode(glue_config, tmp_path, task, finetune):
+    cfg = glue_config(task, *MODES[finetune], *LAYOUTS[task])
     summary = run_experiment(cfg, tmp_path / "run")
     glue = get_glue_task(task)
     splits = ["val_matched", "val_mismatched"] if task == "mnli" else ["val"]
@@ -47,6 +54,7 @@ def test_every_layout_runs_in_both_modes(glue_config, tmp_path, task, finetune):
 def test_pool_protocol_runs_on_a_pair_task(glue_config, tmp_path):
     cfg = glue_config("mrpc", "acquisition=entropy", "head=mlp", "model.finetune=full", protocol="pool")
     summary = run_experiment(cfg, tmp_path / "run")
+    assert set(summary["data"]) == {"train", "dev"} and summary["data"]["dev"].startswith("sha256:")
     assert [int(r["num_labels"]) for r in curve(tmp_path / "run")] == [4, 8, 12]
     assert {"val/f1", "val/acc", "val/nll"} <= set(summary["final"])
 

@@ -18,10 +18,15 @@ import pytest
 
 from epinet_al.report import ReportError, load_sweep, summarize, write_report
 from epinet_al.report.cli import main
+from epinet_al.report.compare import Band
+from epinet_al.report.html import header
+from epinet_al.report.markdown import render_markdown
+from epinet_al.report.plots import y_limits
 from epinet_al.report.stats import (
     band_limits,
     labels_to_reach,
     normalized_auc,
+    savings_error_bars,
     savings_read_off,
     seed_matrix,
     t_interval,
@@ -252,7 +257,11 @@ def test_write_report_files(sweep: Path, tmp_path: Path) -> None:
     assert len(savings) == 4 * 4 + 3 * 4
     assert "| agent | 25 (0.875) | 50 (0.75) | 75 (0.625) | 100 (0.5) final |" in text
     assert "| mlp/entropy | 0.80× | 0.80× | 0.80× | — (1/1 never) |" in text
+    # The win matrix numbers its columns (long agent names as headers made it pages wide); no self-comparison.
+    assert "| # | agent | 1 | 2 | 3 | 4 | wins |" in text
+    assert "| 1 | epinet/variance | — | 1 | 1 | 2 | 4 |" in text
     html = (out / "report.html").read_text()
+    assert "<td>epinet/variance</td>\n      <td>—</td>" in html  # the HTML's diagonal said 0
     assert "https://" not in html.split("<body>")[1].split("<script")[0]  # no links out of the page
     assert html.count("Plotly.newPlot") == 5  # testbed: nll, acc, savings; sst2: accuracy, savings
 
@@ -328,6 +337,13 @@ def test_savings_read_off_by_hand_with_seeds_that_never_reach() -> None:
     assert up.at[0, "labels_mean"] == pytest.approx(np.mean(labels))
 
 
+def test_savings_error_bars_stop_at_zero() -> None:
+    # The trial's N6: the bars of a few skewed seeds reached -2.1 for a ratio of label counts.
+    rows = pd.DataFrame({"savings_mean": [0.77, 2.0, 1.5], "savings_ci": [2.87, 0.5, np.nan]})
+    below, above = savings_error_bars(rows)
+    assert below.tolist() == [0.77, 0.5, 0.0] and above.tolist() == [2.87, 0.5, 0.0]
+
+
 def test_savings_read_off_in_the_summary(sweep: Path) -> None:
     savings = summarize(load_sweep(sweep).runs).tasks[1].savings
     variance = savings[savings["agent"] == "epinet/variance"].reset_index(drop=True)
@@ -386,10 +402,10 @@ def resolved_config(  # fmt: skip
 
 
 def test_runs_with_different_settings_are_different_agents(tmp_path: Path) -> None:
-    # The trial's repro: two pool-protocol runs (input_dim 2) and a prioritized run (input_dim 10) of
-    # epinet/variance in one folder. Seeds differ in bookkeeping keys only (logger, threads, ...).
+    # The trial's repro: two pool-protocol runs and a prioritized run of epinet/variance in one folder.
+    # Seeds differ in bookkeeping keys only (logger, threads, ...).
     for seed in (1, 2):
-        config = resolved_config(seed, protocol="pool", input_dim=2)
+        config = resolved_config(seed, protocol="pool")
         write_run(
             tmp_path, f"pool/seed{seed}", "epinet/variance", seed, LABELS, offset(VARIANCE, seed / 64), config=config
         )
@@ -405,19 +421,97 @@ def test_runs_with_different_settings_are_different_agents(tmp_path: Path) -> No
     )
     sweep = load_sweep(tmp_path)
     runs = sweep.runs
-    pool = "epinet/variance [budget.protocol=pool, task.input_dim=2]"
-    prioritized = "epinet/variance [budget.protocol=prioritized, task.input_dim=10]"
+    pool = "epinet/variance [budget.protocol=pool]"
+    prioritized = "epinet/variance [budget.protocol=prioritized]"
     # mlp has no index_dim and prioritized's own keys are no setting of the pool runs: not listed.
-    mlp = "mlp/uniform [budget.protocol=prioritized, task.input_dim=10]"
+    mlp = "mlp/uniform [budget.protocol=prioritized]"
     assert runs.groupby("agent")["seed"].unique().map(sorted).to_dict() == {pool: [1, 2], prioritized: [0], mlp: [0]}
-    assert [c for c in runs.columns if c.startswith("config.")] == ["config.budget.protocol", "config.task.input_dim"]
+    assert [c for c in runs.columns if c.startswith("config.")] == ["config.budget.protocol"]
     task = summarize(runs).tasks[0]
-    assert task.settings == ["budget.protocol", "task.input_dim"] and task.table.at[pool, "seeds"] == 2
+    assert task.settings == ["budget.protocol"] and task.table.at[pool, "seeds"] == 2
     out = tmp_path / "report"
     text = write_report(task_summary := summarize(runs), out, skipped=sweep.skipped).read_text()
     assert task_summary.tasks[0].baseline == mlp
-    assert "Settings that differ between this task's agents (shown in their names): `budget.protocol`, " in text
+    assert "Settings that differ between this task's agents (shown in their names): `budget.protocol`." in text
     assert f"| **{pool}** | 2 |" in text
+
+
+def test_runs_on_different_testbed_problems_are_separate_sections(tmp_path: Path) -> None:
+    # The trial's N82: `make run`'s runs (pool 200, test 1000) and FAST runs (pool 40, test 50) in one folder
+    # were one "testbed" task, with "savings 2.00x" and paired AUC differences across the two test sets.
+    for seed in (0, 1):
+        for size, test in [(200, 1000), (40, 50)]:
+            for agent in ("mlp/uniform", "epinet/variance"):
+                head, priority = agent.split("/")
+                config = resolved_config(seed, head=head, priority=priority, task__pool_size=size, task__test_size=test)
+                values = UNIFORM if head == "mlp" else offset(VARIANCE, size / 1600)
+                write_run(tmp_path, f"{size}/{agent}/{seed}", agent, seed, LABELS, values, config=config)
+    sweep = load_sweep(tmp_path)
+    assert sweep.problems == {"testbed": ["task.pool_size", "task.test_size"]}
+    small, large = "testbed [task.pool_size=40, task.test_size=50]", "testbed [task.pool_size=200, task.test_size=1000]"
+    assert sorted(sweep.runs["task"].unique()) == [large, small]
+    assert set(sweep.runs["agent"]) == {"mlp/uniform", "epinet/variance"}  # no task keys in the agents' names
+    summary = summarize(sweep.runs)
+    for task in summary.tasks:
+        assert task.baseline == "mlp/uniform" and task.table["seeds"].tolist() == [2, 2]
+        runs = sweep.runs[sweep.runs["task"] == task.task]["run"]
+        assert runs.str.startswith("200/" if task.task == large else "40/").all()
+    text = render_markdown(summary, problems=sweep.problems)  # write_report renders the figures too: seconds
+    assert (
+        "Task `testbed` ran on 2 different data sets (they differ in `task.pool_size`, `task.test_size`): each is "
+        "its own section, and nothing is compared across them." in text
+    )
+    assert f"## {small}" in text and f"## {large}" in text
+    html = "".join(header(summary, {}, {}, sweep.problems))  # render_html's top, without its figures' seconds
+    assert "Task <code>testbed</code> ran on 2 different data sets (they differ in <code>task.pool_size</code>" in html
+
+
+def test_runs_on_different_data_files_are_different_problems(tmp_path: Path) -> None:
+    # The trial's N80: one SST-2 setting under two GLUE_DIRs (the full copy, a 400-row one) became one agent
+    # with 2 seeds. Runs record a fingerprint of each file read; the folder they were read from does not count.
+    full = {"train": "sha256:" + "a" * 64, "dev": "sha256:" + "d" * 64}
+    small = {"train": "sha256:" + "b" * 64, "dev": "sha256:" + "d" * 64}
+    glue = {"task": "sst2", "metric": "val/acc", "mode": "max"}
+    for seed, data, folder in [(0, full, "/glue"), (1, small, "/copy"), (2, full, "/elsewhere/glue")]:
+        config = resolved_config(seed, task={"name": "sst2", "data_dir": folder, "seed": seed, "max_length": 64})
+        run = write_run(tmp_path, f"s{seed}", "epinet/variance", seed, LABELS, UNIFORM, config=config, **glue)
+        summary = json.loads((run / "summary.json").read_text())
+        (run / "summary.json").write_text(json.dumps({**summary, "data": data}))
+    # A run from before the fingerprints: known by its folder.
+    config = resolved_config(3, task={"name": "sst2", "data_dir": "/glue", "seed": 3, "max_length": 64})
+    write_run(tmp_path, "s3", "epinet/variance", 3, LABELS, UNIFORM, config=config, **glue)
+    sweep = load_sweep(tmp_path)
+    assert sweep.problems == {"sst2": ["data.dev", "data.train", "task.data_dir"]}
+    seeds = sweep.runs.groupby("task")["seed"].unique().map(sorted).to_dict()
+    assert seeds == {
+        "sst2 [data.dev=sha256:dddddddd, data.train=sha256:aaaaaaaa, task.data_dir=unset]": [0, 2],
+        "sst2 [data.dev=sha256:dddddddd, data.train=sha256:bbbbbbbb, task.data_dir=unset]": [1],
+        "sst2 [data.dev=unset, data.train=unset, task.data_dir=/glue]": [3],
+    }
+
+
+def test_float_round_off_does_not_split_an_agent(tmp_path: Path) -> None:
+    # The trial's N81: the default prior scale was stored as 0.3 / 0.1 = 2.9999999999999996, and a run
+    # with head.prior_scale=3 became another agent.
+    for seed, scale in [(0, 0.3 / 0.1), (1, 3.0)]:
+        config = resolved_config(seed, head__prior_scale=scale, budget__fractions=[0.1, 0.7 / 7 * 2])
+        write_run(tmp_path, f"s{seed}", "epinet/variance", seed, LABELS, VARIANCE, config=config)
+    runs = load_sweep(tmp_path).runs
+    assert runs.groupby("agent")["seed"].unique().map(sorted).to_dict() == {"epinet/variance": [0, 1]}
+
+
+def test_a_run_whose_metric_is_not_finite_is_skipped(tmp_path: Path) -> None:
+    # The trial's N78: nan and inf in a run's curve.csv were averaged in silently.
+    write_run(tmp_path, "good", "epinet/variance", 0, LABELS, VARIANCE)
+    write_run(tmp_path, "bad", "epinet/variance", 1, LABELS, [1.0, math.inf, 0.5, 0.5, 0.5])
+    # A nan hidden behind a later row at the same label count.
+    write_run(tmp_path, "nan", "epinet/variance", 2, [0, 25, 50, 50], [1.0, 0.75, math.nan, 0.5])
+    sweep = load_sweep(tmp_path)
+    assert sweep.runs["run"].unique().tolist() == ["good"]
+    assert sweep.skipped == {
+        "bad": f"unreadable: {tmp_path / 'bad' / 'curve.csv'}: test/nll is inf at 25 labels (not a finite number)",
+        "nan": f"unreadable: {tmp_path / 'nan' / 'curve.csv'}: test/nll is nan at 50 labels (not a finite number)",
+    }
 
 
 def test_a_setting_only_some_runs_have_is_its_own_value(tmp_path: Path) -> None:
@@ -507,4 +601,31 @@ def test_collapsed_runs_are_flagged_in_the_report(sweep: Path, tmp_path: Path) -
     loaded = load_sweep(sweep)
     assert loaded.flagged == {"sst2/entropy": "collapsed: near-constant predictions, training loss at or above log C"}
     report = write_report(summarize(loaded.runs), tmp_path / "out", flagged=loaded.flagged).read_text()
-    assert "**Flagged: 1 runs whose model collapsed**" in report and "`sst2/entropy`" in report
+    assert "**Flagged: 1 run whose curve measures little**" in report and "`sst2/entropy`" in report
+
+
+def test_a_run_that_predicts_one_class_is_flagged(tmp_path: Path) -> None:
+    # The trial: `make run`'s accuracy was flat at 0.922 for every agent, each model predicting one class on
+    # an unbalanced problem, and nothing said so (the collapse flag needs a training loss at log C).
+    run = write_run(tmp_path, "a", "mlp/uniform", 0, LABELS, UNIFORM)
+    summary = json.loads((run / "summary.json").read_text())
+    summary |= {"diagnostics": {"collapsed": False, "one_class": True}, "final": {"test/majority_fraction": 1.0}}
+    (run / "summary.json").write_text(json.dumps(summary))
+    write_run(tmp_path, "b", "mlp/uniform", 1, LABELS, UNIFORM)
+    assert load_sweep(tmp_path).flagged == {
+        "a": "predicts one class: 100.0% of test predictions are the same class (its accuracy is that class's share)"
+    }
+
+
+def test_the_y_range_follows_the_means_not_one_wide_band() -> None:
+    # The trial: one seed pair far apart at 10 labels drew a band from 0 to 1 and the four curves the panel
+    # is about overlapped in a strip of it.
+    labels = np.array([10.0, 40.0, 70.0, 100.0])
+    wide = Band(labels, np.array([0.6, 0.65, 0.7, 0.75]), np.full(4, 0.5), np.array([0.1, 0.15, 0.2, 0.25]),
+                np.array([1.0, 1.0, 1.0, 1.0]), 2)  # fmt: skip
+    narrow = Band(labels, np.array([0.62, 0.7, 0.72, 0.8]), np.full(4, 0.01), np.array([0.61, 0.69, 0.71, 0.79]),
+                  np.array([0.63, 0.71, 0.73, 0.81]), 2)  # fmt: skip
+    bottom, top = y_limits([wide, narrow])
+    # The means span 0.6-0.8; bands are shown up to half that span beyond them, plus 5% of the range.
+    assert (bottom, top) == pytest.approx((0.5 - 0.02, 0.9 + 0.02))
+    assert y_limits([narrow]) == pytest.approx((0.61 - 0.01, 0.81 + 0.01))  # bands inside that reach: all shown
