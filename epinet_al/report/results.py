@@ -1,10 +1,11 @@
 """A comparison's results file (``benchmarks/results/<name>.json``) and the docs tables rendered from them.
 
-``epinet-al-report SWEEP_DIR --results FILE`` writes the file: the command, date and machine, the tuning's
-record when the sweep is an experiment's stage 2, and per task its table (the report's summary.csv rows) and its
-savings read-off. ``epinet-al-report --render FILE [FILE ...]`` prints a Markdown table from such files, one
-column pair per file: each agent's AUC minus the baseline's (paired) and its final value with its labels; the
-baseline's row gives its AUC. The benchmark tables in docs/ are this output, each naming the files it came from.
+``epinet-al-report SWEEP_DIR --results FILE`` writes the file: the command, the sweeps' commands (both stages of
+an experiment), date and machine, the tuning's record when the sweep is an experiment's stage 2, and per task its
+table (the report's summary.csv rows) and its savings read-off. ``epinet-al-report --render FILE [FILE ...]``
+prints a Markdown table from such files, one column pair per file: each agent's AUC minus the baseline's (paired)
+and its final value with its labels; the baseline's row gives its AUC. The benchmark tables in docs/ are this
+output, each naming the files it came from.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -37,13 +39,32 @@ def _records(frame: Any) -> list[dict[str, Any]]:
             for row in json.loads(frame.to_json(orient="records"))]  # fmt: skip
 
 
+def sweep_command(sweep_dir: Path) -> str | None:
+    """The `epinet-al -m` command that ran the sweep in ``sweep_dir`` (its last one), from its multirun.yaml."""
+    path = Path(sweep_dir) / "multirun.yaml"
+    if not path.is_file():
+        return None
+    hydra = OmegaConf.load(path).hydra
+    sources = [s.path.removeprefix("file://") for s in hydra.runtime.config_sources if s.provider == "command-line"]
+    options = ["--config-dir", sources[0]] if sources else []
+    options += ["--config-name", hydra.job.config_name] if hydra.job.config_name != "config" else []
+    # What Hydra (-m) and SweepChecks (the folder names) add is no part of what the user typed.
+    added = ("hydra.mode=", "hydra.job.config.override_dirname.exclude_keys=")
+    overrides = [str(o) for o in [*hydra.overrides.hydra, *hydra.overrides.task] if not str(o).startswith(added)]
+    return shlex.join(["epinet-al", "-m", *options, *overrides])
+
+
 def write_results(summary: Summary, sweep_dir: Path, path: Path) -> Path:
     """The results file of the comparison of ``sweep_dir``'s runs; its path."""
     tuning = Path(sweep_dir) / TUNING_FILE
     table, savings = summary_table(summary), savings_table(summary)
+    tuned_on = OmegaConf.load(tuning).tuned_on if tuning.is_file() else None
+    stages = [command for command in (tuned_on and sweep_command(Path(tuned_on)), sweep_command(sweep_dir))
+              if command]  # fmt: skip
     record = {
         "name": Path(path).stem,
         "command": " ".join(["epinet-al-report", *sys.argv[1:]]),
+        "sweeps": stages,  # the commands that ran the runs: stage 1 and stage 2 of an experiment
         "date": time.strftime("%Y-%m-%d"),
         "machine": machine(),
         "sweep": str(Path(sweep_dir).resolve()),
