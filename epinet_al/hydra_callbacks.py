@@ -290,7 +290,7 @@ class SweepChecks(Callback):
             sweep_dir, jobs = planned
             _refuse_unrunnable(jobs)
             if all(is_finished(job.folder) for job in jobs):
-                print(f"all {len(jobs)} jobs in {sweep_dir} are complete; compare them: epinet-al-report {sweep_dir}")
+                print(f"all {len(jobs)} jobs in {sweep_dir} are complete; {_next_step(config, sweep_dir)}")
                 raise SystemExit(0)
             check_writable(sweep_dir)
             self._sweep = _Sweep(sweep_dir, jobs, lock(sweep_dir, command_line()))
@@ -333,6 +333,14 @@ def _check_slurm(config: DictConfig) -> None:
     if answer.returncode != 0:
         reason = next((line for line in answer.stderr.splitlines() if line.strip()), f"sinfo exit {answer.returncode}")
         raise UsageError(f"the sweep could not run: {reason.strip()}")
+
+
+def _next_step(config: DictConfig, sweep_dir: Path) -> str:
+    """What to run on a finished sweep: the report, or for an experiment's tuning stage the choice (stage 2)."""
+    callbacks = (config.hydra.callbacks or {}).values()
+    if any("TuneThenReport" in str(callback.get("_target_")) for callback in callbacks):
+        return f"write stage 2: epinet-al-report {sweep_dir} --tune"
+    return f"compare them: epinet-al-report {sweep_dir}"
 
 
 def _failure(folder: Path) -> str:
