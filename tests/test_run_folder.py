@@ -137,6 +137,9 @@ def test_the_command_line_module_imports_no_torch():
 def test_help_names_the_program(monkeypatch, capsys):
     result = run_cli(["--help"], monkeypatch, capsys)
     assert result.code == 0 and result.stdout.startswith("epinet-al is powered by Hydra.")
+    # The groups listed from the files under conf/ (Hydra lists them by composing every option: seconds).
+    assert "\nagent: baseline, baseline_finetune, dropout_bald," in result.stdout
+    assert "experiment: paper/D10_rho0.1, " in result.stdout and "budget: glue, glue_pool, paper/cola," in result.stdout
 
 
 def test_version_is_the_projects(monkeypatch, capsys):
