@@ -184,7 +184,7 @@ def test_gpu_trainer_without_a_gpu(tmp_path, monkeypatch, capsys):
 def test_invalid_jobs_of_a_sweep_are_listed_before_any_runs(tmp_path, monkeypatch, capsys):
     from epinet_al import cli
 
-    monkeypatch.setattr(cli, "_run", lambda: None)  # plan the sweep only
+    monkeypatch.setattr(cli, "run_sweep_job", lambda cfg, output_dir: None)  # plan the sweep only: no job runs
     result = run_cli(
         [*SWEEP, "acquisition.priority=nope,variance,nada", f"hydra.sweep.dir={tmp_path}"], monkeypatch, capsys
     )

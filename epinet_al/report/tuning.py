@@ -31,13 +31,19 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from epinet_al.report.errors import ReportError
-from epinet_al.sweep_grid import parse
 
 TUNING_FILE = "tuning.yaml"
 STAGE2_CONFIG = "report"  # report.yaml: `epinet-al -m --config-dir <stage-2 folder> --config-name report`
 TUNED_GROUP = "tuned"
 # Keys that tell a baseline's parts apart: each part runs at the fractions (or sizes) its configuration won.
 PART_KEYS = ("budget.fractions", "budget.sizes")
+
+
+def parse(overrides: list[str]) -> list[Any]:
+    """Hydra's parse of command-line overrides, imported only by the tuning (the report imports no Hydra)."""
+    from epinet_al.sweep_grid import parse as hydra_parse
+
+    return hydra_parse(overrides)
 
 
 @dataclass(frozen=True)
