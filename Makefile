@@ -11,9 +11,6 @@ TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed-stamp
 OUT ?= outputs/compare
 SWEEP ?= testbed
-# A sweep is sweeps/$(SWEEP).yaml plus, if present, its plain-head part sweeps/$(SWEEP)_mlp.yaml
-# (epistemic priorities need an index head); `make sweep` runs both into one folder.
-SWEEP_CONFIGS = $(basename $(notdir $(wildcard sweeps/$(SWEEP).yaml sweeps/$(SWEEP)_mlp.yaml)))
 # The newest sweep folder (multirun/<sweep>/<time>: time stamps sort in time order).
 SWEEP_DIR ?= $(lastword $(sort $(wildcard multirun/$(SWEEP)/*/)))
 # Extra Hydra overrides for the sweep targets, e.g. ARGS="seed=0,1 hydra.launcher.partition=gpu".
@@ -24,7 +21,7 @@ ARGS ?=
 .PHONY: help
 help: ## List the targets
 	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=; off=; fi; \
-	grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
 	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "}; {printf "  %s%-14s%s %s\n", on, $$1, off, $$2}'
 
 $(STAMP): pyproject.toml
@@ -40,11 +37,8 @@ setup: $(STAMP) ## Create the virtualenv and install the project (done by every 
 .PHONY: run
 run: setup ## The main job: compare priorities and heads on the synthetic testbed, then plot and tabulate
 	rm -rf $(OUT)
-	@# Both parts at once: their jobs run side by side on the local launcher.
-	$(VENV)/bin/epinet-al --config-dir sweeps --config-name compare -m hydra.sweep.dir=$(OUT)/epinet & epinet=$$!; \
-	$(VENV)/bin/epinet-al --config-dir sweeps --config-name compare -m hydra.sweep.dir=$(OUT)/mlp \
-		head=mlp acquisition=uniform,entropy & mlp=$$!; \
-	wait $$epinet; first=$$?; wait $$mlp; test $$first = 0 -a $$? = 0
+	@# The jobs run side by side on the local launcher.
+	$(VENV)/bin/epinet-al --config-dir sweeps --config-name compare -m hydra.sweep.dir=$(OUT)
 	$(VENV)/bin/epinet-al-report $(OUT)
 
 # The test marks (pyproject.toml): slow (over about 2 s), slurm (a running cluster), browser (Chromium).
@@ -84,18 +78,16 @@ lint: setup ## Lint with ruff
 clean: ## Remove run outputs (keeps the virtualenv)
 	rm -rf outputs multirun
 
-# Runs every part of sweep $(SWEEP) into one new folder multirun/$(SWEEP)/<time>; $(1): launcher overrides.
+# Runs sweep $(SWEEP) into a new folder multirun/$(SWEEP)/<time>; $(1): launcher overrides.
 define run_sweep
-	@test -n "$(SWEEP_CONFIGS)" || { echo "no sweeps/$(SWEEP).yaml; sweeps: $(notdir $(basename $(wildcard sweeps/*.yaml)))" >&2; exit 2; }
-	@dir=multirun/$(SWEEP)/$$(date +%Y-%m-%d_%H-%M-%S); status=0; \
-	for config in $(SWEEP_CONFIGS); do \
-		$(VENV)/bin/epinet-al --config-dir sweeps --config-name $$config -m hydra.sweep.dir=$$dir $(1) $(ARGS) || status=$$?; \
-	done; \
+	@test -f sweeps/$(SWEEP).yaml || { echo "no sweeps/$(SWEEP).yaml; sweeps: $(notdir $(basename $(wildcard sweeps/*.yaml)))" >&2; exit 2; }
+	@dir=multirun/$(SWEEP)/$$(date +%Y-%m-%d_%H-%M-%S); \
+	$(VENV)/bin/epinet-al --config-dir sweeps --config-name $(SWEEP) -m hydra.sweep.dir=$$dir $(1) $(ARGS); status=$$?; \
 	echo "sweep $(SWEEP) written to $$dir; compare with: make report SWEEP=$(SWEEP)"; exit $$status
 endef
 
 .PHONY: sweep
-sweep: setup ## Run sweeps/$(SWEEP).yaml (and its _mlp part) locally into multirun/$(SWEEP)/<time>
+sweep: setup ## Run sweeps/$(SWEEP).yaml locally into multirun/$(SWEEP)/<time>
 	$(call run_sweep,)
 
 .PHONY: sweep-slurm
@@ -152,38 +144,54 @@ slurm-up: ## Start a single-node SLURM cluster here (root; installs packages, wr
 slurm-down: ## Stop the daemons that slurm-up started
 	bash scripts/slurm-local.sh down
 
-.PHONY: bench-glue
-bench-glue: setup ## Benchmark: GLUE at matched label budgets, frozen MiniLM, 7 tasks x 5 seeds, tuned alike (GLUE_DIR)
-	$(PY) benchmarks/glue_efficiency.py --mode frozen $(BENCH_ARGS)
+# The paper's protocol as experiments (conf/experiment/paper/<setting>.yaml), for each setting: stage 1 (every
+# agent's configurations on the tuning seeds; when it has finished it writes stage 2), stage 2 (the chosen
+# configurations on the reported seeds), then the report and its results file benchmarks/results/paper-<setting>.json.
+# Each stage reruns only what is missing. ARGS goes to both stages, e.g. a cluster's launcher:
+# ARGS="hydra/launcher=slurm hydra.launcher.partition=gpu" (docs/clusters.md). The GLUE settings read GLUE_DIR.
+PAPER_CPU = D2_rho0.1 D10_rho0.1 D2_rho0.5 sst2 mnli cola stsb rte qnli
+PAPER_LABELED = D2_rho0.1_labeled D10_rho0.1_labeled D10_rho0.1_labeled_long stsb_labeled qnli_labeled mnli_labeled
+# The settings make bench-paper runs, e.g. PAPER_SETTINGS="D2_rho0.1 rte".
+PAPER_SETTINGS ?= $(PAPER_CPU) $(PAPER_LABELED)
+define paper_experiments
+	@for setting in $(1); do \
+		$(VENV)/bin/epinet-al -m experiment=paper/$$setting $(ARGS) && \
+		$(VENV)/bin/epinet-al -m --config-dir multirun/paper-$$setting/reported --config-name report $(ARGS) && \
+		$(VENV)/bin/epinet-al-report multirun/paper-$$setting/reported $(2) || exit $$?; \
+	done
+endef
 
-.PHONY: bench-glue-full
-bench-glue-full: setup ## Benchmark: the same with MiniLM fine-tuned, SST-2 and RTE x 3 seeds (GLUE_DIR; a GPU helps)
-	$(PY) benchmarks/glue_efficiency.py --mode full $(BENCH_ARGS)
-
-.PHONY: bench-testbed
-bench-testbed: setup ## Benchmark: testbed data efficiency, every head x priority x 10 problems, 3 settings
-	$(PY) benchmarks/testbed_efficiency.py $(BENCH_ARGS)
-
-.PHONY: bench-recipe
-bench-recipe: setup ## Benchmark: the training recipe on the testbed, every head on fixed subsets of 10/30/100 labels, 10 problems
-	$(PY) benchmarks/testbed_recipe.py $(BENCH_ARGS)
+.PHONY: bench-paper-smoke
+bench-paper-smoke: setup ## Benchmark: the paper's protocol at a tiny scale (the testbed, 2 agents, 2 seeds): every stage, then its savings table
+	rm -rf multirun/paper-smoke
+	$(call paper_experiments,smoke,)
+	@$(PY) -c 'import pandas as pd; print(pd.read_csv("multirun/paper-smoke/reported/report/savings.csv").to_string(index=False))'
 
 .PHONY: bench-paper
-bench-paper: setup ## Benchmark: the paper's protocol, testbed (3 settings), SST-2, MNLI, CoLA, STS-B, RTE, QNLI, and the train_on=labeled twins (tuned fixed-subset baseline vs anytime prioritized agents; GLUE_DIR)
-	$(PY) benchmarks/paper.py $(BENCH_ARGS)
+bench-paper: setup ## Benchmark: the paper's protocol on the CPU: testbed (3 settings), SST-2, MNLI, CoLA, STS-B, RTE, QNLI and the train_on=labeled twins, or PAPER_SETTINGS (GLUE_DIR)
+	$(call paper_experiments,$(PAPER_SETTINGS),--results benchmarks/results/paper-$$setting.json)
 
 .PHONY: bench-paper-sst2
 bench-paper-sst2: setup ## Benchmark: the paper's protocol on SST-2, frozen MiniLM, the full 65k pool (GLUE_DIR)
-	$(PY) benchmarks/paper.py --settings sst2 $(BENCH_ARGS)
+	$(call paper_experiments,sst2,--results benchmarks/results/paper-$$setting.json)
 
 .PHONY: bench-paper-mnli
 bench-paper-mnli: setup ## Benchmark: the paper's protocol on MNLI, frozen MiniLM pair features, matched dev as pool (GLUE_DIR)
-	$(PY) benchmarks/paper.py --settings mnli $(BENCH_ARGS)
+	$(call paper_experiments,mnli,--results benchmarks/results/paper-$$setting.json)
 
 .PHONY: bench-paper-glue4
 bench-paper-glue4: setup ## Benchmark: the paper's protocol on RTE, STS-B, QNLI (dev as pool) and CoLA, frozen MiniLM (pair features; GLUE_DIR)
-	$(PY) benchmarks/paper.py --settings rte,stsb,qnli,cola $(BENCH_ARGS)
+	$(call paper_experiments,rte stsb qnli cola,--results benchmarks/results/paper-$$setting.json)
 
 .PHONY: bench-paper-labeled
 bench-paper-labeled: setup ## Benchmark: the paper's protocol with the agents trained on every label so far (budget.train_on=labeled): testbed D=2/D=10, STS-B, QNLI, MNLI (GLUE_DIR)
-	$(PY) benchmarks/paper.py --settings D2_rho0.1_labeled,D10_rho0.1_labeled,stsb_labeled,qnli_labeled,mnli_labeled $(BENCH_ARGS)
+	$(call paper_experiments,$(PAPER_LABELED),--results benchmarks/results/paper-$$setting.json)
+
+.PHONY: bench-testbed
+bench-testbed: setup ## Benchmark: testbed data efficiency in the pool protocol, every head x priority, 10 problems (sweeps/testbed_pool.yaml)
+	$(MAKE) sweep SWEEP=testbed_pool && $(MAKE) report SWEEP=testbed_pool
+
+.PHONY: bench-recipe
+bench-recipe: setup ## Benchmark: the training recipe on the testbed, every head on fixed subsets of 10/30/100 labels, 10 problems
+	$(MAKE) sweep SWEEP=testbed_recipe
+	$(VENV)/bin/epinet-al-report $(lastword $(sort $(wildcard multirun/testbed_recipe/*/))) --metric test/joint_nll --mode min

@@ -13,6 +13,8 @@ import fcntl
 import json
 import math
 import os
+import socket
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from typing import Any
 from epinet_al.tracking.recorder import SUMMARY_FILE
 
 LOCK_FILE = ".lock"
+# The saved state of a run that has not finished (epinet_al.active_learning.checkpoint writes it).
+STATE_FILE = "state.pt"
 # A failed sweep job's one-line reason, then the traceback; removed when the job runs again.
 ERROR_FILE = "error.txt"
 
@@ -52,16 +56,48 @@ class FolderBusy(Exception):
     """Another process holds the folder's lock."""
 
 
-def lock(folder: Path) -> int:
-    """Take ``folder``'s lock (creating the folder); the file descriptor that holds it (``unlock`` it)."""
+def lock(folder: Path, holder: str) -> int:
+    """Take ``folder``'s lock (creating the folder); the file descriptor that holds it (``unlock`` it).
+
+    ``holder`` says who writes the folder (a command line, a sweep job); it is written into the lock file
+    with the process id, host and time, so that a command that finds the folder busy can name its writer.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise FolderBusy(f"another epinet-al command is writing {folder}; wait for it or use another folder") from None
+        raise FolderBusy(
+            f"another epinet-al command is writing {folder} ({lock_holder(folder)}); wait for it or use another folder"
+        ) from None
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {started}: {holder}\n".encode(), 0)
     return fd
+
+
+def lock_holder(folder: Path) -> str:
+    """Who holds ``folder``'s lock, as its lock file says."""
+    try:
+        return (folder / LOCK_FILE).read_text().strip() or "no record of who"
+    except OSError:
+        return "no record of who"
+
+
+def is_locked(folder: Path) -> bool:
+    """Whether another process holds ``folder``'s lock now (creates nothing)."""
+    try:
+        fd = os.open(folder / LOCK_FILE, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases the lock if this call took it
+    return False
 
 
 def unlock(fd: int) -> None:
@@ -76,6 +112,28 @@ def finished_summary(folder: Path) -> dict[str, Any] | None:
         return None
     except (OSError, ValueError) as error:  # ValueError: a truncated or foreign file
         raise ValueError(f"{folder / SUMMARY_FILE} cannot be read ({error}); remove it to run again") from None
+
+
+def check_finished(folder: Path, config: dict[str, Any], resume: bool = False) -> dict[str, Any] | None:
+    """The summary of the finished run in ``folder`` (None if there is none); a ValueError if that run had
+    another config: a folder is finished only for the config it ran with."""
+    summary = finished_summary(folder)
+    differences = config_differences(summary.get("config", {}), config) if summary is not None else []
+    if differences and resume:
+        raise ValueError(f"cannot resume {folder}: its config differs in {'; '.join(differences[:5])}")
+    if differences:
+        raise ValueError(
+            f"{folder} holds a finished run with another config: it differs in {'; '.join(differences[:5])}; "
+            "choose another folder"
+        )
+    return summary
+
+
+def is_finished(folder: Path) -> bool:
+    try:
+        return finished_summary(folder) is not None
+    except ValueError:
+        return False  # a summary.json cut short: the job runs again
 
 
 def result_line(summary: dict[str, Any]) -> str:

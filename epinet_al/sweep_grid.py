@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from hydra.core.config_loader import ConfigLoader
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 
@@ -30,17 +31,18 @@ class Grid:
         return " ".join(swept) or "(the only job)"
 
 
-def parse(overrides: list[str]) -> list[Override]:
-    return OverridesParser.create().parse_overrides(overrides)
+def parse(overrides: list[str], config_loader: ConfigLoader | None = None) -> list[Override]:
+    """Hydra's parse of command-line overrides; with a ``config_loader``, ``glob()`` lists a group's options."""
+    return OverridesParser.create(config_loader=config_loader).parse_overrides(overrides)
 
 
-def expand(params: dict[str, str], overrides: list[str]) -> Grid | None:
+def expand(params: dict[str, str], overrides: list[str], config_loader: ConfigLoader | None = None) -> Grid | None:
     """The grid of ``params`` (the sweep file's) and ``overrides`` (the command line's task overrides);
     None for a sweep that is not a list of values (an interval for an optimising sweeper)."""
     values: dict[str, list[str]] = {}
     swept: dict[str, bool] = {}
     names: dict[str, str] = {}  # the key without its +, ++ or ~ (as override_dirname.exclude_keys takes it)
-    for override in parse([f"{key}={value}" for key, value in params.items()] + overrides):
+    for override in parse([f"{key}={value}" for key, value in params.items()] + overrides, config_loader):
         key = override.get_key_element()
         if override.is_sweep_override():
             if not override.is_discrete_sweep():
@@ -53,26 +55,3 @@ def expand(params: dict[str, str], overrides: list[str]) -> Grid | None:
         names[key] = override.key_or_group
     jobs = [list(job) for job in itertools.product(*values.values())]
     return Grid(jobs, [names[k] for k in values if swept[k]], [names[k] for k in values if not swept[k]])
-
-
-def force_add_keys_of_swept_groups(overrides: list[str], params: dict[str, str], groups: set[str]) -> list[str]:
-    """``task.max_pool_size=200`` becomes ``++task.max_pool_size=200`` when ``task`` is swept.
-
-    Hydra composes a multirun's base config with the default option of every swept group before
-    any job (testbed for `task=sst2,cola`), and a key that only the swept options have fails there.
-    With ``++`` the base config takes the key whatever it is; each job is composed with its own
-    option, and its config is checked on its own (a key its option lacks makes that job invalid).
-    """
-    swept_groups = {
-        override.key_or_group
-        for override in parse([f"{key}={value}" for key, value in params.items()] + overrides)
-        if override.is_sweep_override() and override.key_or_group in groups
-    }
-    rewritten = []
-    for text, override in zip(overrides, parse(overrides), strict=True):
-        group = override.key_or_group.split(".", 1)[0]
-        prefixed = override.is_add() or override.is_force_add() or override.is_delete()
-        plain = not (override.is_sweep_override() or prefixed)
-        in_swept_group = "." in override.key_or_group and group in swept_groups and override.package is None
-        rewritten.append(f"++{text}" if plain and in_swept_group else text)
-    return rewritten

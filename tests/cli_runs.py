@@ -7,6 +7,7 @@ use a real subprocess only for the run they kill. Numbers match a subprocess run
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,8 @@ class CliResult:
 def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> CliResult:
     """Run `epinet-al <args>` and return its exit status (0 when it returns) and what it wrote to stderr."""
     capsys.readouterr()  # only this command's output
+    root = logging.getLogger()
+    handlers = list(root.handlers)
     with monkeypatch.context() as patch:
         patch.setattr(sys, "argv", ["epinet-al", *args])
         try:
@@ -41,6 +44,11 @@ def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
             code = 0
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        finally:
+            # Hydra's job logging writes to this test's captured streams; a later test's log records must not.
+            for handler in set(root.handlers) - set(handlers):
+                handler.close()
+            root.handlers[:] = handlers
     output = capsys.readouterr()
     return CliResult(code, output.err, output.out)
 

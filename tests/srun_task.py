@@ -10,10 +10,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from epinet_al.cli import _run_sweep_job
+from epinet_al.jobs import run_sweep_job
 from tests.tiny_configs import compose_config
 
 if __name__ == "__main__":
     folder, *overrides = sys.argv[1:]
-    result = _run_sweep_job(compose_config(overrides), Path(folder))
+    result = run_sweep_job(compose_config(overrides), Path(folder))
     sys.exit(0 if result is not None else 1)

@@ -87,14 +87,15 @@ TESTBED_CASES = {
     "unknown_key": (
         [*P, "budget.max_lables=10"],
         "Could not override 'budget.max_lables': Key 'max_lables' not in 'PrioritizedBudgetConfig'; valid keys: "
-        "protocol, max_labels, candidate_batch_size, batch_size, max_steps, eval_labels, eval_every, replay, "
-        "train_on, steps_per_draw, train_batch_size, score_batch_size",
+        "protocol, max_labels, candidate_batch_size, batch_size, max_steps, eval_labels, fractions, eval_every, "
+        "replay, train_on, steps_per_draw, train_batch_size, score_batch_size",
     ),
     # A key added with `+` that the schema does not have (to_object would drop it silently).
     "added_unknown_key": (
         [*P, "+budget.max_lables=10"],
         "unknown key budget.max_lables; valid keys of budget: protocol, max_labels, candidate_batch_size, batch_size, "
-        "max_steps, eval_labels, eval_every, replay, train_on, steps_per_draw, train_batch_size, score_batch_size",
+        "max_steps, eval_labels, fractions, eval_every, replay, train_on, steps_per_draw, train_batch_size, "
+        "score_batch_size",
     ),
     # Combinations that cannot run, refused from the components' capabilities.
     "testbed_with_an_encoder": (
@@ -183,7 +184,7 @@ def test_gpu_trainer_without_a_gpu(tmp_path, monkeypatch, capsys):
 def test_invalid_jobs_of_a_sweep_are_listed_before_any_runs(tmp_path, monkeypatch, capsys):
     from epinet_al import cli
 
-    monkeypatch.setattr(cli, "_run", lambda: None)  # plan the sweep only
+    monkeypatch.setattr(cli, "run_sweep_job", lambda cfg, output_dir: None)  # plan the sweep only: no job runs
     result = run_cli(
         [*SWEEP, "acquisition.priority=nope,variance,nada", f"hydra.sweep.dir={tmp_path}"], monkeypatch, capsys
     )

@@ -55,8 +55,8 @@ CASES = {
     "added_unknown_key": (
         ["+budget.max_lables=5"],
         "unknown key budget.max_lables; valid keys of budget: protocol, max_labels, candidate_batch_size, "
-        "batch_size, max_steps, eval_labels, eval_every, replay, train_on, steps_per_draw, train_batch_size, "
-        "score_batch_size",
+        "batch_size, max_steps, eval_labels, fractions, eval_every, replay, train_on, steps_per_draw, "
+        "train_batch_size, score_batch_size",
     ),
     "added_unknown_top_level_key": (
         ["+sede=3"],

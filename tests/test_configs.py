@@ -147,8 +147,15 @@ def sweep_jobs(name: str) -> list[ExperimentConfig]:
     for override in overrides:
         group = override.key_or_group
         values = override.sweep_string_iterator() if override.is_sweep_override() else [override.value()]
-        axes.append([(group, OmegaConf.to_object(compose_sweep(name, [f"{group}={v}"])[group])) for v in values])
-    return [dataclasses.replace(base, **dict(job)) for job in itertools.product(*axes)]
+        axes.append([_fields(name, group, value) for value in values])
+    return [dataclasses.replace(base, **{k: v for part in job for k, v in part}) for job in itertools.product(*axes)]
+
+
+def _fields(name: str, group: str, value: str) -> list[tuple[str, object]]:
+    """The config sections one swept option sets: its group's, or an agent's head, priority and budget."""
+    cfg = OmegaConf.to_object(compose_sweep(name, [f"{group}={value}"]))
+    keys = ("head", "acquisition", "budget") if group == "agent" else (group,)
+    return [(key, getattr(cfg, key)) for key in keys]
 
 
 @pytest.mark.slow

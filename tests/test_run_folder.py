@@ -43,13 +43,15 @@ def test_a_finished_run_with_another_config_is_refused(tiny_prioritized_run, tmp
 def test_a_second_writer_stops_at_once(tmp_path, monkeypatch, capsys):
     # Before: two runs into one folder both "succeeded" and one result was lost.
     folder = tmp_path / "run"
-    held = lock(folder)
+    held = lock(folder, "the test's command")
     try:
         result = run_cli([*TINY_PRIORITIZED, f"hydra.run.dir={folder}"], monkeypatch, capsys)
     finally:
         unlock(held)
     assert result.code == 2
-    assert result.error == f"another epinet-al command is writing {folder}; wait for it or use another folder"
+    # The lock names its holder: process, host, time and command.
+    assert result.error.startswith(f"another epinet-al command is writing {folder} (pid {os.getpid()} on ")
+    assert result.error.endswith(": the test's command); wait for it or use another folder")
     assert [p.name for p in folder.iterdir()] == [".lock"]  # nothing of the second run
 
 
@@ -64,16 +66,22 @@ def test_the_working_directory_survives_an_early_failure(tmp_path, monkeypatch, 
 
 @pytest.mark.slow
 def test_resume_takes_the_folders_own_overrides(tmp_path, monkeypatch, capsys):
-    # Before: `resume=<folder>` alone failed with "config differs in budget.max_steps".
+    # Before: `resume=<folder>` alone failed with "config differs in budget.max_steps". The command runs the
+    # folder's own command again (its recorded overrides, the given ones on top) in a child process.
     folder = tmp_path / "run"
     assert run_cli([*TINY_PRIORITIZED, f"hydra.run.dir={folder}"], monkeypatch, capsys).code == 0
     curve = (folder / CURVE_FILE).read_bytes()
     (folder / SUMMARY_FILE).unlink()  # as if stopped after its last evaluation point
 
-    changed = run_cli([f"resume={folder}", "budget.batch_size=2"], monkeypatch, capsys)
-    assert changed.code == 2 and changed.error.endswith("its config differs in budget.batch_size (4 saved, 2 now)")
-    result = run_cli([f"resume={folder}", "progress_bar=true"], monkeypatch, capsys)
-    assert result.code == 0, result.stderr[-3000:]
+    def resume(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "epinet_al", f"resume={folder}", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+    changed = resume("budget.batch_size=2")
+    assert changed.returncode == 2
+    assert changed.stderr.strip().endswith("its config differs in budget.batch_size (4 saved, 2 now)")
+    result = resume("progress_bar=true")
+    assert result.returncode == 0, result.stderr[-3000:]
     assert (folder / SUMMARY_FILE).is_file() and (folder / CURVE_FILE).read_bytes() == curve
 
 
@@ -129,6 +137,9 @@ def test_the_command_line_module_imports_no_torch():
 def test_help_names_the_program(monkeypatch, capsys):
     result = run_cli(["--help"], monkeypatch, capsys)
     assert result.code == 0 and result.stdout.startswith("epinet-al is powered by Hydra.")
+    # The groups listed from the files under conf/ (Hydra lists them by composing every option: seconds).
+    assert "\nagent: baseline, baseline_finetune, dropout_bald," in result.stdout
+    assert "experiment: paper/D10_rho0.1, " in result.stdout and "budget: glue, glue_pool, paper/cola," in result.stdout
 
 
 def test_version_is_the_projects(monkeypatch, capsys):
@@ -140,7 +151,7 @@ def test_a_slurm_sweep_is_not_checked_against_this_machines_devices():
     """A login node without a GPU still submits a GPU sweep: its jobs check their devices where they run."""
     from hydra import compose, initialize_config_dir
 
-    from epinet_al.cli import _experiment_config
+    from epinet_al.hydra_callbacks import experiment_config as _experiment_config
     from epinet_al.paths import CONFIG_DIR
 
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):

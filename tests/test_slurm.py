@@ -53,3 +53,29 @@ def test_smoke_sweep_runs_as_slurm_jobs(slurm_cluster, tmp_path):  # noqa: F811
     assert len(job_ids) == 2 and len(array_ids) == 1 and next(iter(array_ids)).isdigit(), job_ids
     # submitit keeps each job's sbatch script and logs under the sweep folder.
     assert list((sweep_dir / ".submitit").glob("*/*_log.out"))
+
+
+def test_the_paper_protocol_runs_both_stages_as_slurm_job_arrays(slurm_cluster, tmp_path):  # noqa: F811
+    """The smoke experiment: stage 1 as one array, the tuning at its end, stage 2 as another array."""
+    tune, reported = tmp_path / "paper-smoke" / "tune", tmp_path / "paper-smoke" / "reported"
+    epinet_al = [slurm_cluster["python"], "-m", "epinet_al", "-m"]
+    launcher = slurm_launcher_overrides(slurm_cluster, tune)[:-1]  # stage 2's folder is its report.yaml's
+    stage1 = subprocess.run([*epinet_al, "experiment=paper/smoke", *launcher, f"hydra.sweep.dir={tune}"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=2 * SWEEP_TIMEOUT_S)  # fmt: skip
+    assert stage1.returncode == 0, stage1.stdout[-3000:] + stage1.stderr[-3000:]
+    stage2 = subprocess.run([*epinet_al, "--config-dir", str(reported), "--config-name", "report", *launcher],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=2 * SWEEP_TIMEOUT_S)  # fmt: skip
+    assert stage2.returncode == 0, stage2.stdout[-3000:] + stage2.stderr[-3000:]
+    for stage, jobs in ((tune, 6), (reported, 8)):
+        hydra_files = list(stage.rglob(".hydra/hydra.yaml"))
+        job_ids = {yaml.safe_load(path.read_text())["hydra"]["job"]["id"] for path in hydra_files}
+        assert len(job_ids) == jobs and len({job_id.split("_")[0] for job_id in job_ids}) == 1, job_ids  # one array
+    savings = pd.read_csv(_report(reported) / "savings.csv")
+    assert savings["target_labels"].tolist() == [10, 40] * 3
+
+
+def _report(sweep_dir):
+    from epinet_al.report.cli import main as report_main
+
+    assert report_main([str(sweep_dir)]) == 0
+    return sweep_dir / "report"

@@ -12,36 +12,36 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, read_write
 
-from epinet_al.acquisition import EPISTEMIC_PRIORITIES
 from epinet_al.config import ExperimentConfig, to_experiment_config
-from epinet_al.networks.specs import HEADS
+from epinet_al.hydra_callbacks import plan_sweep
 from epinet_al.report.cli import main as report_main
-from epinet_al.run_folder import ERROR_FILE
+from epinet_al.run_folder import ERROR_FILE, is_locked, lock, unlock
 from epinet_al.sweep_grid import expand as expand_grid
-from epinet_al.sweep_grid import force_add_keys_of_swept_groups
 from epinet_al.tracking.recorder import SUMMARY_FILE
 from tests.cli_runs import run_cli
 from tests.slurm_cluster import REPO_ROOT
-from tests.tiny_configs import SWEEPS_DIR, TINY_PRIORITIZED, compose_sweep
+from tests.tiny_configs import CONF_DIR, SWEEPS_DIR, TINY_PRIORITIZED, compose_sweep
 
 # Jobs per sweep file: the product of its swept values.
 EXPECTED_JOBS = {
     "smoke": 2,  # epinet x {uniform, variance}
-    "testbed": 120,  # {epinet, dropout, ensemble} x {uniform, entropy, bald, variance} x 10 seeds
-    "testbed_mlp": 20,  # mlp x {uniform, entropy} x 10 seeds
-    "glue_priorities": 315,  # 7 tasks x 3 heads x 5 priorities x 3 seeds
-    "glue_priorities_mlp": 63,  # 7 tasks x mlp x 3 marginal priorities x 3 seeds
-    "glue_minilm": 36,  # {cola, sst2, rte} x epinet x {uniform, entropy, bald, variance} x 3 seeds
-    "glue_minilm_mlp": 18,  # {cola, sst2, rte} x mlp x {uniform, entropy} x 3 seeds
-    "compare": 4,  # `make run`'s epinet part: 2 priorities x 2 seeds
+    "testbed": 140,  # ({epinet, dropout, ensemble} x {uniform, entropy, bald, variance} + mlp x 2) x 10 seeds
+    "glue_priorities": 378,  # 7 tasks x (3 heads x 5 priorities + mlp x 3 marginal priorities) x 3 seeds
+    "glue_minilm": 54,  # {cola, sst2, rte} x (epinet x {uniform, entropy, bald, variance} + mlp x 2) x 3 seeds
+    "compare": 8,  # `make run`: (epinet x 2 priorities + mlp x 2) x 2 seeds
+    "testbed_pool": 180,  # 18 agents (every head with every priority it supports) x 10 seeds
+    "testbed_recipe": 40,  # 4 heads with uniform x 10 seeds
     "testbed_diagnostics": 30,  # {epinet, ensemble, dropout} x variance x 10 problems
     "sst2_index_agreement": 36,  # {variance, bald, entropy} x 6 index sample counts x 2 seeds
     "sst2_uncertainty": 3,  # the epinet x 3 seeds (the variants and reference heads: command-line overrides)
@@ -92,35 +92,13 @@ def test_sweep_jobs_write_to_readable_folders(name):
     assert OmegaConf.select(cfg, "hydra.sweep.dir").startswith(f"multirun/{run.sweep}/")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", SWEEPS)
-def test_sweep_pairs_epistemic_priorities_with_index_heads(name):
-    # An epistemic priority on a head without an index is refused (its scores are all 0):
-    # a sweep must not contain that pair, so the plain head lives in the <sweep>_mlp part.
-    params = sweep_params(name)
-    base = to_experiment_config(compose_sweep(name, []), devices=False)
-    heads = params["head"].split(",") if "head" in params else [base.head.name]
-    priorities = params["acquisition"].split(",") if "acquisition" in params else [base.acquisition.priority]
-    for head in heads:
-        if not HEADS.get(head).has_index:
-            assert not EPISTEMIC_PRIORITIES & set(priorities), (head, priorities)
-
-
-@pytest.mark.slow
-def test_plain_head_parts_share_their_sweep():
-    for part in SWEEPS_DIR.glob("*_mlp.yaml"):
-        main = part.stem.removesuffix("_mlp")
-        assert to_experiment_config(compose_sweep(part.stem, []), devices=False).sweep == main
-        assert set(sweep_params(part.stem)) == set(sweep_params(main))
-
-
 def test_glue_priorities_is_a_gpu_slurm_sweep():
     cfg = compose_sweep("glue_priorities", [], return_hydra_config=True)
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
     assert cfg.hydra.launcher.gpus_per_node == 1
     run = to_experiment_config(compose_sweep("glue_priorities", []), devices=False)  # the GPUs are the nodes'
     assert (run.model.name, run.trainer.accelerator) == ("bert_base", "gpu")
-    assert math.prod(len(v.split(",")) for v in sweep_params("glue_priorities").values()) == 315
+    assert math.prod(len(v.split(",")) for v in sweep_params("glue_priorities").values()) == 378
 
 
 @pytest.mark.slow
@@ -150,10 +128,10 @@ def make_dry_run(target: str, cwd, *variables: str) -> str:
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
-def test_make_sweep_runs_both_parts_into_one_folder():
+def test_make_sweep_runs_the_sweep_into_a_new_folder():
     commands = make_dry_run("sweep", REPO_ROOT, "SWEEP=testbed")
-    assert "for config in testbed testbed_mlp;" in commands
-    assert "hydra.sweep.dir=$dir" in commands and "dir=multirun/testbed/$(date" in commands
+    assert "--config-dir sweeps --config-name testbed -m hydra.sweep.dir=$dir" in commands
+    assert "dir=multirun/testbed/$(date" in commands
     assert "hydra/launcher=slurm" in make_dry_run("sweep-slurm", REPO_ROOT, "SWEEP=smoke")
 
 
@@ -179,31 +157,23 @@ def test_grid_is_the_full_product_and_the_command_line_wins():
     assert grid.label(grid.jobs[1]) == "head=epinet acquisition=bald"
 
 
-def test_keys_of_a_swept_group_are_force_added():
-    groups = {"task", "model", "head"}
-    overrides = ["task=sst2,cola", "task.max_pool_size=200", "model.finetune=frozen", "+task.x=1", "seed=0,1"]
-    assert force_add_keys_of_swept_groups(overrides, {}, groups) == [
-        "task=sst2,cola",
-        "++task.max_pool_size=200",
-        "model.finetune=frozen",
-        "+task.x=1",
-        "seed=0,1",
-    ]
-    # A group swept by the sweep file counts too.
-    assert force_add_keys_of_swept_groups(["model.finetune=full"], {"model": "tiny,minilm"}, groups) == [
-        "++model.finetune=full"
-    ]
+def planned(overrides: list[str], params: dict[str, str], sweep_dir: Path) -> tuple[Path, list]:
+    """The jobs of `epinet-al -m <overrides>` with the sweep `params`, as SweepChecks plans them (nothing runs)."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", [*overrides, f"hydra.sweep.dir={sweep_dir}"], return_hydra_config=True)
+        with read_write(cfg.hydra):
+            cfg.hydra.sweeper.params = params
+        return plan_sweep(cfg)
 
 
-def test_group_sweep_with_a_key_only_its_options_have_composes_every_job(tmp_path):
-    # Hydra composes a multirun's base config with the default task (testbed), which has no
-    # max_pool_size: before the fix this failed with "Key 'max_pool_size' not in 'TestbedTaskConfig'".
-    from epinet_al.cli import _plan_sweep, parse_command
-
-    _, command = parse_command(
-        ["-m", "task=sst2,cola", "model=minilm", "task.max_pool_size=200", f"hydra.sweep.dir={tmp_path}"]
-    )
-    sweep_dir, _, _, jobs = _plan_sweep(command)
+def test_a_key_only_the_options_of_a_swept_group_have_needs_plus_plus(tmp_path, monkeypatch, capsys):
+    # Hydra composes a multirun's base config with the default option of every swept group (testbed for
+    # task=sst2,cola), and a key only the swept options have fails there: the error says how to give it.
+    command = ["-m", "task=sst2,cola", "model=minilm", "task.max_pool_size=200", f"hydra.sweep.dir={tmp_path}"]
+    result = run_cli(command, monkeypatch, capsys)
+    assert result.code == 2
+    assert result.error.endswith("(a key of a swept group's options needs ++: ++task.max_pool_size=200)")
+    sweep_dir, jobs = planned(["model=minilm", "++task.max_pool_size=200"], {"task": "sst2,cola"}, tmp_path)
     assert [job.invalid for job in jobs] == [None, None]
     assert [job.folder.relative_to(sweep_dir).as_posix() for job in jobs] == [
         "sst2/minilm/epinet/variance/seed0",
@@ -221,10 +191,8 @@ TINIER = [*TINY_PRIORITIZED, "head.index_dim=4", "budget.max_steps=10", "budget.
 
 def test_sweep_over_keys_outside_the_folder_path_gives_every_job_its_own_folder(tmp_path):
     # Before: every job mapped to testbed/identity/epinet/variance/seed0 and job 2 refused to "resume".
-    from epinet_al.cli import _plan_sweep, parse_command
-
-    sweep = ["trainer.optimizer.lr=0.001,0.01", "budget=prioritized,pool", f"hydra.sweep.dir={tmp_path}"]
-    sweep_dir, _, _, jobs = _plan_sweep(parse_command(["-m", "budget.max_labels=20", *sweep])[1])
+    params = {"trainer.optimizer.lr": "0.001,0.01", "budget": "prioritized,pool"}
+    sweep_dir, jobs = planned(["budget.max_labels=20"], params, tmp_path)
     assert [job.folder.relative_to(sweep_dir).as_posix() for job in jobs] == [
         f"testbed/identity/epinet/variance/{keys}/seed0"
         for keys in (
@@ -307,3 +275,87 @@ def test_jobs_that_would_share_a_folder_are_refused(tmp_path, monkeypatch, capsy
     assert result.code == 2
     assert result.error == f"jobs seed=0 and seed=1 would write one folder, {tmp_path / 's' / 'same'}"
     assert not (tmp_path / "s").exists()
+
+
+# ---------------------------------------------------------------- reruns into a sweep folder
+
+
+def finished_job(tiny_prioritized_run: Path, sweep_dir: Path) -> Path:
+    """The sweep folder's job seed=0 of `-m *TINY_PRIORITIZED seed=0,1`, finished (a copy of the tiny run)."""
+    folder = sweep_dir / "testbed/identity/epinet/variance/seed0"
+    shutil.copytree(tiny_prioritized_run, folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("change", "difference"),
+    [("trainer.optimizer.lr=0.01", "trainer.optimizer.lr (0.001 saved, 0.01 now)"),
+     ("budget.max_steps=40", "budget.max_steps (30 saved, 40 now)")],
+)  # fmt: skip
+def test_a_sweep_rerun_with_a_changed_setting_is_refused(tiny_prioritized_run, tmp_path, monkeypatch, capsys,
+                                                         change, difference):  # fmt: skip
+    # Before (trial N32, N33): "all 2 jobs in D are complete", exit 0, and the folder kept the old results.
+    folder = finished_job(tiny_prioritized_run, tmp_path)
+    result = run_cli(["-m", *TINY_PRIORITIZED, "seed=0,1", change, f"hydra.sweep.dir={tmp_path}"], monkeypatch, capsys)
+    assert result.code == 2
+    assert result.error.startswith(f"job seed=0: {folder} holds a finished run with another config: it differs in ")
+    assert difference in result.error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["testbed"]  # nothing of the second sweep
+
+
+def test_a_sweep_whose_job_folder_another_command_writes_names_it(tiny_prioritized_run, tmp_path, monkeypatch, capsys):
+    # Before (trial N43): the rerun said "2 failed: no result" while the jobs still running held the locks.
+    folder = tmp_path / "testbed/identity/epinet/variance/seed1"
+    held = lock(folder, "sweep job seed=1")
+    try:
+        result = run_cli(["-m", *TINY_PRIORITIZED, "seed=0,1", f"hydra.sweep.dir={tmp_path}"], monkeypatch, capsys)
+    finally:
+        unlock(held)
+    assert result.code == 2
+    assert result.error.startswith(f"job seed=1: another epinet-al command is writing {folder} (pid {os.getpid()} on ")
+    assert result.error.endswith(": sweep job seed=1); wait for it or stop it")
+    assert not (tmp_path / "testbed/identity/epinet/variance/seed0").exists()  # no job ran
+
+
+def wait_for(condition, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} after {timeout} s"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_the_local_launchers_jobs_stop_with_the_command(tmp_path, stop):
+    # Before (trial N43, N44): the jobs went on as orphans holding their folders' locks, and a rerun said
+    # "2 failed: no result". Each job is held at a training step (tests/held_job) until the command is stopped.
+    sweep_dir, hold = tmp_path / "sweep", tmp_path / "hold"
+    hold.touch()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).with_name("held_job")), os.environ.get("PYTHONPATH", "")]),
+        "EPINET_AL_HOLD": str(hold),
+        "EPINET_AL_HOLD_STEP": "4",
+    }
+    command = [sys.executable, "-m", "epinet_al", "-m", *TINY_PRIORITIZED, "seed=0,1", "hydra/launcher=local",
+               "hydra.launcher.cpus_per_task=1", f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
+    folders = [sweep_dir / f"testbed/identity/epinet/variance/seed{seed}" for seed in (0, 1)]
+    log = tmp_path / "sweep.log"  # a file, not a pipe: the jobs inherit the command's output
+    with log.open("w") as output:
+        sweep = subprocess.Popen(command, cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for(lambda: all((f / "state.pt").exists() and is_locked(f) for f in folders), "held jobs", 300)
+        sweep.send_signal(stop)
+        sweep.wait(timeout=120)
+        wait_for(lambda: not any(is_locked(f) for f in folders), "end of the jobs", 120)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert hold.exists()  # the jobs ended because the command did, not because they were let go
+    if stop == signal.SIGINT:
+        assert sweep.returncode == 130
+        assert f"interrupted; run the same command again with hydra.sweep.dir={sweep_dir} to finish" in log.read_text()
+    hold.unlink()
+    rerun = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    assert "epinet-al: 2 finished, 0 failed" in rerun.stderr

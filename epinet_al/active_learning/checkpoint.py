@@ -20,9 +20,7 @@ import numpy as np
 import torch
 
 from epinet_al.io import atomic_write
-from epinet_al.run_folder import RESUMABLE_CHANGES, config_differences  # noqa: F401  (re-exported)
-
-STATE_FILE = "state.pt"
+from epinet_al.run_folder import RESUMABLE_CHANGES, STATE_FILE, config_differences  # noqa: F401  (re-exported)
 
 
 def _global_rng_state() -> dict[str, Any]:

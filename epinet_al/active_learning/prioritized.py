@@ -12,7 +12,8 @@ the labels: the anytime curve of the paper.
 labeled set, then ``steps_per_draw`` SGD steps each train on ``train_batch_size`` labeled examples drawn at random
 (with replacement); once every label the budget allows is revealed, scoring stops and training goes on.
 
-The run is evaluated whenever the number of distinct labels used crosses one of ``eval_labels``, every
+The run is evaluated whenever the number of distinct labels used crosses one of ``eval_labels`` (or the label
+count of one of ``fractions`` of the pool), every
 ``eval_every`` steps if set, and at the end.
 """
 
@@ -26,6 +27,7 @@ from tqdm.auto import tqdm
 from epinet_al.acquisition import rank_candidates
 from epinet_al.active_learning.loop import Loop
 from epinet_al.active_learning.sampling import draw_candidates, labeled_sample
+from epinet_al.active_learning.specs import fraction_sizes
 
 
 def prioritized_batch(loop: Loop, budget: Any) -> torch.Tensor:
@@ -59,7 +61,7 @@ def step_batches(loop: Loop, budget: Any) -> list[torch.Tensor]:
 def run_prioritized(loop: Loop, budget: Any) -> None:
     """Run ``budget.max_steps`` prioritized steps; ``loop.record`` gets the curve row by row."""
     ledger = loop.ledger
-    eval_labels = sorted(set(budget.eval_labels))
+    eval_labels = sorted({*budget.eval_labels, *fraction_sizes(budget.fractions, len(loop.pool))})
     saved = loop.restore()
     first_step, next_eval = (saved["step"] + 1, saved["next_eval"]) if saved else (1, 0)
     losses: list[float] = []

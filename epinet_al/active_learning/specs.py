@@ -17,6 +17,16 @@ REPLAYS = ("priority", "uniform")
 TRAIN_ON = ("selected", "labeled")
 
 
+def check_fractions(fractions: list[float]) -> None:
+    if any(not 0 < fraction <= 1 for fraction in fractions):
+        raise ValueError(f"budget.fractions must be in (0, 1], got {list(fractions)}")
+
+
+def fraction_sizes(fractions: list[float], pool_size: int) -> list[int]:
+    """The label counts that ``fractions`` of a pool of ``pool_size`` are: each rounded, at least 1."""
+    return [max(1, round(fraction * pool_size)) for fraction in fractions]
+
+
 @dataclass
 class PrioritizedBudgetConfig:
     """The paper's loop: per step, score a random candidate batch and train on the top ones."""
@@ -29,7 +39,10 @@ class PrioritizedBudgetConfig:
     batch_size: int = 10  # n: top-scored candidates labeled and trained on per step
     max_steps: int = 1000  # SGD steps in all; after the budget is spent, only labeled data is used
     eval_labels: list[int] = field(default_factory=lambda: [10, 20, 40, 60, 80, 100])
-    eval_every: int = 0  # also evaluate every this many steps (0: only at eval_labels and the end)
+    # Also evaluate when the labels used reach these fractions of the pool: the subset sizes budget=subset trains
+    # on with the same fractions, so that an agent's curve has a point wherever the baseline's has one.
+    fractions: list[float] = field(default_factory=list)
+    eval_every: int = 0  # also evaluate every this many steps (0: only at eval_labels, fractions and the end)
     # Batches once the budget is spent: "priority" (the paper's loop: the top n of N labeled candidates)
     # or "uniform" (n labeled examples at random: plain training on the acquired set).
     replay: str = "priority"
@@ -62,6 +75,7 @@ class PrioritizedBudgetConfig:
             )
         if any(labels <= 0 for labels in self.eval_labels):
             raise ValueError(f"budget.eval_labels must be positive integers, got {list(self.eval_labels)}")
+        check_fractions(self.fractions)
         if self.batch_size > self.candidate_batch_size:
             raise ValueError(
                 f"budget.batch_size={self.batch_size} is larger than "
@@ -121,8 +135,8 @@ class SubsetBudgetConfig:
         check_positive(self, "budget", "batch_size")
         if not self.fractions and not self.sizes:
             raise ValueError("budget.fractions and budget.sizes are both empty; give the subset sizes to train on")
-        if not self.sizes and any(not 0 < fraction <= 1 for fraction in self.fractions):
-            raise ValueError(f"budget.fractions must be in (0, 1], got {list(self.fractions)}")
+        if not self.sizes:
+            check_fractions(self.fractions)
         if any(size <= 0 for size in self.sizes):
             raise ValueError(f"budget.sizes must be positive integers, got {list(self.sizes)}")
         if self.train_steps < 0 or (self.train_steps == 0 and self.epochs <= 0):

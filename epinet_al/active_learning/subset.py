@@ -4,7 +4,7 @@ One seeded permutation of the pool; subset k is its first N_k examples (nested, 
 labels to a smaller one), with N_k = round(fraction_k * pool size) or ``budget.sizes``. Each subset is
 trained from the initial weights (``train_steps`` steps, or ``epochs`` passes) and evaluated once: the
 curve has one point per size, a model trained on exactly those labels. Tuning per size (learning rate,
-batch size, L2) is a sweep over these runs, chosen on the tune split (benchmarks/paper.py).
+batch size, L2) is a sweep over these runs, chosen on the tuning runs (``epinet_al.report.tuning``).
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from tqdm.auto import tqdm
 
 from epinet_al.active_learning.fit import fit
 from epinet_al.active_learning.loop import Loop
+from epinet_al.active_learning.specs import fraction_sizes
 
 
 def subset_sizes(budget: Any, pool_size: int) -> list[int]:
     """The subset sizes of ``budget`` on a pool of ``pool_size``: sorted, distinct, each in [1, pool_size]."""
-    sizes = budget.sizes or [max(1, round(fraction * pool_size)) for fraction in budget.fractions]
+    sizes = budget.sizes or fraction_sizes(budget.fractions, pool_size)
     if not sizes:
         raise ValueError("budget.fractions and budget.sizes are both empty; give the subset sizes to train on")
     for size in sizes:

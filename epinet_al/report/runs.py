@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from epinet_al.report.errors import ReportError
+from epinet_al.report.tuning import tuned_keys
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,10 @@ def load_sweep(sweep_dir: Path | str) -> Sweep:
     among runs of the same head, priority, model or protocol, see `KINDS`); keys that only some
     runs set are added, as `key=unset`, only where the names would otherwise collide.
 
+    A stage-2 folder of a tuned experiment (its tuning.yaml, ``epinet_al.report.tuning``): the keys the
+    tuning chose per agent are not agent settings (each agent ran its own chosen values), and a baseline's
+    parts (one per chosen configuration, each at the fractions it won) are joined into one curve per seed.
+
     Unfinished runs (no summary.json), unreadable ones, runs without evaluation points and runs whose
     primary metric is not finite somewhere are skipped with a warning and listed in `Sweep.skipped`.
     Raises ReportError if `sweep_dir` is not a folder, or if two runs have the same task, config
@@ -126,6 +131,8 @@ def load_sweep(sweep_dir: Path | str) -> Sweep:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ReportError(f"sweep folder not found: {sweep_dir}")
+    tuned = tuned_keys(sweep_dir)
+    ignored = (*IGNORED_KEYS, *(tuned or []))
     # (curve with identity columns, flattened config, data identity) per run.
     loaded: list[tuple[pd.DataFrame, dict[str, str], dict[str, str]]] = []
     skipped: dict[str, str] = {}
@@ -137,7 +144,7 @@ def load_sweep(sweep_dir: Path | str) -> Sweep:
             skipped[name] = "unfinished"
             continue
         try:
-            frame, config, data = _load_run(run_dir, name)
+            frame, config, data = _load_run(run_dir, name, ignored)
         except (ReportError, OSError, ValueError) as err:
             # ValueError covers invalid JSON, undecodable bytes and CSV parser errors.
             log.warning("skipping unreadable run %s: %s", run_dir, err)
@@ -149,6 +156,8 @@ def load_sweep(sweep_dir: Path | str) -> Sweep:
             flagged[name] = reason
     if not loaded:
         return Sweep(pd.DataFrame(columns=[*ID_COLUMNS, "step", "num_labels"]), skipped, flagged)
+    if tuned is not None:
+        loaded = _join_parts(loaded)
     frames = []
     problems: dict[str, list[str]] = {}
     for task in sorted({frame["task"].iat[0] for frame, _, _ in loaded}):
@@ -233,11 +242,11 @@ def _shown(key: str, value: str) -> str:
     return value
 
 
-def flatten_config(config: Mapping[str, Any]) -> dict[str, str]:
+def flatten_config(config: Mapping[str, Any], ignored: tuple[str, ...] = IGNORED_KEYS) -> dict[str, str]:
     """Dotted key -> value as text (JSON for non-strings; lists stay whole; floats to FLOAT_DIGITS
-    significant digits), without IGNORED_KEYS."""
+    significant digits), without the ``ignored`` keys."""
     flat = _flatten(config)
-    return {k: v for k, v in flat.items() if not any(k == i or k.startswith(i + ".") for i in IGNORED_KEYS)}
+    return {k: v for k, v in flat.items() if not any(k == i or k.startswith(i + ".") for i in ignored)}
 
 
 def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -325,7 +334,32 @@ def _name_agents(loaded: list[tuple[pd.DataFrame, dict[str, str]]], sweep_dir: P
     return frames
 
 
-def _load_run(run_dir: Path, name: str) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
+Run = tuple[pd.DataFrame, dict[str, str], dict[str, str]]  # curve, flattened config, data identity
+
+
+def _join_parts(loaded: list[Run]) -> list[Run]:
+    """Runs of one task, config, data and seed (a tuned baseline's parts) as one run: their curves in label order."""
+    parts: dict[str, list[Run]] = {}
+    for run in loaded:
+        frame, config, data = run
+        identity = [frame["task"].iat[0], frame["head"].iat[0], frame["priority"].iat[0], int(frame["seed"].iat[0])]
+        parts.setdefault(json.dumps([*identity, config, data], sort_keys=True), []).append(run)
+    joined = []
+    for runs in parts.values():
+        if len(runs) == 1:
+            joined += runs
+            continue
+        frames = [frame for frame, _, _ in runs]
+        if pd.concat([frame["num_labels"] for frame in frames]).duplicated().any():
+            names = " and ".join(frame["run"].iat[0] for frame in frames)
+            raise ReportError(f"the parts {names} of one tuned agent and seed evaluate the same label counts")
+        frame = pd.concat(frames, ignore_index=True).sort_values("num_labels", ignore_index=True)
+        frame["run"] = " + ".join(part["run"].iat[0] for part in frames)
+        joined.append((frame, runs[0][1], runs[0][2]))
+    return joined
+
+
+def _load_run(run_dir: Path, name: str, ignored: tuple[str, ...]) -> Run:
     """One run's deduplicated curve with its identity columns in front, its flattened config and its data
     identity. `agent` is left as head/priority; _name_agents names it."""
     summary_path = run_dir / SUMMARY
@@ -381,7 +415,7 @@ def _load_run(run_dir: Path, name: str) -> tuple[pd.DataFrame, dict[str, str], d
     curve = curve[columns]
     for position, (key, value) in enumerate(identity.items()):
         curve.insert(position, key, value)
-    return curve, flatten_config(config), data_identity(config, data)
+    return curve, flatten_config(config, ignored), data_identity(config, data)
 
 
 def _section(summary: Any, name: str, path: Path) -> Mapping[str, Any]:

@@ -1,0 +1,127 @@
+"""A comparison's results file (``benchmarks/results/<name>.json``) and the docs tables rendered from them.
+
+``epinet-al-report SWEEP_DIR --results FILE`` writes the file: the command, the sweeps' commands (both stages of
+an experiment), date and machine, the tuning's record when the sweep is an experiment's stage 2, and per task its
+table (the report's summary.csv rows) and its savings read-off. ``epinet-al-report --render FILE [FILE ...]``
+prints a Markdown table from such files, one column pair per file: each agent's AUC minus the baseline's (paired)
+and its final value with its labels; the baseline's row gives its AUC. The benchmark tables in docs/ are this
+output, each naming the files it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from epinet_al.report.compare import Summary, savings_table, summary_table
+from epinet_al.report.errors import ReportError
+from epinet_al.report.tuning import TUNING_FILE
+
+MISSING = "—"
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    """Table rows as JSON objects (NaN as null)."""
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            for row in json.loads(frame.to_json(orient="records"))]  # fmt: skip
+
+
+def sweep_command(sweep_dir: Path) -> str | None:
+    """The `epinet-al -m` command that ran the sweep in ``sweep_dir`` (its last one), from its multirun.yaml."""
+    path = Path(sweep_dir) / "multirun.yaml"
+    if not path.is_file():
+        return None
+    hydra = OmegaConf.load(path).hydra
+    sources = [s.path.removeprefix("file://") for s in hydra.runtime.config_sources if s.provider == "command-line"]
+    options = ["--config-dir", sources[0]] if sources else []
+    options += ["--config-name", hydra.job.config_name] if hydra.job.config_name != "config" else []
+    # What Hydra (-m) and SweepChecks (the folder names) add is no part of what the user typed.
+    added = ("hydra.mode=", "hydra.job.config.override_dirname.exclude_keys=")
+    overrides = [str(o) for o in [*hydra.overrides.hydra, *hydra.overrides.task] if not str(o).startswith(added)]
+    return shlex.join(["epinet-al", "-m", *options, *overrides])
+
+
+def write_results(summary: Summary, sweep_dir: Path, path: Path) -> Path:
+    """The results file of the comparison of ``sweep_dir``'s runs; its path."""
+    tuning = Path(sweep_dir) / TUNING_FILE
+    table, savings = summary_table(summary), savings_table(summary)
+    tuned_on = OmegaConf.load(tuning).tuned_on if tuning.is_file() else None
+    stages = [command for command in (tuned_on and sweep_command(Path(tuned_on)), sweep_command(sweep_dir))
+              if command]  # fmt: skip
+    record = {
+        "name": Path(path).stem,
+        "command": " ".join(["epinet-al-report", *sys.argv[1:]]),
+        "sweeps": stages,  # the commands that ran the runs: stage 1 and stage 2 of an experiment
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "sweep": str(Path(sweep_dir).resolve()),
+        "tuning": OmegaConf.to_container(OmegaConf.load(tuning)) if tuning.is_file() else None,
+        "tasks": [
+            {
+                "task": task.task,
+                "metric": task.metric,
+                "mode": task.mode,
+                "baseline": task.baseline,
+                "auc_range": list(task.auc_range),
+                "rows": _records(table[table["task"] == task.task]),
+                "savings": _records(savings[savings["task"] == task.task]),
+            }
+            for task in summary.tasks
+        ],
+    }
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=1) + "\n")
+    except OSError as error:
+        raise ReportError(f"cannot write {path}: {error.strerror or error}") from None
+    return path
+
+
+def _number(value: float | None, digits: int = 3, sign: bool = False) -> str:
+    return MISSING if value is None else f"{value:{'+' if sign else ''}.{digits}f}"
+
+
+def _interval(mean: float | None, ci: float | None, sign: bool = False) -> str:
+    text = _number(mean, sign=sign)
+    return text if ci is None or mean is None else f"{text} ± {ci:.3f}"
+
+
+def render(paths: list[Path]) -> str:
+    """A Markdown table of the results files' first task: agents as rows, two columns per file."""
+    records = []
+    for path in paths:
+        try:
+            records.append((Path(path).stem, json.loads(Path(path).read_text())["tasks"][0]))
+        except (OSError, ValueError, KeyError, IndexError) as error:
+            raise ReportError(f"{path} is not a results file of epinet-al-report --results ({error})") from None
+    agents = list(dict.fromkeys(row["agent"] for _, task in records for row in task["rows"]))
+    head = ["agent"] + [f"{name}: {column}" for name, _ in records for column in ("AUC − baseline", "final (labels)")]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "--:|" * (len(head) - 1)]
+    for agent in agents:
+        cells = [agent]
+        for _, task in records:
+            row = next((row for row in task["rows"] if row["agent"] == agent), None)
+            if row is None:
+                cells += [MISSING, MISSING]
+                continue
+            auc = (f"{_interval(row['auc_mean'], row['auc_ci'])} (AUC)" if row["baseline"]
+                   else _interval(row["auc_diff_mean"], row["auc_diff_ci"], sign=True))  # fmt: skip
+            cells += [auc, f"{_number(row['final_mean'])} ({row['final_labels']:.0f})"]
+        lines.append("| " + " | ".join(cells) + " |")
+    sources = ", ".join(f"`{Path(path).as_posix()}`" for path in paths)
+    metrics = ", ".join(sorted({f"{task['metric']} ({task['mode']})" for _, task in records}))
+    return "\n".join([*lines, "", f"Metric {metrics}; rendered by `epinet-al-report --render` from {sources}."])
