@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -70,14 +71,15 @@ def label_budget(budget: object, pool_size: int) -> int:
     return budget.max_labels or pool_size  # prioritized: 0 is no cap
 
 
-def check_pool(cfg: ExperimentConfig, task: ActiveLearningTask) -> None:
-    """The checks that need the built task: the budget against the pool's size, before anything is trained.
+def check_pool(cfg: ExperimentConfig, pool_size: int) -> None:
+    """The checks that need the task's data: the budget against the pool's size, run by the task's builder as soon
+    as it knows the size (a GLUE task: after reading its files, before encoding them).
 
     Everything else was checked when the config was converted (``epinet_al.config.to_experiment_config``).
     """
-    budget, pool_size = cfg.budget, len(task.pool)
+    budget = cfg.budget
     if pool_size == 0:
-        raise ValueError(f"the pool of task {task.name!r} is empty")
+        raise ValueError(f"the pool of task {cfg.task.name!r} is empty")
     if budget.protocol == "subset":
         subset_sizes(budget, pool_size)
         return
@@ -226,8 +228,7 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
     # The device is known first: a frozen encoder computes the task's cached inputs on it. Rank 0 of a
     # data-parallel run computes and caches them, then the other ranks read its caches (no duplicate encoding).
     with fabric.rank_zero_first():
-        task = build_task(cfg.task, cfg.eval, cfg.model, fabric.device)
-    check_pool(cfg, task)
+        task = build_task(cfg.task, cfg.eval, cfg.model, fabric.device, check_pool=functools.partial(check_pool, cfg))
     agent = build_agent(fabric, cfg, build_module(cfg, task, streams), streams)
 
     config_dict = dataclasses.asdict(cfg)

@@ -36,9 +36,17 @@ class TestbedEvaluator:
 
 
 def build_testbed_task(
-    cfg: TestbedTaskConfig, model_cfg: Any, eval_cfg: Any, device: torch.device | None = None
+    cfg: TestbedTaskConfig,
+    model_cfg: Any,
+    eval_cfg: Any,
+    device: torch.device | None = None,
+    check_pool: Callable[[int], None] = lambda pool_size: None,
 ) -> ActiveLearningTask:
-    """The testbed problem of ``cfg`` (checked when composed); the model and device play no part in it."""
+    """The testbed problem of ``cfg`` (checked when composed); the model and device play no part in it.
+
+    ``check_pool(pool size)`` runs before the problem is drawn.
+    """
+    check_pool(cfg.pool_size)
     data = make_testbed(
         input_dim=cfg.input_dim,
         num_classes=cfg.num_classes,

@@ -15,7 +15,6 @@ from epinet_al.data.glue_files import (
     glue_file_path,
     hub_split_name,
     load_glue_split,
-    local_splits,
     read_glue_file,
 )
 from epinet_al.data.glue_tasks import GLUE_TASKS, get_glue_task, report_split_name
@@ -133,7 +132,7 @@ def test_mnli_labels_in_hub_order_and_16_column_dev(tmp_path):
 def test_mnli_supplementary_splits(tmp_path):
     fixture = write_glue_fixture(tmp_path, "MNLI", n_dev=5, supplementary=True)
     task = get_glue_task("mnli")
-    assert local_splits(task) == (
+    assert task.local_splits == (
         "train", "dev_matched", "dev_mismatched", "supplementary_dev_matched", "supplementary_dev_mismatched",
     )  # fmt: skip
     for split in ("supplementary_dev_matched", "supplementary_dev_mismatched"):

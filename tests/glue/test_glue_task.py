@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-import epinet_al.tasks.glue as glue_module
+import epinet_al.tasks.glue_inputs as glue_inputs
 from epinet_al.acquisition import get_priority
 from epinet_al.acquisition.priorities import output_variance
 from epinet_al.data.glue_files import GlueFormatError
@@ -30,7 +30,7 @@ def build(cfg):
 def encoder_passes(monkeypatch):
     """Counts the examples the frozen encoder encodes (each list entry is one batch's size)."""
     sizes: list[int] = []
-    real = glue_module.build_encoder_body
+    real = glue_inputs.build_encoder_body
 
     def counting(cfg):
         body = real(cfg)
@@ -38,7 +38,7 @@ def encoder_passes(monkeypatch):
         body.forward = lambda inputs: sizes.append(inputs["input_ids"].shape[0]) or forward(inputs)
         return body
 
-    monkeypatch.setattr(glue_module, "build_encoder_body", counting)
+    monkeypatch.setattr(glue_inputs, "build_encoder_body", counting)
     return sizes
 
 
@@ -100,7 +100,7 @@ def test_a_missing_evaluation_file_is_found_before_anything_is_encoded(
     # Before: MNLI's error came after 57 s of encoding its train split, QQP's after 42 s (D13).
     fixture = write_glue_fixture(tmp_path / task, folder, supplementary=task == "mnli")
     fixture.files[split].unlink()
-    monkeypatch.setattr(glue_module, "load_tokenizer", lambda cfg: pytest.fail("the tokenizer was loaded first"))
+    monkeypatch.setattr(glue_inputs, "load_tokenizer", lambda cfg: pytest.fail("the tokenizer was loaded first"))
     with pytest.raises(GlueFormatError, match=rf"{split}.tsv: missing file"):
         build(glue_config(task, f"task.data_dir={tmp_path / task}"))
 
@@ -199,7 +199,7 @@ def test_features_match_the_encoder_run_directly(glue_config):
     cfg = glue_config("rte", "model.finetune=frozen")
     task = build(cfg)
     tokens = build(glue_config("rte", "model.finetune=full")).pool
-    body = glue_module.build_encoder_body(cfg.model).eval()
+    body = glue_inputs.build_encoder_body(cfg.model).eval()
     with torch.no_grad():
         expected = body(tokens.take(torch.arange(3)))
     torch.testing.assert_close(task.pool.take(torch.arange(3)), expected, atol=1e-5, rtol=1e-5)
