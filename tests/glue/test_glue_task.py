@@ -17,6 +17,7 @@ from epinet_al.data.text_inputs import TokenizedInputs
 from epinet_al.models import EnnModule
 from epinet_al.networks import ENN, Head
 from epinet_al.tasks import build_task
+from epinet_al.tasks.glue_splits import split_seed
 from tests.glue.tiny_glue import N_DEV, N_TRAIN
 from tests.glue_fixtures import write_glue_fixture
 from tests.tiny_configs import experiment_config
@@ -103,6 +104,25 @@ def test_a_missing_evaluation_file_is_found_before_anything_is_encoded(
     monkeypatch.setattr(glue_inputs, "load_tokenizer", lambda cfg: pytest.fail("the tokenizer was loaded first"))
     with pytest.raises(GlueFormatError, match=rf"{split}.tsv: missing file"):
         build(glue_config(task, f"task.data_dir={tmp_path / task}"))
+
+
+def test_the_pool_size_after_caps_and_tune_split_is_checked_before_anything_is_encoded(glue_config, monkeypatch):
+    monkeypatch.setattr(glue_inputs, "load_tokenizer", lambda cfg: pytest.fail("the tokenizer was loaded first"))
+    cfg = glue_config("rte", "task.max_pool_size=20", "task.tune_size=5")
+    sizes = []
+
+    def check_pool(size):
+        sizes.append(size)
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        build_task(cfg.task, cfg.eval, cfg.model, torch.device("cpu"), check_pool=check_pool)
+    assert sizes == [15]
+
+
+def test_split_seeds_are_pinned():
+    # The rows every cached run and curve was drawn with: a change here redraws every capped pool and tune split.
+    assert (split_seed(0, "train"), split_seed(7, "tune")) == (1550685491, 3206827499)
 
 
 def test_the_task_names_the_files_it_read_by_their_fingerprint(glue_config, glue_dir):
