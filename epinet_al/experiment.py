@@ -30,7 +30,6 @@ from epinet_al.active_learning.specs import PROTOCOLS
 from epinet_al.active_learning.subset import subset_sizes
 from epinet_al.config import ExperimentConfig
 from epinet_al.curves import curve_auc
-from epinet_al.metrics.uncertainty import COLLAPSE_MAJORITY, collapsed, is_index_inert
 from epinet_al.models import EnnModule
 from epinet_al.models.bootstrap import GaussianIndexBootstrap
 from epinet_al.networks import ENN, build_head
@@ -42,6 +41,7 @@ from epinet_al.tasks import ActiveLearningTask, build_task
 from epinet_al.tracking.recorder import CurveRecorder, write_summary
 from epinet_al.tracking.versions import collect_versions
 from epinet_al.tracking.wandb_tracker import WandbTracker
+from epinet_al.uncertainty import COLLAPSE_MAJORITY, collapsed, is_index_inert
 
 log = logging.getLogger(__name__)
 
@@ -336,7 +336,7 @@ def final_diagnostics(final: dict[str, float], task: ActiveLearningTask) -> dict
 
     One class: the most predicted class covers at least ``COLLAPSE_MAJORITY`` of the primary split.
     Collapsed: near-constant predictions on the primary split with a training loss stuck at or above log C
-    (``metrics.uncertainty.collapsed``), a run whose curve means nothing; warned about here and flagged
+    (``uncertainty.collapsed``), a run whose curve means nothing; warned about here and flagged
     in summary.json and the report.
     """
     split = task.primary_metric.split("/")[0]

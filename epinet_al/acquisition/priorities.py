@@ -20,7 +20,7 @@ from collections.abc import Callable
 import torch
 
 from epinet_al.acquisition.epig import epig
-from epinet_al.metrics.classification import marginal_log_probs
+from epinet_al.predictive import marginal_log_probs
 
 Priority = Callable[..., torch.Tensor]
 

@@ -30,12 +30,12 @@ import torch
 from epinet_al.data.glue_tasks import GlueTask, get_glue_task
 from epinet_al.data.inputs import Inputs, SequenceInputs
 from epinet_al.metrics import dyadic_batches, glue_metrics, joint_nll, predict_outputs
-from epinet_al.metrics.uncertainty import uncertainty_diagnostics
 from epinet_al.networks.specs import EncoderModelConfig
 from epinet_al.tasks.glue_inputs import EncoderInputs
 from epinet_al.tasks.glue_splits import POOL, read_glue_splits
 from epinet_al.tasks.specs import GlueTaskConfig
 from epinet_al.tasks.task import ActiveLearningTask
+from epinet_al.uncertainty import uncertainty_diagnostics
 
 log = logging.getLogger(__name__)
 

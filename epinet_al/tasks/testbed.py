@@ -10,9 +10,9 @@ import torch
 from epinet_al.data.inputs import TensorInputs
 from epinet_al.data.testbed import TestbedData, make_testbed
 from epinet_al.metrics import joint_nll, marginal_metrics, predict_outputs
-from epinet_al.metrics.uncertainty import uncertainty_diagnostics
 from epinet_al.tasks.specs import TestbedTaskConfig
 from epinet_al.tasks.task import ActiveLearningTask
+from epinet_al.uncertainty import uncertainty_diagnostics
 
 
 class TestbedEvaluator:
