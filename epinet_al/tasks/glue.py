@@ -16,11 +16,14 @@ Three modes, by ``model.finetune``:
   k layers are the body and train with the head.
 - ``full``: they hold token ids (tokenized once, cached on disk, padded per batch); the encoder is the
   body and trains with the head; scoring a candidate batch runs it once under inference mode.
+
+Built in three steps, each in its module: the rows (``tasks/glue_splits.py``: every file read and checked, the
+capped sets and the tune split drawn), the model inputs of those rows (``tasks/glue_inputs.py``: tokens, hidden
+states or features, cached), and the task assembled from them here.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,8 +39,6 @@ from epinet_al.tasks.glue_splits import POOL, read_glue_splits
 from epinet_al.tasks.specs import GlueTaskConfig
 from epinet_al.tasks.task import ActiveLearningTask
 from epinet_al.uncertainty import uncertainty_diagnostics
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -97,6 +98,7 @@ def build_glue_task(
     pool_sets = encoder.encode(pool_split)
     pool, pool_labels = pool_sets.pop(POOL)
     standardize = encoder.standardizer(pool)
+    # Each evaluation split, then the tune split: the primary metric is the first one's.
     eval_splits = [
         EvalSplit(name, standardize(inputs), labels, _batches(inputs, model_cfg.batch_size, eval_cfg.batch_size))
         for sets in [*(encoder.encode(split) for split in eval_files), pool_sets]
