@@ -76,14 +76,15 @@ def _label_cell(task: GlueTask, layout: FileLayout, i: int) -> str:
     if layout.int_labels:
         return str(i % task.num_labels)
     if task.is_regression:
-        return f"{(i * 1.25) % 5.25:.3f}"  # 0.000, 1.250, ..., 5.000, 1.000, ...
+        low, high = task.score_range
+        return f"{low + (high - low) * ((i * 5) % 21) / 20:.3f}"  # STS-B: 0.000, 1.250, ..., 5.000, 1.000, ...
     return task.labels[i % len(task.labels)]
 
 
 def _default_bad_value(task: GlueTask, layout: FileLayout) -> str:
     if layout.int_labels:
         return str(task.num_labels)
-    return "5.5" if task.is_regression else "maybe"
+    return f"{task.score_range[1] + 0.5:g}" if task.is_regression else "maybe"
 
 
 def _cells(layout: FileLayout, i: int, a: str, b: str, y: str) -> list[str]:

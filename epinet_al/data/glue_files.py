@@ -39,8 +39,6 @@ _HUB_SPLITS: dict[str, str] = {
     "dev_mismatched": "validation_mismatched",
 }
 
-_STSB_MIN, _STSB_MAX = 0.0, 5.0
-
 
 class GlueFormatError(ValueError):
     """A GLUE file is missing or malformed; the message is one line naming the file and line."""
@@ -128,7 +126,7 @@ def read_glue_file(path: Path, task: GlueTask, split: str = "train") -> TextExam
         raise GlueFormatError(f"{path}:{first_row + 1}: no data rows")
 
     if task.is_regression:
-        parse_label = _parse_score
+        parse_label = _ScoreParser(task)
     else:
         names = tuple(str(i) for i in range(task.num_labels)) if layout.int_labels else task.labels
         parse_label = _ClassLabelParser(names)
@@ -202,14 +200,19 @@ class _ClassLabelParser:
             raise ValueError(f"label {_short(cell)} is not one of {list(self.names)}") from None
 
 
-def _parse_score(cell: str) -> float:
-    try:
-        score = float(cell)
-    except ValueError:
-        score = math.nan
-    if not (_STSB_MIN <= score <= _STSB_MAX):  # also rejects nan
-        raise ValueError(f"STS-B score {_short(cell)} is not a float in [{_STSB_MIN:g}, {_STSB_MAX:g}]")
-    return score
+class _ScoreParser:
+    def __init__(self, task: GlueTask) -> None:
+        self.task = task
+
+    def __call__(self, cell: str) -> float:
+        low, high = self.task.score_range
+        try:
+            score = float(cell)
+        except ValueError:
+            score = math.nan
+        if not (low <= score <= high):  # also rejects nan
+            raise ValueError(f"{self.task.folder} score {_short(cell)} is not a float in [{low:g}, {high:g}]")
+        return score
 
 
 def _missing_file_message(task: GlueTask, split: str, path: Path) -> str:

@@ -89,6 +89,7 @@ class GlueTask:
         text_fields: the one or two text columns, named as in the Hugging Face dataset
             (`("sentence",)`, `("premise", "hypothesis")`).
         labels: TSV label strings, index = integer label id; `()` for regression.
+        score_range: a regression task's valid scores (low, high); a score outside is a malformed file.
         eval_splits: file split names of the labelled evaluation sets.
         metrics: metric names computed on every split (bare names, see `METRIC_MODES`).
         primary_metric: the metric that selects checkpoints and summarizes a run.
@@ -104,6 +105,7 @@ class GlueTask:
     metrics: tuple[str, ...]
     primary_metric: str
     files: tuple[GlueFile, ...]
+    score_range: tuple[float, float] = (0.0, 0.0)
     # The hub id with its owner: a bare "glue" makes `datasets` load a local ./glue folder instead.
     hub_dataset: str = "nyu-mll/glue"
 
@@ -116,6 +118,8 @@ class GlueTask:
             raise ValueError(f"{self.name}: unknown metrics {unknown}; valid: {sorted(METRIC_MODES)}")
         if self.primary_metric not in self.metrics:
             raise ValueError(f"{self.name}: primary_metric {self.primary_metric!r} not in {self.metrics}")
+        if self.is_regression and self.score_range[0] >= self.score_range[1]:
+            raise ValueError(f"{self.name}: a regression task needs a score_range (low, high), got {self.score_range}")
         splits = [file.split for file in self.files]
         missing = [split for split in self.splits if split not in splits]
         if missing or len(set(splits)) != len(splits):
@@ -255,6 +259,7 @@ GLUE_TASKS: dict[str, GlueTask] = {
             eval_splits=("dev",),
             metrics=("pearson", "spearman"),
             primary_metric="pearson",
+            score_range=(0.0, 5.0),
             files=_train_dev(FileLayout(_STSB, "sentence1", "sentence2", "score")),
         ),
         GlueTask(
