@@ -107,7 +107,7 @@ def read_glue_file(path: Path, task: GlueTask, split: str = "train") -> TextExam
 
     first_row = 0
     n_columns = len(layout.columns)
-    header = list(layout.columns)
+    header = list(layout.columns)  # a file without a header is read by the layout's column positions
     if layout.has_header:
         header = lines[0].rstrip("\r").split("\t")
         if len(header) != n_columns:
