@@ -1,5 +1,6 @@
-"""A GLUE-format task that is not in the registry, registered on import: ``pytest -p tests.glue.extra_task`` runs the
-suite as if a user had added it (its ``GlueTask`` entry is the one code change a new task needs, besides its YAML)."""
+"""A GLUE-format task that is not in the registry. As a plugin, ``pytest -p tests.glue.extra_task`` registers it before
+collection and so runs the suite as if a user had added it (its ``GlueTask`` entry is the one code change a new task
+needs, besides its YAML); imported as a module it registers nothing."""
 
 from __future__ import annotations
 
@@ -17,4 +18,7 @@ EXTRA_TASK = GlueTask(
     primary_metric="acc",
     files=(GlueFile("train", "train.tsv", _LAYOUT), GlueFile("dev", "dev.tsv", _LAYOUT)),
 )
-GLUE_TASKS.setdefault(EXTRA_TASK.name, EXTRA_TASK)
+
+
+def pytest_configure(config) -> None:
+    GLUE_TASKS[EXTRA_TASK.name] = EXTRA_TASK
