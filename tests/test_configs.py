@@ -139,22 +139,38 @@ def test_testbed_keeps_the_reference_l2_scale(head):
 
 
 def sweep_jobs(name: str) -> list[ExperimentConfig]:
-    """Every job of the sweep (the seed aside: it changes no check), from each swept option composed once."""
+    """Every job of the sweep (the seed aside: it changes no check), from each swept section composed once.
+
+    Swept options that set one section (``acquisition`` and ``acquisition.num_index_samples``; an agent and the
+    head, priority or budget keys it sets) are composed together, so that one option does not undo another.
+    """
     params = compose_sweep(name, [], return_hydra_config=True).hydra.sweeper.params or {}
     overrides = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items() if k != "seed"])
     base = OmegaConf.to_object(compose_sweep(name, []))
-    axes = []
+    sweeps_agents = any(override.key_or_group == "agent" for override in overrides)
+    by_section: dict[str, list[list[str]]] = {}
     for override in overrides:
-        group = override.key_or_group
+        key = override.key_or_group
+        section = key.split(".")[0]
+        if sweeps_agents and section in AGENT_SECTIONS:
+            section = "agent"
         values = override.sweep_string_iterator() if override.is_sweep_override() else [override.value()]
-        axes.append([_fields(name, group, value) for value in values])
+        by_section.setdefault(section, []).append([f"{key}={value}" for value in values])
+    axes = [
+        [_fields(name, section, list(job)) for job in itertools.product(*options)]
+        for section, options in by_section.items()
+    ]
     return [dataclasses.replace(base, **{k: v for part in job for k, v in part}) for job in itertools.product(*axes)]
 
 
-def _fields(name: str, group: str, value: str) -> list[tuple[str, object]]:
-    """The config sections one swept option sets: its group's, or an agent's head, priority and budget."""
-    cfg = OmegaConf.to_object(compose_sweep(name, [f"{group}={value}"]))
-    keys = ("head", "acquisition", "budget") if group == "agent" else (group,)
+# The config sections an agent sets.
+AGENT_SECTIONS = ("head", "acquisition", "budget")
+
+
+def _fields(name: str, section: str, overrides: list[str]) -> list[tuple[str, object]]:
+    """The config sections that one combination of a section's swept options sets."""
+    cfg = OmegaConf.to_object(compose_sweep(name, overrides))
+    keys = AGENT_SECTIONS if section == "agent" else (section,)
     return [(key, getattr(cfg, key)) for key in keys]
 
 
