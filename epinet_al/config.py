@@ -20,7 +20,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from epinet_al.acquisition.specs import PRIORITY_SPECS, AcquisitionConfig
+from epinet_al.acquisition.specs import PRIORITY_SPECS, AcquisitionConfig, not_for_regression
 from epinet_al.active_learning.specs import (
     PROTOCOLS,
     PoolBudgetConfig,
@@ -272,10 +272,7 @@ def check_compatible(cfg: ExperimentConfig) -> None:
             f"or a marginal priority: {', '.join(marginal)}"
         )
     if cfg.task.regression and not priority.regression:
-        raise ValueError(
-            f"priority {priority.name!r} needs class probabilities and does not apply to a regression task; "
-            f"valid priorities for regression: {', '.join(s.name for s in PRIORITY_SPECS.specs() if s.regression)}"
-        )
+        raise not_for_regression(priority.name)
 
 
 def fill_prior_scale(cfg: ExperimentConfig) -> None:

@@ -100,9 +100,15 @@ class TaskSpec:
 @dataclass(frozen=True)
 class PrioritySpec:
     name: str
+    function: str  # (logits [A, B, C], generator=None) -> scores [B]
     needs_index: bool  # identically 0 without an epistemic index
     needs_targets: bool = False  # called with target_logits=: the loops draw target inputs
-    regression: bool = False  # also defined on a regression model's outputs [A, B, 1]
+    # Its form on a regression model's outputs [A, B, 1] (STS-B); None: it needs class probabilities.
+    regression_function: str | None = None
+
+    @property
+    def regression(self) -> bool:
+        return self.regression_function is not None
 
 
 @dataclass(frozen=True)

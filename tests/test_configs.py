@@ -23,6 +23,7 @@ from epinet_al.config import (
     to_experiment_config,
 )
 from epinet_al.paths import CONFIG_DIR
+from tests.spec_contexts import head_context
 from tests.tiny_configs import SWEEPS_DIR, compose_config, compose_sweep, experiment_config
 
 # hydra/ holds launcher presets, task_head/ and model_head/ the specialisations picked by the primary config itself.
@@ -40,10 +41,8 @@ def context(group: str, option: str) -> list[str]:
         return ["model=minilm"]
     if group == "model" and option != "identity":
         return ["task=sst2"]
-    if (group, option) == ("head", "mlp"):
-        return ["acquisition=entropy"]  # the default priority (variance) needs an index
-    if (group, option) == ("head", "encoder_dropout"):
-        return ["task=rte", "model=tiny"]
+    if group == "head":
+        return head_context(option)  # from the head's capabilities
     return []
 
 

@@ -14,8 +14,6 @@ _EXPORTS = {
     "PRIORITY_SPECS": "specs",
     "SELECTIONS": "specs",
     "TARGET_PRIORITIES": "specs",
-    "PRIORITIES": "priorities",
-    "REGRESSION_PRIORITIES": "priorities",
     "Priority": "priorities",
     "get_priority": "priorities",
     "epig": "epig",
