@@ -158,7 +158,10 @@ TESTBED_CASES = {
         "eval.batch_size must be positive, got 0",
     ),
     # An epistemic priority needs a head with an index.
-    "epistemic_priority_with_plain_head": ([*P, "head=mlp", "acquisition=bald"], epistemic_on_plain_head("bald", "mlp")),
+    "epistemic_priority_with_plain_head": (
+        [*P, "head=mlp", "acquisition=bald"],
+        epistemic_on_plain_head("bald", "mlp"),
+    ),
 }
 
 
