@@ -37,6 +37,7 @@ from epinet_al.networks.specs import (
     EpinetHeadConfig,
     IdentityModelConfig,
     MLPHeadConfig,
+    rule_l2_scale,
 )
 from epinet_al.registry import _unset, check_at_least, check_choice, check_finite, check_positive, check_seed
 from epinet_al.tasks.specs import TASKS, GlueTaskConfig, TestbedTaskConfig
@@ -62,6 +63,7 @@ __all__ = [
     "check_compatible",
     "check_devices",
     "check_known_keys",
+    "fill_l2_scale",
     "fill_prior_scale",
     "to_experiment_config",
 ]
@@ -288,6 +290,15 @@ def fill_prior_scale(cfg: ExperimentConfig) -> None:
         cfg.head.prior_scale = float(f"{TESTBED_PRIOR_SCALE / cfg.task.temperature:.12g}")
 
 
+def fill_l2_scale(cfg: ExperimentConfig) -> None:
+    """head.l2_scale=null: the head's rule at the width of its input features (``rule_l2_scale``), written into the
+    config. A hub id's width is known once the encoder loads (``experiment.fill_encoder_l2_scale``)."""
+    if cfg.head.l2_scale is None:
+        vectors = MODELS.of(cfg.model).input_kind == "vectors"
+        width = cfg.task.input_dim if vectors else cfg.model.feature_width
+        cfg.head.l2_scale = rule_l2_scale(cfg.head.name, width, cfg.model.name)
+
+
 def check_devices(trainer: TrainerConfig) -> None:
     """Refuse a GPU run on a machine without one, or more devices than it has (imports torch only then)."""
     if trainer.accelerator in ("gpu", "cuda") or (trainer.accelerator == "auto" and trainer.devices > 1):
@@ -324,6 +335,7 @@ def to_experiment_config(cfg: DictConfig, devices: bool = True) -> ExperimentCon
         raise TypeError("the composed config does not follow experiment_schema")
     check_compatible(obj)
     fill_prior_scale(obj)
+    fill_l2_scale(obj)
     if devices:
         check_devices(obj.trainer)
     return obj

@@ -34,7 +34,8 @@ from epinet_al.models import EnnModule
 from epinet_al.models.bootstrap import GaussianIndexBootstrap
 from epinet_al.networks import ENN, build_head
 from epinet_al.networks.body import build_body
-from epinet_al.networks.encoder import build_encoder_body, encoder_param_groups
+from epinet_al.networks.encoder import build_encoder_body, encoder_param_groups, encoder_width
+from epinet_al.networks.specs import rule_l2_scale
 from epinet_al.registry import load
 from epinet_al.seeding import SeedStreams
 from epinet_al.tasks import ActiveLearningTask, build_task
@@ -87,6 +88,13 @@ def check_pool(cfg: ExperimentConfig, task: ActiveLearningTask) -> None:
         raise ValueError(
             f"budget.candidate_batch_size={budget.candidate_batch_size} is larger than the pool ({pool_size})"
         )
+
+
+def fill_encoder_l2_scale(cfg: ExperimentConfig) -> None:
+    """head.l2_scale=null on a hub encoder, whose width only its config tells: the head's rule at that width
+    (``epinet_al.config.fill_l2_scale`` filled every other config when it was converted)."""
+    if cfg.head.l2_scale is None:
+        cfg.head.l2_scale = rule_l2_scale(cfg.head.name, encoder_width(cfg.model), cfg.model.name)
 
 
 def build_module(cfg: ExperimentConfig, task: ActiveLearningTask, streams: SeedStreams) -> EnnModule:
@@ -228,6 +236,7 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
     with fabric.rank_zero_first():
         task = build_task(cfg.task, cfg.eval, cfg.model, fabric.device)
     check_pool(cfg, task)
+    fill_encoder_l2_scale(cfg)  # before the config is saved
     agent = build_agent(fabric, cfg, build_module(cfg, task, streams), streams)
 
     config_dict = dataclasses.asdict(cfg)

@@ -73,12 +73,25 @@ def load(path: str) -> Callable[..., Any]:
 
 
 @dataclass(frozen=True)
+class L2Rule:
+    """A head's ``head.l2_scale`` on features wider than the reference recipe's (``networks.specs.rule_l2_scale``):
+    ``tuned`` is the scale chosen on 384-d features (MiniLM), carried to width D as tuned * (384 / D)^exponent,
+    with ``exponent`` the power of D in the head's s(N) (1 for sqrt(rho) D / N, 0.7 for 0.2 (D / N)^0.7), so
+    that the weight l2_scale * s(N) is the tuned one at every N."""
+
+    tuned: float
+    exponent: float
+
+
+@dataclass(frozen=True)
 class HeadSpec:
     name: str
     config: type
     build: str  # (cfg, feature_dim, num_outputs) -> Head
     has_index: bool  # outputs vary with the epistemic index (bald, variance and epig are not 0)
     body_per_index: bool = False  # re-runs the body once per index sample: needs an encoder that trains
+    # head.l2_scale=null on features wider than the reference's; None: such a run needs head.l2_scale given.
+    l2_rule: L2Rule | None = None
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,13 @@ def encoder_layer_count(cfg: Any) -> int:
     return from_hub(AutoConfig.from_pretrained, cfg, **cfg.config_overrides).num_hidden_layers
 
 
+def encoder_width(cfg: Any) -> int:
+    """The width H of ``cfg``'s encoder's pooled features, read from its config alone (no weights loaded)."""
+    from transformers import AutoConfig
+
+    return from_hub(AutoConfig.from_pretrained, cfg, **cfg.config_overrides).hidden_size
+
+
 def _layers(encoder: nn.Module, cfg: Any) -> nn.ModuleList:
     """The encoder's transformer layers in order, after checking ``cfg.trainable_layers`` against their count."""
     layers = getattr(getattr(encoder, "encoder", None), "layer", None)

@@ -16,6 +16,7 @@ from epinet_al.data.inputs import TensorInputs
 from epinet_al.data.text_inputs import TokenizedInputs
 from epinet_al.models import EnnModule
 from epinet_al.networks import ENN, Head
+from epinet_al.registry import HeadSpec
 from epinet_al.tasks import build_task
 from tests.glue.tiny_glue import N_DEV, N_TRAIN
 from tests.glue_fixtures import write_glue_fixture
@@ -271,6 +272,8 @@ def test_variance_priority_on_regression_outputs_is_the_variance_over_samples():
 
 class FixedOutputs(Head):
     """Outputs [A, B, 1] = features + index: a known prediction per index sample."""
+
+    spec = HeadSpec("fixed_outputs", object, build="", has_index=True)  # no registered head: its capabilities
 
     def sample_index(self, num, generator=None):
         return torch.arange(num, dtype=torch.float32)
