@@ -23,6 +23,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from epinet_al.acquisition.specs import PRIORITY_SPECS, AcquisitionConfig, not_for_regression
 from epinet_al.active_learning.specs import (
     PROTOCOLS,
+    BudgetConfig,
     PoolBudgetConfig,
     PrioritizedBudgetConfig,
     SubsetBudgetConfig,
@@ -35,8 +36,10 @@ from epinet_al.networks.specs import (
     EncoderModelConfig,
     EnsembleHeadConfig,
     EpinetHeadConfig,
+    HeadConfig,
     IdentityModelConfig,
     MLPHeadConfig,
+    ModelConfig,
     rule_l2_scale,
 )
 from epinet_al.registry import _unset, check_at_least, check_choice, check_finite, check_positive, check_seed
@@ -181,10 +184,10 @@ class ExperimentConfig:
     """One run: a task, a model with an uncertainty head, a priority and a budget."""
 
     task: Any = MISSING
-    model: Any = MISSING
-    head: Any = MISSING
+    model: ModelConfig = MISSING
+    head: HeadConfig = MISSING
     acquisition: AcquisitionConfig = field(default_factory=AcquisitionConfig)
-    budget: Any = MISSING
+    budget: BudgetConfig = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -248,18 +251,24 @@ def check_compatible(cfg: ExperimentConfig) -> None:
             f"model={cfg.model.name!r} reads {model.input_kind}, but task {cfg.task.name!r} gives {task.input_kind}; "
             f"valid models for task={cfg.task.name}: {valid}"
         )
-    if head.body_per_index and not getattr(cfg.model, "trains_encoder", False):
+    if head.body_per_index and not cfg.model.trains_encoder:
+        finetune = cfg.model.finetune if isinstance(cfg.model, EncoderModelConfig) else "no encoder"
         raise ValueError(
             f"head {cfg.head.name!r} re-runs the encoder once per index sample and needs an encoder that runs: "
             f"model=tiny, bert_base or minilm with model.finetune=full or top; model={cfg.model.name!r} "
-            f"({getattr(cfg.model, 'finetune', 'no encoder')}) has none"
+            f"({finetune}) has none"
         )
-    if cfg.task.is_pair and getattr(cfg.model, "pair_encoding", "joint") == "separate" and cfg.model.trains_encoder:
+    if (
+        cfg.task.is_pair
+        and isinstance(cfg.model, EncoderModelConfig)
+        and cfg.model.pair_encoding == "separate"
+        and cfg.model.trains_encoder
+    ):
         raise ValueError(
             "model.pair_encoding='separate' needs model.finetune=frozen (the head reads cached features of each "
             f"sentence), got model.finetune={cfg.model.finetune!r}; use model.pair_encoding=joint to fine-tune"
         )
-    if getattr(cfg.head, "prior_loss_scale", 0) and getattr(cfg.model, "trains_encoder", False):
+    if isinstance(cfg.head, EpinetHeadConfig) and cfg.head.prior_loss_scale and cfg.model.trains_encoder:
         raise ValueError(
             f"head.prior_loss_scale={cfg.head.prior_loss_scale} draws fake inputs for the head and needs it to read "
             "vectors: model=identity or an encoder with model.finetune=frozen, "

@@ -49,20 +49,6 @@ class Registry(Generic[S]):
         return list(self._specs.values())
 
 
-def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
-    """A package's module ``__getattr__`` that imports ``name`` from ``<package>.<exports[name]>`` on first use.
-
-    A package's specs module then stays importable without the torch modules beside it.
-    """
-
-    def __getattr__(name: str) -> Any:
-        if name not in exports:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(f"{package}.{exports[name]}"), name)
-
-    return __getattr__
-
-
 def load(path: str) -> Callable[..., Any]:
     """The object at ``"package.module:Name.attr"``, imported now (builders are referenced lazily)."""
     module, _, attribute = path.partition(":")
@@ -128,7 +114,7 @@ class PrioritySpec:
 class ProtocolSpec:
     name: str
     config: type
-    run: str  # (loop, budget) -> None
+    run: str  # (loop, budget: config) -> None
 
 
 # ---------------------------------------------------------------- field checks for __post_init__

@@ -11,7 +11,12 @@ from epinet_al.acquisition.priorities import get_priority
 from epinet_al.acquisition.specs import PRIORITY_SPECS
 from epinet_al.experiment import run_experiment
 from epinet_al.models import EnnModule
-from epinet_al.networks import ENN, HEADS, MLP, DropoutHead, EnsembleHead, build_head
+from epinet_al.networks.build import build_head
+from epinet_al.networks.dropout import DropoutHead
+from epinet_al.networks.enn import ENN
+from epinet_al.networks.ensemble import EnsembleHead
+from epinet_al.networks.mlp import MLP
+from epinet_al.networks.specs import HEADS
 from tests.spec_contexts import head_context
 from tests.tiny_configs import TINY, experiment_config
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from epinet_al.acquisition import Priority, get_priority
+from epinet_al.acquisition.priorities import Priority, get_priority
 from epinet_al.active_learning.agent import Agent
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.data.inputs import Inputs, TensorInputs

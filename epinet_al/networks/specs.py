@@ -35,17 +35,29 @@ BOOTSTRAPS = ("none", "bernoulli", "exponential")
 
 
 @dataclass
-class IdentityModelConfig:
+class ModelConfig:
+    """What every model config has: its name, and whether an encoder trains with the head."""
+
+    name: str = MISSING
+
+    @property
+    def trains_encoder(self) -> bool:
+        """Whether an encoder (all of it, or its top layers) is the ENN's body rather than computing cached
+        features (frozen) or being absent (the testbed)."""
+        return False
+
+
+@dataclass
+class IdentityModelConfig(ModelConfig):
     """No encoder: the head reads the task's input vectors directly (the testbed)."""
 
     name: str = "identity"
 
 
 @dataclass
-class EncoderModelConfig:
+class EncoderModelConfig(ModelConfig):
     """A Hugging Face encoder (AutoModel): its pooled features [B, F] feed the head."""
 
-    name: str = MISSING
     # A hub id (bert-base-uncased), a local folder, or pkg://<package>/<folder> inside an installed package.
     path: str = MISSING
     # false: random weights from the path's config with config_overrides applied, drawn with init_seed
@@ -121,8 +133,6 @@ class EncoderModelConfig:
 
     @property
     def trains_encoder(self) -> bool:
-        """Whether the encoder (all of it, or its top layers) is the ENN's body rather than computing cached
-        features (frozen)."""
         return self.finetune in ("full", "top")
 
     @property
