@@ -231,14 +231,15 @@ def register_configs() -> None:
 def check_known_keys(cfg: DictConfig, schema: type = ExperimentConfig, prefix: str = "") -> None:
     """Refuse keys the schema does not have (`+budget.max_lables=5` would otherwise be dropped silently)."""
     known = [f.name for f in fields(schema)]
-    for key in cfg:
+    for key in map(str, cfg):
         if key not in known and key != "hydra":
             where = prefix.rstrip(".") or "the config"
             raise ValueError(f"unknown key {prefix}{key}; valid keys of {where}: {', '.join(known)}")
     for key in known:
         node = cfg[key] if key in cfg and not OmegaConf.is_missing(cfg, key) else None
-        if isinstance(node, DictConfig) and is_dataclass(OmegaConf.get_type(node)):
-            check_known_keys(node, OmegaConf.get_type(node), f"{prefix}{key}.")
+        node_type = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
+        if isinstance(node, DictConfig) and node_type is not None and is_dataclass(node_type):
+            check_known_keys(node, node_type, f"{prefix}{key}.")
 
 
 def check_compatible(cfg: ExperimentConfig) -> None:
@@ -268,7 +269,12 @@ def check_compatible(cfg: ExperimentConfig) -> None:
             "model.pair_encoding='separate' needs model.finetune=frozen (the head reads cached features of each "
             f"sentence), got model.finetune={cfg.model.finetune!r}; use model.pair_encoding=joint to fine-tune"
         )
-    if isinstance(cfg.head, EpinetHeadConfig) and cfg.head.prior_loss_scale and cfg.model.trains_encoder:
+    if (
+        isinstance(cfg.head, EpinetHeadConfig)
+        and cfg.head.prior_loss_scale
+        and isinstance(cfg.model, EncoderModelConfig)
+        and cfg.model.trains_encoder
+    ):
         raise ValueError(
             f"head.prior_loss_scale={cfg.head.prior_loss_scale} draws fake inputs for the head and needs it to read "
             "vectors: model=identity or an encoder with model.finetune=frozen, "
@@ -303,8 +309,7 @@ def fill_l2_scale(cfg: ExperimentConfig) -> None:
     """head.l2_scale=null: the head's rule at the width of its input features (``rule_l2_scale``), written into the
     config. A hub id's width is known once the encoder loads (``experiment.fill_encoder_l2_scale``)."""
     if cfg.head.l2_scale is None:
-        vectors = MODELS.of(cfg.model).input_kind == "vectors"
-        width = cfg.task.input_dim if vectors else cfg.model.feature_width
+        width = cfg.model.feature_width if isinstance(cfg.model, EncoderModelConfig) else cfg.task.input_dim
         cfg.head.l2_scale = rule_l2_scale(cfg.head.name, width, cfg.model.name)
 
 
@@ -338,7 +343,9 @@ def to_experiment_config(cfg: DictConfig, devices: bool = True) -> ExperimentCon
     check_known_keys(cfg)
     check_seed("", "seed", cfg.get("seed"))  # before the groups that take it over (task.seed)
     # Before the groups' own checks, whose range tests nan and inf pass (`trainer.optimizer.lr=nan`).
-    check_finite(OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True))
+    check_finite(
+        OmegaConf.to_container(OmegaConf.masked_copy(cfg, [str(k) for k in cfg if k != "hydra"]), resolve=True)
+    )
     obj = OmegaConf.to_object(cfg)
     if not isinstance(obj, ExperimentConfig):
         raise TypeError("the composed config does not follow experiment_schema")

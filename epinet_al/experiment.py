@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -10,7 +11,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import hydra
 import numpy as np
@@ -35,7 +36,7 @@ from epinet_al.networks.body import build_body
 from epinet_al.networks.build import build_head
 from epinet_al.networks.encoder import build_encoder_body, encoder_param_groups, encoder_width
 from epinet_al.networks.enn import ENN
-from epinet_al.networks.specs import EpinetHeadConfig, rule_l2_scale
+from epinet_al.networks.specs import EncoderModelConfig, EpinetHeadConfig, rule_l2_scale
 from epinet_al.registry import load
 from epinet_al.seeding import SeedStreams
 from epinet_al.tasks.build import build_task
@@ -82,11 +83,19 @@ def fill_encoder_l2_scale(cfg: ExperimentConfig) -> None:
         cfg.head.l2_scale = rule_l2_scale(cfg.head.name, encoder_width(cfg.model), cfg.model.name)
 
 
+def training_encoder(cfg: ExperimentConfig) -> EncoderModelConfig | None:
+    """The model's config if its encoder (all of it, or its top layers) trains with the head, else None."""
+    return cfg.model if isinstance(cfg.model, EncoderModelConfig) and cfg.model.trains_encoder else None
+
+
 def build_module(cfg: ExperimentConfig, task: ActiveLearningTask, streams: SeedStreams) -> EnnModule:
     """The ENN (body and head) with its loss and optimizer, initialised from the run's init stream."""
     torch.manual_seed(streams.init)
-    trains_encoder = cfg.model.trains_encoder
-    body, feature_dim = build_body(build_encoder_body(cfg.model) if trains_encoder else None, task.pool)
+    l2_scale = cfg.head.l2_scale
+    assert l2_scale is not None  # filled when the config was converted, or by fill_encoder_l2_scale
+    encoder_cfg = training_encoder(cfg)
+    encoder = None if encoder_cfg is None else build_encoder_body(encoder_cfg)
+    body, feature_dim = build_body(encoder, task.pool)
     head = build_head(cfg.head, feature_dim, task.num_outputs)
     epinet = cfg.head if isinstance(cfg.head, EpinetHeadConfig) else None  # the reference's loss variants
     bootstrap = (
@@ -100,8 +109,10 @@ def build_module(cfg: ExperimentConfig, task: ActiveLearningTask, streams: SeedS
         train_index_samples=cfg.head.train_index_samples,
         index_generator=streams.index,
         regression=task.regression,
-        body_param_groups=encoder_param_groups(body, cfg.model.lr, cfg.model.weight_decay) if trains_encoder else [],
-        l2_scale=cfg.head.l2_scale,
+        body_param_groups=[]
+        if encoder_cfg is None or encoder is None
+        else encoder_param_groups(encoder, encoder_cfg.lr, encoder_cfg.weight_decay),
+        l2_scale=l2_scale,
         temperature=task.temperature,
         bootstrap=bootstrap,
         prior_loss_scale=epinet.prior_loss_scale if epinet is not None else 0.0,
@@ -117,7 +128,7 @@ def build_agent(fabric: Fabric, cfg: ExperimentConfig, module: EnnModule, stream
         module, optimizer = fabric.setup(module, optimizer)
     # A fine-tuned encoder (all of it, or its top layers) follows model.lr_schedule and scores in its inference
     # batches; a head on fixed features keeps its rate and scores in evaluation batches.
-    encoder = cfg.model.trains_encoder
+    encoder = training_encoder(cfg)
     return Agent(
         fabric,
         module,
@@ -128,9 +139,9 @@ def build_agent(fabric: Fabric, cfg: ExperimentConfig, module: EnnModule, stream
         fixed_index=cfg.acquisition.fixed_index,
         score_generator=streams.score,
         gradient_clip_norm=cfg.trainer.gradient_clip_norm,
-        lr_schedule=cfg.model.lr_schedule if encoder else "constant",
-        warmup_ratio=cfg.model.warmup_ratio if encoder else 0.0,
-        score_batch_size=cfg.model.batch_size if encoder else cfg.eval.batch_size,
+        lr_schedule=encoder.lr_schedule if encoder else "constant",
+        warmup_ratio=encoder.warmup_ratio if encoder else 0.0,
+        score_batch_size=encoder.batch_size if encoder else cfg.eval.batch_size,
         max_padding=cfg.trainer.max_padding,
     )
 
@@ -207,9 +218,9 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
             devices=trainer.devices,
             num_nodes=trainer.num_nodes,
             strategy=fabric_strategy(trainer.strategy, trainer.devices * trainer.num_nodes),
-            precision=trainer.precision,
+            precision=cast(Any, trainer.precision),  # Fabric refuses an unknown one
         )
-    return fabric.launch(run_process, cfg, output_dir, start)
+    return fabric.launch(functools.partial(run_process, cfg=cfg, output_dir=output_dir, start=start))
 
 
 def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: float) -> dict[str, Any]:
@@ -291,7 +302,7 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
         raise
 
     summary = write_results(cfg, task, output_dir, recorder, trackers, checkpointer, start) if writer else None
-    return fabric.broadcast(summary)  # rank 0's, on every rank
+    return cast(dict[str, Any], fabric.broadcast(summary))  # rank 0's, on every rank
 
 
 def write_results(

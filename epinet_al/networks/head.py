@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -15,7 +14,6 @@ from epinet_al.networks.specs import HEADS
 from epinet_al.registry import HeadSpec
 
 
-@functools.cache
 def spec_of(head_class: type) -> HeadSpec:
     """The spec whose builder is ``head_class``'s (``"module:Class.from_config"``)."""
     for spec in HEADS.specs():

@@ -143,7 +143,8 @@ class EncoderModelConfig(ModelConfig):
 
 def check_trainable_layers(cfg: EncoderModelConfig, layers: int | None) -> None:
     """Refuse ``model.trainable_layers`` outside 1..``layers`` (the encoder's layer count; None: not known yet)."""
-    if cfg.trainable_layers < 1 or (layers is not None and cfg.trainable_layers > layers):
+    wanted = cfg.trainable_layers
+    if wanted is None or wanted < 1 or (layers is not None and wanted > layers):
         valid = f"1..{layers}" if layers is not None else "at least 1"
         where = f" ({layers} layers)" if layers is not None else ""
         raise ValueError(
