@@ -40,7 +40,7 @@ from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
 from provenance import provenance  # the script folder is on sys.path
 
-from epinet_al.acquisition import get_priority
+from epinet_al.acquisition.priorities import get_priority
 from epinet_al.active_learning.agent import Agent
 from epinet_al.config import to_experiment_config
 from epinet_al.data.glue_files import TextExamples, load_glue_split

@@ -37,7 +37,7 @@ from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
 from provenance import provenance  # the script folder is on sys.path
 
-from epinet_al.acquisition import get_priority
+from epinet_al.acquisition.priorities import get_priority
 from epinet_al.active_learning.agent import length_order
 from epinet_al.config import to_experiment_config
 from epinet_al.data.text_inputs import TokenizedInputs, tokenize

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,9 +97,9 @@ def read_glue_file(path: Path, task: GlueTask, split: str = "train") -> TextExam
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
+        lineno = data.count(b"\n", 0, e.start) + 1
         bad = data[e.start : e.end].hex()
-        raise GlueFormatError(f"{path}:{line}: not valid UTF-8 (byte(s) 0x{bad}: {e.reason})") from None
+        raise GlueFormatError(f"{path}:{lineno}: not valid UTF-8 (byte(s) 0x{bad}: {e.reason})") from None
     if not text.strip():
         raise GlueFormatError(f"{path}:1: empty file")
     lines = text.split("\n")
@@ -125,6 +126,7 @@ def read_glue_file(path: Path, task: GlueTask, split: str = "train") -> TextExam
     if len(lines) <= first_row:
         raise GlueFormatError(f"{path}:{first_row + 1}: no data rows")
 
+    parse_label: Callable[[str], float]
     if task.is_regression:
         parse_label = _ScoreParser(task)
     else:
@@ -133,7 +135,7 @@ def read_glue_file(path: Path, task: GlueTask, split: str = "train") -> TextExam
 
     text_a: list[str] = []
     text_b: list[str] | None = None if ib is None else []
-    labels: list[float] | list[int] = []
+    labels: list[float] = []  # class ids are ints
     for lineno, line in enumerate(lines[first_row:], start=first_row + 1):
         cells = line.rstrip("\r").split("\t")
         if len(cells) != n_columns:
@@ -143,7 +145,7 @@ def read_glue_file(path: Path, task: GlueTask, split: str = "train") -> TextExam
         except ValueError as e:
             raise GlueFormatError(f"{path}:{lineno}: {e}") from None
         text_a.append(cells[ia])
-        if text_b is not None:
+        if text_b is not None and ib is not None:
             text_b.append(cells[ib])
 
     dtype = torch.float32 if task.is_regression else torch.long

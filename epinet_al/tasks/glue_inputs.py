@@ -78,14 +78,14 @@ class EncoderInputs:
         if model_cfg.finetune == "top":  # the layer count from the encoder's config alone: checked before any work
             layers = encoder_layer_count(model_cfg)
             check_trainable_layers(model_cfg, layers)
-            self.cached_layer = layers - model_cfg.trainable_layers
+            self.cached_layer = layers - (model_cfg.trainable_layers or 0)  # given: checked just above
             self.lower = FrozenEncoder(lambda: LowerLayers(model_cfg), device)
 
     def encode(self, split: GlueSplit) -> dict[str, tuple[Inputs, torch.Tensor]]:
         """The inputs and labels of each set of rows of ``split``; its caches are read once for all its sets."""
         examples, row_sets = split.examples, list(split.sets.values())
         if self.cfg.finetune == "top":
-            parts: list[Inputs] = self.states(split.cache_name, examples, row_sets)
+            parts: list[Inputs] = list(self.states(split.cache_name, examples, row_sets))
         elif self.frozen is None:
             tokens, _ = self.tokenize(split.cache_name, examples)
             parts = [tokens.subset(rows) for rows in row_sets]
@@ -105,12 +105,18 @@ class EncoderInputs:
         }
 
     def standardizer(self, pool: Inputs) -> Callable[[Inputs], Inputs]:
-        """Feature-wise (x - mean) / sd with the pool's statistics (its inputs, no labels) for frozen features with
-        ``model.standardize``; else the identity."""
+        """Feature-wise (x - mean) / sd with the pool's statistics (its inputs, no labels) for frozen features
+        (``TensorInputs``) with ``model.standardize``; else the identity."""
         if self.frozen is None or not self.cfg.standardize:
             return lambda inputs: inputs
+        assert isinstance(pool, TensorInputs)
         mean, sd = pool.data.mean(0), pool.data.std(0).clamp_min(1e-6)
-        return lambda inputs: TensorInputs((inputs.data - mean) / sd)
+
+        def standardize(inputs: Inputs) -> Inputs:
+            assert isinstance(inputs, TensorInputs)
+            return TensorInputs((inputs.data - mean) / sd)
+
+        return standardize
 
     def tokenize(self, name: str, examples: TextExamples) -> tuple[TokenizedInputs, dict]:
         return cached_tokenize(self.tokenizer, self.tokenizer_key, examples, self.max_length, self.cfg.cache_dir, name)
@@ -118,6 +124,7 @@ class EncoderInputs:
     def features(self, name: str, examples: TextExamples, rows: torch.Tensor) -> torch.Tensor:
         """The frozen features [R, F] of ``rows`` of texts (single or joined pairs), from the caches of ``name``."""
         tokens, key = self.tokenize(name, examples)
+        assert self.frozen is not None  # features are computed in frozen mode only
         feature_key = {"tokens": key, "encoder": encoder_identity(self.cfg)}
         path = cache_file(self.cfg.cache_dir, "features", f"{name}-{self.cfg.name}-{self.cfg.pooling}", feature_key)
         return cached_features(path, tokens, rows, self.frozen, self.cfg.batch_size, name)
