@@ -4,12 +4,12 @@ A full fine-tuning run of MiniLM on SST-2 (``model=minilm model.finetune=full``,
 ``variance``), the paper's prioritized loop: each step scores N = 64 candidates (A = 20 index samples,
 sentences cut to 64 tokens) in 4 forward batches of 16, shared out over the ranks, and takes one SGD step on
 the top n = 16 (each rank its half, gradients all-reduced); a 2,000-sentence pool. Evaluated once, at the
-end, on a small dev subset. Timed: the steps after the first few (warm-up), from the hook that runs before
-each training step; task building, start-up and the final evaluation are not counted. Three configurations:
-1 process with 1 torch thread, 2 processes with 1 thread each (2 cores), and 1 process with 2 threads (the
-same 2 cores used by threads instead); CPU, gloo, processes forked (``trainer.strategy=ddp_fork``).
-``--rounds`` rounds of the three, the order alternating; the medians are reported, with the load average
-(the development machine is shared).
+end, on a small dev subset. Timed: the steps after the first few (warm-up), from a Fabric callback that
+runs before each training step (``on_before_train_step``); task building, start-up and the final
+evaluation are not counted. Three configurations: 1 process with 1 torch thread, 2 processes with 1 thread
+each (2 cores), and 1 process with 2 threads (the same 2 cores used by threads instead); CPU, gloo,
+processes forked (``trainer.strategy=ddp_fork``). ``--rounds`` rounds of the three, the order alternating;
+the medians are reported, with the load average (the development machine is shared).
 
     GLUE_DIR=/work/shared/data/glue python benchmarks/data_parallel.py [--steps 30] [--warmup 5] [--rounds 2]
 """
@@ -28,7 +28,6 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from epinet_al.active_learning.agent import Agent
 from epinet_al.config import to_experiment_config
 from epinet_al.experiment import run_experiment
 from epinet_al.paths import CONFIG_DIR
@@ -63,23 +62,25 @@ def overrides(steps: int, processes: int, threads: int) -> list[str]:
     ]
 
 
-def steps_per_second(steps: int, warmup: int, processes: int, threads: int, timings: Path) -> float:
-    """Run once; the hook (inherited by the forked ranks) writes the times of steps warmup+1 and steps."""
+class Clock:
+    """A Fabric callback: each rank appends the times of the training steps ``at`` to ``timings``."""
 
-    def clock(step: int) -> None:
-        if step in (warmup + 1, steps):
-            with open(timings, "a") as handle:
+    def __init__(self, at: tuple[int, ...], timings: Path):
+        self.at, self.timings = at, timings
+
+    def on_before_train_step(self, step: int) -> None:
+        if step in self.at:
+            with open(self.timings, "a") as handle:
                 handle.write(f"{os.getpid()} {step} {time.perf_counter()}\n")
 
+
+def steps_per_second(steps: int, warmup: int, processes: int, threads: int, timings: Path) -> float:
+    """Run once; every rank writes the times of steps warmup+1 and steps (``Clock``)."""
     timings.unlink(missing_ok=True)
-    Agent.before_train_step.append(clock)
-    try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            cfg = to_experiment_config(compose(config_name="config", overrides=overrides(steps, processes, threads)))
-        with tempfile.TemporaryDirectory() as folder:
-            run_experiment(cfg, Path(folder) / "run")
-    finally:
-        Agent.before_train_step.remove(clock)
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = to_experiment_config(compose(config_name="config", overrides=overrides(steps, processes, threads)))
+    with tempfile.TemporaryDirectory() as folder:
+        run_experiment(cfg, Path(folder) / "run", callbacks=[Clock((warmup + 1, steps), timings)])
     by_process: dict[str, dict[int, float]] = {}
     for line in timings.read_text().split("\n"):
         if line:
