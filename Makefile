@@ -102,6 +102,10 @@ report: setup ## Compare the runs of SWEEP_DIR (default: the newest multirun/$(S
 # Extra arguments for a benchmark script, e.g. BENCH_ARGS="--passes 5". The GLUE benchmarks read GLUE_DIR.
 BENCH_ARGS ?=
 
+.PHONY: docs-tables
+docs-tables: setup ## Re-render docs/benchmarks.md's tables in place from the results files they name (benchmarks/results/*.json)
+	$(VENV)/bin/epinet-al-report --render-docs docs/benchmarks.md
+
 .PHONY: bench-cost
 bench-cost: setup ## Benchmark: time to score 1,000 SST-2 candidates per head, against a plain MiniLM pass
 	$(PY) benchmarks/acquisition_cost.py $(BENCH_ARGS)
