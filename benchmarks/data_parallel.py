@@ -17,7 +17,6 @@ the medians are reported, with the load average (the development machine is shar
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -27,6 +26,7 @@ from datetime import date
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from provenance import write_results  # the script folder is on sys.path
 
 from epinet_al.config import to_experiment_config
 from epinet_al.experiment import run_experiment
@@ -127,9 +127,17 @@ def main() -> None:
         "machine": platform.processor() or platform.machine(),
         "date": date.today().isoformat(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    write_results(report, table(report), args.out)
+
+
+def table(report: dict) -> dict:
+    """The docs' table (``epinet-al-report --render``): steps/s per configuration, then the speedups."""
+    median, rounds = report["steps_per_second_median"], report["steps_per_second_rounds"]
+    rows = [[label, median[label], ", ".join(map(str, rounds[label]))] for label, _, _ in CONFIGS]
+    notes = [f"2 processes against 1 process with 1 thread: {report['speedup_2_processes_vs_1_process_1_thread']}x; "
+             f"against 1 process using the same 2 cores by threads: "
+             f"{report['speedup_2_processes_vs_1_process_2_threads']}x."]  # fmt: skip
+    return {"columns": ["configuration", "steps/s (median)", "rounds"], "rows": rows, "notes": notes}
 
 
 if __name__ == "__main__":

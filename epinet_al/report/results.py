@@ -5,9 +5,10 @@ an experiment), date and machine, the tuning's record when the sweep is an exper
 table (the report's summary.csv rows) and its savings read-off. ``epinet-al-report --render FILE [FILE ...]``
 prints a Markdown table from such files, one column pair per file: each agent's AUC minus the baseline's (paired)
 and its final value with its labels; the baseline's row gives its AUC. A micro-benchmark's results file (one of
-benchmarks/*.py) holds its table itself, ``"table": {"columns": [...], "rows": [[...], ...], "notes": [...]}``,
-and renders as that table. The benchmark tables in docs/ are this output, each naming the files it came from,
-between markers that ``render_docs`` (``epinet-al-report --render-docs FILE``) fills in place::
+benchmarks/*.py) holds its table itself, ``"table": {"columns": [...], "rows": [[...], ...], "notes": [...]}``
+(or a list of such tables), and renders as that table. The benchmark tables in docs/ are this output, each naming
+the files it came from, between markers that ``render_docs`` (``epinet-al-report --render-docs FILE``) fills in
+place::
 
     <!-- rendered from benchmarks/results/<name>.json [...] -->
     ...
@@ -147,19 +148,23 @@ def _numeric(value: Any) -> bool:
 
 
 def _benchmark(record: dict[str, Any], path: Path) -> str:
-    """A micro-benchmark's table as its script wrote it (numbers right-aligned), then its notes."""
-    table = record["table"]
-    columns, rows = table["columns"], table["rows"]
-    numeric = [all(_numeric(row[i]) for row in rows) for i in range(len(columns))]
-    lines = [
-        "| " + " | ".join(columns) + " |",
-        "|" + "|".join("--:" if n and i else "---" for i, n in enumerate(numeric)) + "|",
-    ]
-    lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
+    """A micro-benchmark's table (or list of tables) as its script wrote it, numbers right-aligned, each followed by
+    its notes; then the file it came from."""
+    tables = record["table"] if isinstance(record["table"], list) else [record["table"]]
+    parts = []
+    for table in tables:
+        columns, rows = table["columns"], table["rows"]
+        numeric = [all(_numeric(row[i]) for row in rows) for i in range(len(columns))]
+        lines = [
+            "| " + " | ".join(columns) + " |",
+            "|" + "|".join("--:" if n and i else "---" for i, n in enumerate(numeric)) + "|",
+        ]
+        lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
+        parts += ["\n".join(lines), *table.get("notes", [])]
     source = (
         f"Rendered by `epinet-al-report --render` from {_sources([path])} (`{record['command']}`, {record['date']})."
     )
-    return "\n\n".join(["\n".join(lines), *table.get("notes", []), source])
+    return "\n\n".join([*parts, source])
 
 
 def _comparison(records: list[tuple[str, dict[str, Any]]], paths: list[Path]) -> str:
