@@ -41,15 +41,15 @@ run: setup ## The main job: compare priorities and heads on the synthetic testbe
 	$(VENV)/bin/epinet-al --config-dir sweeps --config-name compare -m hydra.sweep.dir=$(OUT)
 	$(VENV)/bin/epinet-al-report $(OUT)
 
-# The test marks (pyproject.toml): slow (over about 2 s), slurm (a running cluster), browser (Chromium).
+# The test marks (pyproject.toml): slow (too long for the fast suite), slurm (a running cluster), browser (Chromium).
 PYTEST := $(PY) -m pytest -q
 
 .PHONY: test
-test: setup ## Fast tests: offline, CPU only, no cluster or browser (about a minute)
+test: setup ## Fast tests: offline, CPU only, no cluster or browser (run before every commit)
 	$(PYTEST) -n auto -m "not slow and not slurm and not browser"
 
 .PHONY: test-slow
-test-slow: setup ## Slow tests: end-to-end runs, kill and resume, sweeps (a few minutes)
+test-slow: setup ## Slow tests: end-to-end runs, kill and resume, sweeps
 	$(PYTEST) -m "slow and not slurm and not browser"
 
 .PHONY: test-slurm
