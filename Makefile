@@ -103,8 +103,8 @@ report: setup ## Compare the runs of SWEEP_DIR (default: the newest multirun/$(S
 BENCH_ARGS ?=
 
 .PHONY: docs-tables
-docs-tables: setup ## Re-render docs/benchmarks.md's tables in place from the results files they name (benchmarks/results/*.json)
-	$(VENV)/bin/epinet-al-report --render-docs docs/benchmarks.md
+docs-tables: setup ## Re-render the docs' tables in place from the results files they name (benchmarks/results/*.json)
+	$(VENV)/bin/epinet-al-report --render-docs docs/*.md
 
 .PHONY: bench-cost
 bench-cost: setup ## Benchmark: time to score 1,000 SST-2 candidates per head, against a plain MiniLM pass
