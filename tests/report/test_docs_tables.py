@@ -29,7 +29,7 @@ def test_the_docs_tables_equal_the_rendering_of_their_results_files(doc):
 
 def test_the_benchmarks_page_renders_its_micro_benchmarks_from_results_files():
     text = (REPO / "docs" / "benchmarks.md").read_text()
-    for name in ("finetune_modes", "index_samples_cost"):
+    for name in ("scoring_buckets", "finetune_modes", "index_samples_cost"):
         assert f"<!-- rendered from benchmarks/results/{name}.json -->" in text
 
 
