@@ -71,8 +71,10 @@ browser-setup: setup ## Install Chromium (apt-get, as root) and Playwright for t
 	$(PY) -m pip install --quiet -e ".[browser]"
 
 .PHONY: lint
-lint: setup ## Lint with ruff
+lint: setup ## Lint: ruff, the import-layer contracts (lint-imports), the package's types (mypy)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 .PHONY: clean
 clean: ## Remove run outputs (keeps the virtualenv)

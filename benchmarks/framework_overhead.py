@@ -46,7 +46,7 @@ from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
 from provenance import write_results  # the script folder is on sys.path
 
-from epinet_al.acquisition import get_priority
+from epinet_al.acquisition.priorities import get_priority
 from epinet_al.active_learning.agent import lr_factor
 from epinet_al.active_learning.checkpoint import Checkpointer
 from epinet_al.active_learning.ledger import LabelLedger
@@ -56,7 +56,7 @@ from epinet_al.config import to_experiment_config
 from epinet_al.experiment import build_agent, build_module
 from epinet_al.paths import CONFIG_DIR
 from epinet_al.seeding import SeedStreams
-from epinet_al.tasks import build_task
+from epinet_al.tasks.build import build_task
 
 CANDIDATES, LABELED, INDEX_SAMPLES, MAX_LENGTH = 32, 8, 10, 64
 LOOP = [

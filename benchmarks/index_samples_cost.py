@@ -23,12 +23,12 @@ from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
 from provenance import provenance, write_results  # the script folder is on sys.path
 
-from epinet_al.acquisition import get_priority
+from epinet_al.acquisition.priorities import get_priority
 from epinet_al.config import to_experiment_config
 from epinet_al.experiment import build_agent, build_module
 from epinet_al.paths import CONFIG_DIR
 from epinet_al.seeding import SeedStreams
-from epinet_al.tasks import build_task
+from epinet_al.tasks.build import build_task
 
 CANDIDATES = 640
 # Fresh index draws per call (acquisition.fixed_index=false), so that setting the agent's A changes the call: a

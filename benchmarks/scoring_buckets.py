@@ -34,7 +34,7 @@ from lightning_fabric import Fabric
 from provenance import provenance, write_results  # the script folder is on sys.path
 from sst2_candidates import MAX_LENGTH, candidate_parser, candidate_sentences, parse  # the script folder too
 
-from epinet_al.acquisition import get_priority
+from epinet_al.acquisition.priorities import get_priority
 from epinet_al.active_learning.agent import length_order
 from epinet_al.config import to_experiment_config
 from epinet_al.data.text_inputs import TokenizedInputs, tokenize

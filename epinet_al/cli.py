@@ -40,7 +40,7 @@ from epinet_al.paths import CONFIG_DIR
 from epinet_al.sweep_grid import parse
 
 # Groups that are chosen by their own mechanism, not by the user as `group=option`.
-_INTERNAL_GROUPS = frozenset({"hydra", "task_head", "model_head"})
+_INTERNAL_GROUPS = frozenset({"hydra", "task_head"})
 # Hydra options that show something instead of running jobs: the command goes to Hydra unchanged.
 _SHOW_OPTIONS = ("hydra_help", "cfg", "info", "shell_completion", "experimental_rerun")
 _CONFIG_ERRORS = (HydraException, OmegaConfBaseException, TypeError, ValueError)

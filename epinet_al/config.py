@@ -20,9 +20,10 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from epinet_al.acquisition.specs import PRIORITY_SPECS, AcquisitionConfig
+from epinet_al.acquisition.specs import PRIORITY_SPECS, AcquisitionConfig, not_for_regression
 from epinet_al.active_learning.specs import (
     PROTOCOLS,
+    BudgetConfig,
     PoolBudgetConfig,
     PrioritizedBudgetConfig,
     SubsetBudgetConfig,
@@ -35,8 +36,11 @@ from epinet_al.networks.specs import (
     EncoderModelConfig,
     EnsembleHeadConfig,
     EpinetHeadConfig,
+    HeadConfig,
     IdentityModelConfig,
     MLPHeadConfig,
+    ModelConfig,
+    rule_l2_scale,
 )
 from epinet_al.registry import _unset, check_at_least, check_choice, check_finite, check_positive, check_seed
 from epinet_al.tasks.specs import TASKS, GlueTaskConfig, TestbedTaskConfig
@@ -62,6 +66,7 @@ __all__ = [
     "check_compatible",
     "check_devices",
     "check_known_keys",
+    "fill_l2_scale",
     "fill_prior_scale",
     "to_experiment_config",
 ]
@@ -179,10 +184,10 @@ class ExperimentConfig:
     """One run: a task, a model with an uncertainty head, a priority and a budget."""
 
     task: Any = MISSING
-    model: Any = MISSING
-    head: Any = MISSING
+    model: ModelConfig = MISSING
+    head: HeadConfig = MISSING
     acquisition: AcquisitionConfig = field(default_factory=AcquisitionConfig)
-    budget: Any = MISSING
+    budget: BudgetConfig = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -226,14 +231,15 @@ def register_configs() -> None:
 def check_known_keys(cfg: DictConfig, schema: type = ExperimentConfig, prefix: str = "") -> None:
     """Refuse keys the schema does not have (`+budget.max_lables=5` would otherwise be dropped silently)."""
     known = [f.name for f in fields(schema)]
-    for key in cfg:
+    for key in map(str, cfg):
         if key not in known and key != "hydra":
             where = prefix.rstrip(".") or "the config"
             raise ValueError(f"unknown key {prefix}{key}; valid keys of {where}: {', '.join(known)}")
     for key in known:
         node = cfg[key] if key in cfg and not OmegaConf.is_missing(cfg, key) else None
-        if isinstance(node, DictConfig) and is_dataclass(OmegaConf.get_type(node)):
-            check_known_keys(node, OmegaConf.get_type(node), f"{prefix}{key}.")
+        node_type = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
+        if isinstance(node, DictConfig) and node_type is not None and is_dataclass(node_type):
+            check_known_keys(node, node_type, f"{prefix}{key}.")
 
 
 def check_compatible(cfg: ExperimentConfig) -> None:
@@ -246,18 +252,29 @@ def check_compatible(cfg: ExperimentConfig) -> None:
             f"model={cfg.model.name!r} reads {model.input_kind}, but task {cfg.task.name!r} gives {task.input_kind}; "
             f"valid models for task={cfg.task.name}: {valid}"
         )
-    if head.body_per_index and not getattr(cfg.model, "trains_encoder", False):
+    if head.body_per_index and not cfg.model.trains_encoder:
+        finetune = cfg.model.finetune if isinstance(cfg.model, EncoderModelConfig) else "no encoder"
         raise ValueError(
             f"head {cfg.head.name!r} re-runs the encoder once per index sample and needs an encoder that runs: "
             f"model=tiny, bert_base or minilm with model.finetune=full or top; model={cfg.model.name!r} "
-            f"({getattr(cfg.model, 'finetune', 'no encoder')}) has none"
+            f"({finetune}) has none"
         )
-    if cfg.task.is_pair and getattr(cfg.model, "pair_encoding", "joint") == "separate" and cfg.model.trains_encoder:
+    if (
+        cfg.task.is_pair
+        and isinstance(cfg.model, EncoderModelConfig)
+        and cfg.model.pair_encoding == "separate"
+        and cfg.model.trains_encoder
+    ):
         raise ValueError(
             "model.pair_encoding='separate' needs model.finetune=frozen (the head reads cached features of each "
             f"sentence), got model.finetune={cfg.model.finetune!r}; use model.pair_encoding=joint to fine-tune"
         )
-    if getattr(cfg.head, "prior_loss_scale", 0) and getattr(cfg.model, "trains_encoder", False):
+    if (
+        isinstance(cfg.head, EpinetHeadConfig)
+        and cfg.head.prior_loss_scale
+        and isinstance(cfg.model, EncoderModelConfig)
+        and cfg.model.trains_encoder
+    ):
         raise ValueError(
             f"head.prior_loss_scale={cfg.head.prior_loss_scale} draws fake inputs for the head and needs it to read "
             "vectors: model=identity or an encoder with model.finetune=frozen, "
@@ -272,10 +289,7 @@ def check_compatible(cfg: ExperimentConfig) -> None:
             f"or a marginal priority: {', '.join(marginal)}"
         )
     if cfg.task.regression and not priority.regression:
-        raise ValueError(
-            f"priority {priority.name!r} needs class probabilities and does not apply to a regression task; "
-            f"valid priorities for regression: {', '.join(s.name for s in PRIORITY_SPECS.specs() if s.regression)}"
-        )
+        raise not_for_regression(priority.name)
 
 
 def fill_prior_scale(cfg: ExperimentConfig) -> None:
@@ -289,6 +303,14 @@ def fill_prior_scale(cfg: ExperimentConfig) -> None:
         # Rounded to 12 significant digits, so that the value equals what a user writes: 0.3 / 0.1 is
         # 2.9999999999999996 in floating point, and `head.prior_scale=3` would otherwise be another setting.
         cfg.head.prior_scale = float(f"{TESTBED_PRIOR_SCALE / cfg.task.temperature:.12g}")
+
+
+def fill_l2_scale(cfg: ExperimentConfig) -> None:
+    """head.l2_scale=null: the head's rule at the width of its input features (``rule_l2_scale``), written into the
+    config. A hub id's width is known once the encoder loads (``experiment.fill_encoder_l2_scale``)."""
+    if cfg.head.l2_scale is None:
+        width = cfg.model.feature_width if isinstance(cfg.model, EncoderModelConfig) else cfg.task.input_dim
+        cfg.head.l2_scale = rule_l2_scale(cfg.head.name, width, cfg.model.name)
 
 
 def check_devices(trainer: TrainerConfig) -> None:
@@ -321,12 +343,15 @@ def to_experiment_config(cfg: DictConfig, devices: bool = True) -> ExperimentCon
     check_known_keys(cfg)
     check_seed("", "seed", cfg.get("seed"))  # before the groups that take it over (task.seed)
     # Before the groups' own checks, whose range tests nan and inf pass (`trainer.optimizer.lr=nan`).
-    check_finite(OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True))
+    check_finite(
+        OmegaConf.to_container(OmegaConf.masked_copy(cfg, [str(k) for k in cfg if k != "hydra"]), resolve=True)
+    )
     obj = OmegaConf.to_object(cfg)
     if not isinstance(obj, ExperimentConfig):
         raise TypeError("the composed config does not follow experiment_schema")
     check_compatible(obj)
     fill_prior_scale(obj)
+    fill_l2_scale(obj)
     if devices:
         check_devices(obj.trainer)
     return obj

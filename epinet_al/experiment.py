@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -11,14 +12,14 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import hydra
 import numpy as np
 import torch
 from lightning_fabric import Fabric, seed_everything
 
-from epinet_al.acquisition import get_priority
+from epinet_al.acquisition.priorities import get_priority
 from epinet_al.acquisition.specs import PRIORITY_SPECS
 from epinet_al.active_learning.agent import Agent, Diverged
 from epinet_al.active_learning.checkpoint import STATE_FILE, Checkpointer
@@ -27,18 +28,20 @@ from epinet_al.active_learning.distributed import fabric_strategy
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.active_learning.loop import Loop
 from epinet_al.active_learning.specs import PROTOCOLS
-from epinet_al.active_learning.subset import subset_sizes
 from epinet_al.config import ExperimentConfig
 from epinet_al.curves import curve_auc
 from epinet_al.metrics.uncertainty import COLLAPSE_MAJORITY, collapsed, is_index_inert
 from epinet_al.models import EnnModule
 from epinet_al.models.bootstrap import GaussianIndexBootstrap
-from epinet_al.networks import ENN, build_head
 from epinet_al.networks.body import build_body
-from epinet_al.networks.encoder import build_encoder_body, encoder_param_groups
+from epinet_al.networks.build import build_head
+from epinet_al.networks.encoder import build_encoder_body, encoder_param_groups, encoder_width
+from epinet_al.networks.enn import ENN
+from epinet_al.networks.specs import EncoderModelConfig, EpinetHeadConfig, rule_l2_scale
 from epinet_al.registry import load
 from epinet_al.seeding import SeedStreams
-from epinet_al.tasks import ActiveLearningTask, build_task
+from epinet_al.tasks.build import build_task
+from epinet_al.tasks.task import ActiveLearningTask
 from epinet_al.tracking.recorder import CurveRecorder, write_summary
 from epinet_al.tracking.versions import collect_versions
 from epinet_al.tracking.wandb_tracker import WandbTracker
@@ -64,51 +67,56 @@ def run_info(cfg: ExperimentConfig) -> dict[str, Any]:
     }
 
 
-def label_budget(budget: object, pool_size: int) -> int:
-    """The labels a protocol may reveal on a pool of ``pool_size``: what the ledger allows."""
-    if budget.protocol == "subset":
-        return subset_sizes(budget, pool_size)[-1]
-    return budget.max_labels or pool_size  # prioritized: 0 is no cap
-
-
 def check_pool(cfg: ExperimentConfig, task: ActiveLearningTask) -> None:
     """The checks that need the built task: the budget against the pool's size, before anything is trained.
 
     Everything else was checked when the config was converted (``epinet_al.config.to_experiment_config``).
     """
-    budget, pool_size = cfg.budget, len(task.pool)
-    if pool_size == 0:
+    if len(task.pool) == 0:
         raise ValueError(f"the pool of task {task.name!r} is empty")
-    if budget.protocol == "subset":
-        subset_sizes(budget, pool_size)
-        return
-    if budget.max_labels > pool_size:
-        raise ValueError(f"budget.max_labels={budget.max_labels} is larger than the pool ({pool_size} examples)")
-    if budget.protocol == "prioritized" and budget.candidate_batch_size > pool_size:
-        raise ValueError(
-            f"budget.candidate_batch_size={budget.candidate_batch_size} is larger than the pool ({pool_size})"
-        )
+    cfg.budget.check_pool(len(task.pool))
+
+
+def fill_encoder_l2_scale(cfg: ExperimentConfig) -> None:
+    """head.l2_scale=null on a hub encoder, whose width only its config tells: the head's rule at that width
+    (``epinet_al.config.fill_l2_scale`` filled every other config when it was converted)."""
+    if cfg.head.l2_scale is None:
+        cfg.head.l2_scale = rule_l2_scale(cfg.head.name, encoder_width(cfg.model), cfg.model.name)
+
+
+def training_encoder(cfg: ExperimentConfig) -> EncoderModelConfig | None:
+    """The model's config if its encoder (all of it, or its top layers) trains with the head, else None."""
+    return cfg.model if isinstance(cfg.model, EncoderModelConfig) and cfg.model.trains_encoder else None
 
 
 def build_module(cfg: ExperimentConfig, task: ActiveLearningTask, streams: SeedStreams) -> EnnModule:
     """The ENN (body and head) with its loss and optimizer, initialised from the run's init stream."""
     torch.manual_seed(streams.init)
-    trains_encoder = getattr(cfg.model, "trains_encoder", False)
-    body, feature_dim = build_body(build_encoder_body(cfg.model) if trains_encoder else None, task.pool)
+    l2_scale = cfg.head.l2_scale
+    assert l2_scale is not None  # filled when the config was converted, or by fill_encoder_l2_scale
+    encoder_cfg = training_encoder(cfg)
+    encoder = None if encoder_cfg is None else build_encoder_body(encoder_cfg)
+    body, feature_dim = build_body(encoder, task.pool)
     head = build_head(cfg.head, feature_dim, task.num_outputs)
-    distribution = getattr(cfg.head, "bootstrap", "none")
-    bootstrap = None if distribution == "none" else GaussianIndexBootstrap(distribution, cfg.head.index_dim, cfg.seed)
+    epinet = cfg.head if isinstance(cfg.head, EpinetHeadConfig) else None  # the reference's loss variants
+    bootstrap = (
+        GaussianIndexBootstrap(epinet.bootstrap, epinet.index_dim, cfg.seed)
+        if epinet is not None and epinet.bootstrap != "none"
+        else None
+    )
     return EnnModule(
         ENN(body, head),
         optimizer=hydra.utils.instantiate(cfg.trainer.optimizer),
         train_index_samples=cfg.head.train_index_samples,
         index_generator=streams.index,
         regression=task.regression,
-        body_param_groups=encoder_param_groups(body, cfg.model.lr, cfg.model.weight_decay) if trains_encoder else [],
-        l2_scale=cfg.head.l2_scale,
+        body_param_groups=[]
+        if encoder_cfg is None or encoder is None
+        else encoder_param_groups(encoder, encoder_cfg.lr, encoder_cfg.weight_decay),
+        l2_scale=l2_scale,
         temperature=task.temperature,
         bootstrap=bootstrap,
-        prior_loss_scale=getattr(cfg.head, "prior_loss_scale", 0.0),
+        prior_loss_scale=epinet.prior_loss_scale if epinet is not None else 0.0,
     )
 
 
@@ -121,7 +129,7 @@ def build_agent(fabric: Fabric, cfg: ExperimentConfig, module: EnnModule, stream
         module, optimizer = fabric.setup(module, optimizer)
     # A fine-tuned encoder (all of it, or its top layers) follows model.lr_schedule and scores in its inference
     # batches; a head on fixed features keeps its rate and scores in evaluation batches.
-    encoder = getattr(cfg.model, "trains_encoder", False)
+    encoder = training_encoder(cfg)
     return Agent(
         fabric,
         module,
@@ -132,9 +140,9 @@ def build_agent(fabric: Fabric, cfg: ExperimentConfig, module: EnnModule, stream
         fixed_index=cfg.acquisition.fixed_index,
         score_generator=streams.score,
         gradient_clip_norm=cfg.trainer.gradient_clip_norm,
-        lr_schedule=cfg.model.lr_schedule if encoder else "constant",
-        warmup_ratio=cfg.model.warmup_ratio if encoder else 0.0,
-        score_batch_size=cfg.model.batch_size if encoder else cfg.eval.batch_size,
+        lr_schedule=encoder.lr_schedule if encoder else "constant",
+        warmup_ratio=encoder.warmup_ratio if encoder else 0.0,
+        score_batch_size=encoder.batch_size if encoder else cfg.eval.batch_size,
         max_padding=cfg.trainer.max_padding,
     )
 
@@ -215,10 +223,10 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path, callbacks: Sequence[
             devices=trainer.devices,
             num_nodes=trainer.num_nodes,
             strategy=fabric_strategy(trainer.strategy, trainer.devices * trainer.num_nodes),
-            precision=trainer.precision,
+            precision=cast(Any, trainer.precision),  # Fabric refuses an unknown one
             callbacks=list(callbacks),  # a copy: Fabric extends the list it is given
         )
-    return fabric.launch(run_process, cfg, output_dir, start)
+    return fabric.launch(functools.partial(run_process, cfg=cfg, output_dir=output_dir, start=start))
 
 
 def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: float) -> dict[str, Any]:
@@ -234,6 +242,7 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
     with fabric.rank_zero_first():
         task = build_task(cfg.task, cfg.eval, cfg.model, fabric.device)
     check_pool(cfg, task)
+    fill_encoder_l2_scale(cfg)  # before the config is saved
     agent = build_agent(fabric, cfg, build_module(cfg, task, streams), streams)
 
     config_dict = dataclasses.asdict(cfg)
@@ -246,7 +255,7 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
         else []
     )
     recorder = CurveRecorder(output_dir, trackers, rows=checkpointer.curve)
-    ledger = LabelLedger(task.pool_labels, label_budget(cfg.budget, len(task.pool)))
+    ledger = LabelLedger(task.pool_labels, cfg.budget.label_budget(len(task.pool)))
     priority = get_priority(cfg.acquisition.priority, regression=task.regression)
     needs_targets = PRIORITY_SPECS.get(cfg.acquisition.priority).needs_targets
     diagnostics = SelectionDiagnostics(
@@ -299,7 +308,7 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
         raise
 
     summary = write_results(cfg, task, output_dir, recorder, trackers, checkpointer, start) if writer else None
-    return fabric.broadcast(summary)  # rank 0's, on every rank
+    return cast(dict[str, Any], fabric.broadcast(summary))  # rank 0's, on every rank
 
 
 def write_results(

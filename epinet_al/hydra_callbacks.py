@@ -153,7 +153,8 @@ class RunChecks(Callback):
                 raise
             self._run = _Run(folder, created, bookkeeping, held)
 
-    def on_run_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
+        job_return: JobReturn = kwargs["job_return"]
         run, self._run = self._run, None
         if run is None:
             return
@@ -183,6 +184,12 @@ class _Job:
     folder: Path | None = None  # None: the job's config cannot be composed
     invalid: str | None = None  # the one-line reason its config is refused
     conflict: str | None = None  # its folder holds another config's run, or another command is writing it
+
+    @property
+    def path(self) -> Path:
+        """Its folder: every job that gets past ``_refuse_unrunnable`` has one."""
+        assert self.folder is not None
+        return self.folder
 
 
 @dataclasses.dataclass
@@ -256,7 +263,7 @@ def _refuse_unrunnable(jobs: list[_Job]) -> None:
         print(f"epinet-al: error: {reason}", file=sys.stderr)
     if uncomposable:
         raise UsageError(uncomposable[-1])
-    seen: dict[Path, _Job] = {}
+    seen: dict[Path | None, _Job] = {}
     for job in jobs:
         if job.folder in seen:  # a hydra.sweep.subdir of the user's that leaves out a swept key
             raise UsageError(f"jobs {seen[job.folder].label} and {job.label} would write one folder, {job.folder}")
@@ -289,7 +296,7 @@ class SweepChecks(Callback):
                 return
             sweep_dir, jobs = planned
             _refuse_unrunnable(jobs)
-            if all(is_finished(job.folder) for job in jobs):
+            if all(is_finished(job.path) for job in jobs):
                 print(f"all {len(jobs)} jobs in {sweep_dir} are complete; {_next_step(config, sweep_dir)}")
                 raise SystemExit(0)
             check_writable(sweep_dir)
@@ -304,11 +311,11 @@ class SweepChecks(Callback):
         if sweep is None:
             return
         unlock(sweep.held)
-        failed = [job for job in sweep.jobs if not is_finished(job.folder)]
+        failed = [job for job in sweep.jobs if not is_finished(job.path)]
         print(f"epinet-al: {len(sweep.jobs) - len(failed)} finished, {len(failed)} failed ({sweep.folder})",
               file=sys.stderr)  # fmt: skip
         for job in failed:
-            print(f"epinet-al: failed job {job.label}: {_failure(job.folder)}", file=sys.stderr)
+            print(f"epinet-al: failed job {job.label}: {_failure(job.path)}", file=sys.stderr)
         if failed:
             print(
                 f"fix the cause and run the same command with hydra.sweep.dir={sweep.folder}: finished jobs are "

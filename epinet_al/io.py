@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import IO
 
 
-def atomic_write(path: Path, write: Callable[[IO], None], mode: str = "w") -> None:
+def atomic_write(path: Path, write: Callable[[IO], object], mode: str = "w") -> None:
     """Call ``write`` on a temporary file next to ``path``, fsync it, then rename it over ``path``."""
     path = Path(path)
     # Next to the target: os.replace is atomic only within one file system.

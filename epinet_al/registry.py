@@ -49,20 +49,6 @@ class Registry(Generic[S]):
         return list(self._specs.values())
 
 
-def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
-    """A package's module ``__getattr__`` that imports ``name`` from ``<package>.<exports[name]>`` on first use.
-
-    A package's specs module then stays importable without the torch modules beside it.
-    """
-
-    def __getattr__(name: str) -> Any:
-        if name not in exports:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(f"{package}.{exports[name]}"), name)
-
-    return __getattr__
-
-
 def load(path: str) -> Callable[..., Any]:
     """The object at ``"package.module:Name.attr"``, imported now (builders are referenced lazily)."""
     module, _, attribute = path.partition(":")
@@ -73,12 +59,25 @@ def load(path: str) -> Callable[..., Any]:
 
 
 @dataclass(frozen=True)
+class L2Rule:
+    """A head's ``head.l2_scale`` on features wider than the reference recipe's (``networks.specs.rule_l2_scale``):
+    ``tuned`` is the scale chosen on 384-d features (MiniLM), carried to width D as tuned * (384 / D)^exponent,
+    with ``exponent`` the power of D in the head's s(N) (1 for sqrt(rho) D / N, 0.7 for 0.2 (D / N)^0.7), so
+    that the weight l2_scale * s(N) is the tuned one at every N."""
+
+    tuned: float
+    exponent: float
+
+
+@dataclass(frozen=True)
 class HeadSpec:
     name: str
     config: type
     build: str  # (cfg, feature_dim, num_outputs) -> Head
     has_index: bool  # outputs vary with the epistemic index (bald, variance and epig are not 0)
     body_per_index: bool = False  # re-runs the body once per index sample: needs an encoder that trains
+    # head.l2_scale=null on features wider than the reference's; None: such a run needs head.l2_scale given.
+    l2_rule: L2Rule | None = None
 
 
 @dataclass(frozen=True)
@@ -100,16 +99,22 @@ class TaskSpec:
 @dataclass(frozen=True)
 class PrioritySpec:
     name: str
+    function: str  # (logits [A, B, C], generator=None) -> scores [B]
     needs_index: bool  # identically 0 without an epistemic index
     needs_targets: bool = False  # called with target_logits=: the loops draw target inputs
-    regression: bool = False  # also defined on a regression model's outputs [A, B, 1]
+    # Its form on a regression model's outputs [A, B, 1] (STS-B); None: it needs class probabilities.
+    regression_function: str | None = None
+
+    @property
+    def regression(self) -> bool:
+        return self.regression_function is not None
 
 
 @dataclass(frozen=True)
 class ProtocolSpec:
     name: str
     config: type
-    run: str  # (loop, budget) -> None
+    run: str  # (loop, budget: config) -> None
 
 
 # ---------------------------------------------------------------- field checks for __post_init__

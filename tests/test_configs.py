@@ -22,11 +22,13 @@ from epinet_al.config import (
     check_compatible,
     to_experiment_config,
 )
+from epinet_al.networks.specs import HEADS
 from epinet_al.paths import CONFIG_DIR
+from tests.spec_contexts import head_context
 from tests.tiny_configs import SWEEPS_DIR, compose_config, compose_sweep, experiment_config
 
-# hydra/ holds launcher presets, task_head/ and model_head/ the specialisations picked by the primary config itself.
-NOT_USER_GROUPS = {"hydra", "task_head", "model_head"}
+# hydra/ holds launcher presets, task_head/ the specialisations picked by the primary config itself.
+NOT_USER_GROUPS = {"hydra", "task_head"}
 GROUPS = sorted(d.name for d in Path(CONFIG_DIR).iterdir() if d.is_dir() and d.name not in NOT_USER_GROUPS)
 OPTIONS = [(group, f.stem) for group in GROUPS for f in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))]
 # The field that names a group's option in the run's config (budget and trainer options are presets).
@@ -40,10 +42,8 @@ def context(group: str, option: str) -> list[str]:
         return ["model=minilm"]
     if group == "model" and option != "identity":
         return ["task=sst2"]
-    if (group, option) == ("head", "mlp"):
-        return ["acquisition=entropy"]  # the default priority (variance) needs an index
-    if (group, option) == ("head", "encoder_dropout"):
-        return ["task=rte", "model=tiny"]
+    if group == "head":
+        return head_context(option)  # from the head's capabilities
     return []
 
 
@@ -113,18 +113,39 @@ def test_specialisation_only_applies_to_its_head():
     assert cfg.head.train_index_samples == 1
 
 
-@pytest.mark.parametrize("head", ["mlp", "epinet", "dropout", "ensemble"])
-def test_minilm_heads_carry_their_tuned_l2_scale(head):
-    # The reference scale 1 flattens a head on 384-d MiniLM features; conf/model_head/minilm_<head>.yaml
-    # holds the scale tuned on SST-2, and the resolved config shows it.
-    tuned = OmegaConf.load(Path(CONFIG_DIR) / "model_head" / f"minilm_{head}.yaml").head.l2_scale
-    cfg = experiment_config(["task=sst2", "model=minilm", f"head={head}", "acquisition=uniform"])
-    assert cfg.head.l2_scale == tuned < 1
+# head.l2_scale as each model x head had it in conf/model_head/<model>_<head>.yaml before the rule replaced those
+# files (none for tiny and the testbed: 1). MiniLM's were tuned on SST-2; BERT-base's carry them to 768-d features.
+L2_SCALES = {
+    "identity": dict.fromkeys(["mlp", "epinet", "dropout", "ensemble"], 1.0),
+    "tiny": dict.fromkeys(["mlp", "epinet", "dropout", "ensemble", "encoder_dropout"], 1.0),
+    "minilm": {"mlp": 0.01, "epinet": 0.1, "dropout": 0.01, "ensemble": 0.01, "encoder_dropout": 0.01},
+    "bert_base": {"mlp": 0.005, "epinet": 0.06, "dropout": 0.005, "ensemble": 0.005, "encoder_dropout": 0.005},
+}
+L2_CASES = [(model, head, scale) for model, scales in L2_SCALES.items() for head, scale in scales.items()]
 
 
-def test_minilm_plain_head_l2_scale():
-    cfg = compose_config(["task=sst2", "model=minilm", "head=mlp", "acquisition=entropy"])
-    assert cfg.head.l2_scale == pytest.approx(0.01)
+@pytest.mark.parametrize(("model", "head", "scale"), L2_CASES, ids=[f"{m}-{h}" for m, h, _ in L2_CASES])
+def test_the_l2_rule_keeps_every_models_scale(monkeypatch, model, head, scale):
+    task = ["task=testbed"] if model == "identity" else ["task=sst2", "model.finetune=full"]
+    cfg = experiment_config([*task, f"model={model}", f"head={head}", "acquisition=uniform"])
+    if model == "bert_base":  # a hub id: its width is read when the encoder loads (768: its config.json)
+        from epinet_al import experiment
+
+        assert cfg.head.l2_scale is None
+        monkeypatch.setattr(experiment, "encoder_width", lambda model_cfg: 768)
+        experiment.fill_encoder_l2_scale(cfg)
+    assert cfg.head.l2_scale == scale
+
+
+@pytest.mark.parametrize("model", ["minilm", "bert_base"])
+def test_a_head_without_an_l2_rule_is_refused_on_wide_features(monkeypatch, model):
+    monkeypatch.setitem(HEADS._specs, "mlp", dataclasses.replace(HEADS.get("mlp"), l2_rule=None))
+    overrides = ["task=sst2", f"model={model}", "head=mlp", "acquisition=uniform"]
+    with pytest.raises(ValueError, match=rf"^head 'mlp' has no rule for head.l2_scale on model={model}'s "):
+        experiment_config(overrides)
+    assert experiment_config([*overrides, "head.l2_scale=0.02"]).head.l2_scale == 0.02
+    # The reference scale on the testbed's inputs needs no rule.
+    assert experiment_config(["task=testbed", "head=mlp", "acquisition=uniform"]).head.l2_scale == 1.0
 
 
 def test_command_line_overrides_the_encoders_l2_scale():
@@ -139,22 +160,38 @@ def test_testbed_keeps_the_reference_l2_scale(head):
 
 
 def sweep_jobs(name: str) -> list[ExperimentConfig]:
-    """Every job of the sweep (the seed aside: it changes no check), from each swept option composed once."""
+    """Every job of the sweep (the seed aside: it changes no check), from each swept section composed once.
+
+    Swept options that set one section (``acquisition`` and ``acquisition.num_index_samples``; an agent and the
+    head, priority or budget keys it sets) are composed together, so that one option does not undo another.
+    """
     params = compose_sweep(name, [], return_hydra_config=True).hydra.sweeper.params or {}
     overrides = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items() if k != "seed"])
     base = OmegaConf.to_object(compose_sweep(name, []))
-    axes = []
+    sweeps_agents = any(override.key_or_group == "agent" for override in overrides)
+    by_section: dict[str, list[list[str]]] = {}
     for override in overrides:
-        group = override.key_or_group
+        key = override.key_or_group
+        section = key.split(".")[0]
+        if sweeps_agents and section in AGENT_SECTIONS:
+            section = "agent"
         values = override.sweep_string_iterator() if override.is_sweep_override() else [override.value()]
-        axes.append([_fields(name, group, value) for value in values])
+        by_section.setdefault(section, []).append([f"{key}={value}" for value in values])
+    axes = [
+        [_fields(name, section, list(job)) for job in itertools.product(*options)]
+        for section, options in by_section.items()
+    ]
     return [dataclasses.replace(base, **{k: v for part in job for k, v in part}) for job in itertools.product(*axes)]
 
 
-def _fields(name: str, group: str, value: str) -> list[tuple[str, object]]:
-    """The config sections one swept option sets: its group's, or an agent's head, priority and budget."""
-    cfg = OmegaConf.to_object(compose_sweep(name, [f"{group}={value}"]))
-    keys = ("head", "acquisition", "budget") if group == "agent" else (group,)
+# The config sections an agent sets.
+AGENT_SECTIONS = ("head", "acquisition", "budget")
+
+
+def _fields(name: str, section: str, overrides: list[str]) -> list[tuple[str, object]]:
+    """The config sections that one combination of a section's swept options sets."""
+    cfg = OmegaConf.to_object(compose_sweep(name, overrides))
+    keys = AGENT_SECTIONS if section == "agent" else (section,)
     return [(key, getattr(cfg, key)) for key in keys]
 
 

@@ -24,7 +24,7 @@ import torch
 from lightning_fabric import Fabric
 from lightning_fabric.strategies import DDPStrategy
 
-from epinet_al.acquisition import get_priority
+from epinet_al.acquisition.priorities import get_priority
 from epinet_al.active_learning import distributed
 from epinet_al.active_learning.agent import Agent
 from epinet_al.active_learning.checkpoint import STATE_FILE
@@ -32,8 +32,9 @@ from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.data.inputs import TensorInputs
 from epinet_al.experiment import run_experiment
 from epinet_al.models import EnnModule
-from epinet_al.networks import ENN, EpinetHead
 from epinet_al.networks.body import build_body
+from epinet_al.networks.enn import ENN
+from epinet_al.networks.epinet import EpinetHead
 from epinet_al.tracking.recorder import CURVE_FILE, SUMMARY_FILE
 from tests.slurm_cluster import slurm_cluster, slurm_launcher_overrides  # noqa: F401  (the fixture)
 from tests.tiny_configs import TINY, experiment_config

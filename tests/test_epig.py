@@ -6,28 +6,28 @@ in the test and the mutual information can be worked out on paper.
 
 from __future__ import annotations
 
-import importlib
 import math
 
 import pytest
 import torch
 from lightning_fabric import Fabric
 
-from epinet_al.acquisition import EPISTEMIC_PRIORITIES, TARGET_PRIORITIES, epig, get_priority
-from epinet_al.acquisition.priorities import bald
-from epinet_al.active_learning import LabelLedger
+from epinet_al.acquisition import epig as epig_module
+from epinet_al.acquisition.epig import epig
+from epinet_al.acquisition.priorities import bald, get_priority
+from epinet_al.acquisition.specs import EPISTEMIC_PRIORITIES, TARGET_PRIORITIES
 from epinet_al.active_learning.agent import Agent
+from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.active_learning.sampling import draw_targets
 from epinet_al.data.inputs import TensorInputs
 from epinet_al.experiment import run_experiment
 from epinet_al.models import EnnModule
-from epinet_al.networks import ENN, EnsembleHead, MLPHead
+from epinet_al.networks.enn import ENN
+from epinet_al.networks.ensemble import EnsembleHead
+from epinet_al.networks.head import MLPHead
 from tests.tiny_configs import TINY, experiment_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-# The module, not the function of the same name that epinet_al.acquisition exports.
-epig_module = importlib.import_module("epinet_al.acquisition.epig")
 
 
 def logits_of(probs: list) -> torch.Tensor:

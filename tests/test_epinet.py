@@ -13,7 +13,10 @@ import epinet_al.networks.epinet as epinet_module
 from epinet_al.experiment import run_experiment
 from epinet_al.models import EnnModule
 from epinet_al.models.bootstrap import GaussianIndexBootstrap
-from epinet_al.networks import ENN, EpinetHead, IndexedMLP, MLPHead, reference_linear
+from epinet_al.networks.enn import ENN
+from epinet_al.networks.epinet import EpinetHead, IndexedMLP
+from epinet_al.networks.head import MLPHead
+from epinet_al.networks.initializers import reference_linear
 from epinet_al.networks.specs import EpinetHeadConfig
 from tests.tiny_configs import TINY, experiment_config
 

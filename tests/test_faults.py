@@ -33,8 +33,8 @@ from tests.tiny_configs import TINY_PRIORITIZED, experiment_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-# The tiny run's evaluation points: eval_labels 5, 10 and 20 are crossed at steps 2, 3 and 7, and the run ends at 30.
-EVAL_STEPS = [2, 3, 7, 30]
+# The tiny run's evaluation points: eval_labels 5, 10 and 20 are crossed at steps 2, 3 and 11, and the run ends at 30.
+EVAL_STEPS = [2, 3, 11, 30]
 
 
 @pytest.fixture

@@ -7,10 +7,17 @@ import json
 import pytest
 import torch
 
-from epinet_al.acquisition import EPISTEMIC_PRIORITIES, PRIORITIES, TARGET_PRIORITIES
+from epinet_al.acquisition.priorities import get_priority
+from epinet_al.acquisition.specs import PRIORITY_SPECS
 from epinet_al.experiment import run_experiment
 from epinet_al.models import EnnModule
-from epinet_al.networks import ENN, HEADS, MLP, DropoutHead, EnsembleHead, build_head
+from epinet_al.networks.build import build_head
+from epinet_al.networks.dropout import DropoutHead
+from epinet_al.networks.enn import ENN
+from epinet_al.networks.ensemble import EnsembleHead
+from epinet_al.networks.mlp import MLP
+from epinet_al.networks.specs import HEADS
+from tests.spec_contexts import head_context
 from tests.tiny_configs import TINY, experiment_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -191,18 +198,17 @@ def test_one_training_step_uses_the_configured_index_samples(name):
 @pytest.mark.parametrize("head_name", sorted(HEADS))
 def test_every_priority_runs_with_every_head(head_name):
     torch.manual_seed(0)
-    # A run with the head: a plain head scores with a marginal priority, encoder_dropout needs a training encoder.
-    context = {"mlp": ["acquisition=entropy"], "encoder_dropout": ["task=rte", "model=tiny"]}.get(head_name, [])
-    head = build_head(experiment_config([f"head={head_name}", *context]).head, FEATURES, CLASSES)
+    head = build_head(experiment_config([f"head={head_name}", *head_context(head_name)]).head, FEATURES, CLASSES)
     index = head.sample_index(10, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         logits = head(features(), index)
         targets = {"target_logits": head(features(seed=1, batch=4), index)}
-    for name, priority in PRIORITIES.items():
-        scores = priority(logits, generator=torch.Generator(), **(targets if name in TARGET_PRIORITIES else {}))
-        assert scores.shape == (BATCH,) and torch.isfinite(scores).all(), name
-        if name in EPISTEMIC_PRIORITIES:
-            assert (scores >= 0).all() and (scores.max() > 0) == head.has_index, name
+    for spec in PRIORITY_SPECS.specs():
+        priority = get_priority(spec.name)
+        scores = priority(logits, generator=torch.Generator(), **(targets if spec.needs_targets else {}))
+        assert scores.shape == (BATCH,) and torch.isfinite(scores).all(), spec.name
+        if spec.needs_index:
+            assert (scores >= 0).all() and (scores.max() > 0) == HEADS.get(head_name).has_index, spec.name
 
 
 @pytest.mark.parametrize("protocol", ["prioritized", "pool"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from epinet_al.active_learning import LabelLedger
+from epinet_al.active_learning.ledger import LabelLedger
 
 # Pool of 10 whose label at position i is 100 + i, so a returned label names its example.
 LABELS = torch.arange(100, 110)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from epinet_al.acquisition import get_priority
+from epinet_al.acquisition.priorities import get_priority
 from epinet_al.data.glue_tasks import get_glue_task
 from epinet_al.data.inputs import TensorInputs
 from epinet_al.data.testbed import make_testbed

@@ -11,8 +11,8 @@ import math
 import pytest
 import torch
 
-from epinet_al.acquisition import EPISTEMIC_PRIORITIES, PRIORITIES, get_priority
-from epinet_al.acquisition.priorities import bald, entropy, margin, uniform, var_ratios, variance
+from epinet_al.acquisition.priorities import bald, entropy, get_priority, margin, uniform, var_ratios, variance
+from epinet_al.acquisition.specs import EPISTEMIC_PRIORITIES, PRIORITY_SPECS
 
 
 def logits_of(probs: list) -> torch.Tensor:
@@ -24,17 +24,18 @@ def entropy_of(*p: float) -> float:
     return -sum(x * math.log(x) for x in p if x > 0)
 
 
-# The priorities with the plain ``(logits, generator=None)`` signature (others, e.g. target-based
-# ones, take more inputs and have their own tests).
-BASIC = ["uniform", "entropy", "margin", "var_ratios", "bald", "variance"]
+# The priorities with the plain ``(logits, generator=None)`` signature, from the registry (target-based ones
+# take more inputs and have their own tests).
+BASIC = [spec.name for spec in PRIORITY_SPECS.specs() if not spec.needs_targets]
 
 # Two index samples that disagree on one example: p_1 = (0.9, 0.1), p_2 = (0.5, 0.5), pbar = (0.7, 0.3).
 TWO_SAMPLES = logits_of([[[0.9, 0.1]], [[0.5, 0.5]]])
 
 
 def test_registry_names_match_functions():
-    assert all(PRIORITIES[name].__name__ == name for name in PRIORITIES)
-    assert set(BASIC) <= set(PRIORITIES)
+    # One name per concept: the registry key is the function's name.
+    assert all(get_priority(name).__name__ == name for name in PRIORITY_SPECS)
+    assert {"uniform", "entropy", "margin", "var_ratios", "bald", "variance"} <= set(BASIC)
     assert {"bald", "variance"} <= EPISTEMIC_PRIORITIES
     assert not {"uniform", "entropy", "margin", "var_ratios"} & EPISTEMIC_PRIORITIES
 
@@ -140,7 +141,7 @@ def test_uniform_is_seeded_and_in_unit_interval():
 def test_get_priority_unknown_name_lists_valid_ones():
     with pytest.raises(ValueError, match="nope") as info:
         get_priority("nope")
-    for name in PRIORITIES:
+    for name in PRIORITY_SPECS:
         assert name in str(info.value)
 
 

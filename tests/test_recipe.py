@@ -12,11 +12,14 @@ import torch.nn.functional as F
 from epinet_al.active_learning.agent import lr_factor
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.active_learning.sampling import draw_candidates, minibatches
-from epinet_al.active_learning.subset import subset_sizes
 from epinet_al.config import SubsetBudgetConfig
 from epinet_al.experiment import run_experiment
 from epinet_al.models import EnnModule
-from epinet_al.networks import ENN, DropoutHead, EnsembleHead, EpinetHead, MLPHead
+from epinet_al.networks.dropout import DropoutHead
+from epinet_al.networks.enn import ENN
+from epinet_al.networks.ensemble import EnsembleHead
+from epinet_al.networks.epinet import EpinetHead
+from epinet_al.networks.head import MLPHead
 from tests.tiny_configs import TINY_COMMON, experiment_config
 
 D, C = 4, 2
@@ -136,10 +139,10 @@ def test_candidates_after_the_budget_keep_the_uncapped_share():
 
 
 def test_subset_sizes_from_fractions_or_sizes():
-    assert subset_sizes(SubsetBudgetConfig(fractions=[0.5, 0.1, 0.1]), 40) == [4, 20]
-    assert subset_sizes(SubsetBudgetConfig(sizes=[30, 5]), 40) == [5, 30]
+    assert SubsetBudgetConfig(fractions=[0.5, 0.1, 0.1]).subset_sizes(40) == [4, 20]
+    assert SubsetBudgetConfig(sizes=[30, 5]).subset_sizes(40) == [5, 30]
     with pytest.raises(ValueError, match="subset size 50 is outside"):
-        subset_sizes(SubsetBudgetConfig(sizes=[50]), 40)
+        SubsetBudgetConfig(sizes=[50]).subset_sizes(40)
 
 
 def test_subset_protocol_trains_each_size_from_scratch(tmp_path):

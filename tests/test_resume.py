@@ -90,7 +90,7 @@ def kill_when_stalled(args: list[str], point: str, folder: Path) -> None:
 
 
 # (protocol, stall point, rows that curve.csv holds at the kill). Prioritized: evaluation points
-# at steps 2, 3, 7 and 30; pool: after every round of 5 steps.
+# at steps 2, 3, 11 and 30; pool: after every round of 5 steps.
 KILLS = [
     ("prioritized", "train:4", 2),  # between evaluation points: step 4's draws and update are lost
     ("pool", "train:13", 2),  # mid-round: round 3's acquisition and 2 of its steps are lost

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from epinet_al.acquisition import SELECTIONS, rank_candidates
+from epinet_al.acquisition.selection import rank_candidates
+from epinet_al.acquisition.specs import SELECTIONS
 
 STOCHASTIC = ["softmax", "power", "softrank"]
 

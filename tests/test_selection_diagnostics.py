@@ -9,14 +9,14 @@ import pytest
 import torch
 from lightning_fabric import Fabric
 
-from epinet_al.acquisition import get_priority
+from epinet_al.acquisition.priorities import get_priority
 from epinet_al.active_learning.agent import Agent
 from epinet_al.active_learning.diagnostics import SelectionDiagnostics
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.data.inputs import TensorInputs
 from epinet_al.metrics.uncertainty import spread_ratio, top_overlap
 from epinet_al.models import EnnModule
-from epinet_al.networks import ENN
+from epinet_al.networks.enn import ENN
 from epinet_al.networks.ensemble import EnsembleHead
 from epinet_al.networks.epinet import EpinetHead
 from epinet_al.networks.head import MLPHead

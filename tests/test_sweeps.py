@@ -83,7 +83,7 @@ def test_sweep_jobs_write_to_readable_folders(name):
     HydraConfig.instance().set_config(cfg)  # for ${hydra:job.override_dirname}, as a job has it
     run = to_experiment_config(compose_sweep(name, job), devices=False)
     # Swept keys other than those in the path appear between priority and seed (Hydra's override_dirname).
-    in_path = {"task", "model", "head", "acquisition", "acquisition.priority", "seed"}
+    in_path = set(cfg.hydra.job.config.override_dirname.exclude_keys)
     others = ",".join(sorted(o for o in job if o.split("=")[0] not in in_path))
     middle = f"{others}/" if others else ""
     expected = f"{run.task.name}/{run.model.name}/{run.head.name}/{run.acquisition.priority}/{middle}seed{run.seed}"

@@ -1,35 +1,7 @@
-"""Acquisition: priority functions (scores per candidate) and selection rules.
+"""Acquisition: which candidates to label, in modules imported by name (this package imports nothing, so that
+``specs`` stays importable without torch):
 
-The names below are imported on first use: ``epinet_al.acquisition.specs`` (the options and their
-capabilities) stays importable without torch.
+- ``specs``: the priorities (``PRIORITY_SPECS``: name, function, capabilities) and ``AcquisitionConfig`` (torch-free);
+- ``priorities``: the priority functions and ``get_priority``; ``epig``: the target-based priority;
+- ``selection``: how scores become a batch (``rank_candidates``).
 """
-
-import sys
-from typing import Any
-
-from epinet_al.registry import lazy_exports
-
-_EXPORTS = {
-    "EPISTEMIC_PRIORITIES": "specs",
-    "PRIORITY_SPECS": "specs",
-    "SELECTIONS": "specs",
-    "TARGET_PRIORITIES": "specs",
-    "PRIORITIES": "priorities",
-    "REGRESSION_PRIORITIES": "priorities",
-    "Priority": "priorities",
-    "get_priority": "priorities",
-    "epig": "epig",
-    "rank_candidates": "selection",
-}
-__all__ = sorted(_EXPORTS)
-
-
-_lazy = lazy_exports(__name__, _EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    value = _lazy(name)
-    # Importing the submodule epig binds the module to the package's name epig; the name means the function.
-    if f"{__name__}.epig" in sys.modules:
-        globals()["epig"] = sys.modules[f"{__name__}.epig"].epig
-    return value

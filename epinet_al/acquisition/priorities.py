@@ -10,7 +10,7 @@ an ENN head with a real index (epinet, dropout, ensemble): for a plain head they
 All are computed from log-softmax so that probabilities of exactly 0 give 0, not NaN.
 
 Target priorities (epig) also take a keyword ``target_logits`` [A, T, C]: the same A index samples
-on T target inputs, computed in the same forward pass as the candidates (``TARGET_PRIORITIES``).
+on T target inputs, computed in the same forward pass as the candidates (specs with ``needs_targets``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from collections.abc import Callable
 
 import torch
 
-from epinet_al.acquisition.epig import epig
+from epinet_al.acquisition.specs import PRIORITY_SPECS, not_for_regression
 from epinet_al.metrics.classification import marginal_log_probs
+from epinet_al.registry import load
 
 Priority = Callable[..., torch.Tensor]
 
@@ -91,34 +92,16 @@ def output_variance(outputs: torch.Tensor, generator: torch.Generator | None = N
     return outputs.double().var(dim=0, unbiased=False).sum(-1).to(outputs.dtype)
 
 
-PRIORITIES: dict[str, Priority] = {
-    "uniform": uniform,
-    "entropy": entropy,
-    "margin": margin,
-    "var_ratios": var_ratios,
-    "bald": bald,
-    "variance": variance,
-    "epig": epig,
-}
-
-# The priorities defined on a regression model's outputs [A, B, 1] (STS-B), under the same names; the
-# others read class probabilities. Their capabilities are in epinet_al.acquisition.specs.PRIORITIES.
-REGRESSION_PRIORITIES: dict[str, Priority] = {"uniform": uniform, "variance": output_variance}
-
-
 def get_priority(name: str, regression: bool = False) -> Priority:
-    """The priority function registered under ``name``; ValueError listing the valid names otherwise.
+    """The priority function registered under ``name`` (``PRIORITY_SPECS``); ValueError listing the valid names
+    otherwise.
 
     ``regression=True`` gives the form for a regression task's outputs, and refuses the priorities
     that need class probabilities.
     """
-    if name not in PRIORITIES:
-        raise ValueError(f"unknown priority {name!r}; valid priorities: {', '.join(PRIORITIES)}")
+    spec = PRIORITY_SPECS.get(name)
     if not regression:
-        return PRIORITIES[name]
-    if name not in REGRESSION_PRIORITIES:
-        raise ValueError(
-            f"priority {name!r} needs class probabilities and does not apply to a regression task; "
-            f"valid priorities for regression: {', '.join(REGRESSION_PRIORITIES)}"
-        )
-    return REGRESSION_PRIORITIES[name]
+        return load(spec.function)
+    if spec.regression_function is None:
+        raise not_for_regression(name)
+    return load(spec.regression_function)

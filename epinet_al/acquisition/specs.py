@@ -1,6 +1,7 @@
-"""The acquisition options: the priority names with their capabilities, and the group's config (torch-free).
+"""The acquisition options: the priorities (name, function, capabilities) and the group's config (torch-free).
 
-The priority functions themselves are in ``priorities.py`` and ``epig.py`` under the same names.
+``PRIORITY_SPECS`` is the one registry of priorities: each spec names its function (in ``priorities.py`` or
+``epig.py``, imported when a run scores) and its regression form, if it has one.
 """
 
 from __future__ import annotations
@@ -12,20 +13,32 @@ from omegaconf import MISSING
 from epinet_al.registry import PrioritySpec, Registry, check_choice, check_positive
 
 SELECTIONS = ("topk", "softmax", "power", "softrank")
+_P = "epinet_al.acquisition.priorities"
 
 PRIORITY_SPECS = Registry(
     "priority",
     [
-        PrioritySpec("uniform", needs_index=False, regression=True),
-        PrioritySpec("entropy", needs_index=False),
-        PrioritySpec("margin", needs_index=False),
-        PrioritySpec("var_ratios", needs_index=False),
-        PrioritySpec("bald", needs_index=True),
-        PrioritySpec("variance", needs_index=True, regression=True),
-        PrioritySpec("epig", needs_index=True, needs_targets=True),
+        PrioritySpec("uniform", f"{_P}:uniform", needs_index=False, regression_function=f"{_P}:uniform"),
+        PrioritySpec("entropy", f"{_P}:entropy", needs_index=False),
+        PrioritySpec("margin", f"{_P}:margin", needs_index=False),
+        PrioritySpec("var_ratios", f"{_P}:var_ratios", needs_index=False),
+        PrioritySpec("bald", f"{_P}:bald", needs_index=True),
+        PrioritySpec("variance", f"{_P}:variance", needs_index=True, regression_function=f"{_P}:output_variance"),
+        PrioritySpec("epig", "epinet_al.acquisition.epig:epig", needs_index=True, needs_targets=True),
     ],
     plural="priorities",
 )
+
+
+def not_for_regression(name: str) -> ValueError:
+    """The error for priority ``name`` on a regression task, when it has no regression form."""
+    valid = ", ".join(spec.name for spec in PRIORITY_SPECS.specs() if spec.regression)
+    return ValueError(
+        f"priority {name!r} needs class probabilities and does not apply to a regression task; "
+        f"valid priorities for regression: {valid}"
+    )
+
+
 # Priorities that are identically zero for a model without an epistemic index.
 EPISTEMIC_PRIORITIES = frozenset(spec.name for spec in PRIORITY_SPECS.specs() if spec.needs_index)
 # Priorities called with ``target_logits=``: the loops draw target inputs for them.

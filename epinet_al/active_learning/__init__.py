@@ -1,20 +1,8 @@
-"""Active learning: the label ledger, the agent (score, train, evaluate), and the protocols that drive it.
+"""Active learning, in modules imported by name (this package imports nothing, so that ``specs`` stays importable
+without torch):
 
-The names below are imported on first use: ``epinet_al.active_learning.specs`` (the protocol options)
-stays importable without torch.
+- ``specs``: the protocols (``PROTOCOLS``) and their budget configs (torch-free);
+- ``loop``, ``agent``, ``ledger``: what the protocols drive (the loop's parts, the model, the revealed labels);
+- ``prioritized``, ``pool``, ``subset``: the protocols' loops; ``fit``, ``sampling``, ``checkpoint``,
+  ``diagnostics``, ``distributed``: their parts.
 """
-
-from epinet_al.registry import lazy_exports
-
-_EXPORTS = {
-    "Agent": "agent",
-    "LabelLedger": "ledger",
-    "Loop": "loop",
-    "PROTOCOLS": "specs",
-    "run_pool": "pool",
-    "run_prioritized": "prioritized",
-    "run_subset": "subset",
-}
-__all__ = sorted(_EXPORTS)
-
-__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -18,7 +18,7 @@ import torch
 from lightning_fabric import Fabric
 from lightning_utilities import apply_to_collection
 
-from epinet_al.acquisition import Priority
+from epinet_al.acquisition.priorities import Priority
 from epinet_al.active_learning import distributed
 from epinet_al.data.inputs import Inputs, length_buckets, trim_rows
 from epinet_al.networks.specs import LR_SCHEDULES

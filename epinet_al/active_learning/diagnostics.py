@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from epinet_al.acquisition import Priority, get_priority
+from epinet_al.acquisition.priorities import Priority, get_priority
 from epinet_al.active_learning.agent import Agent
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.data.inputs import Inputs, TensorInputs
@@ -59,7 +59,7 @@ class SelectionDiagnostics:
         num_targets: int,
         num_index_samples: int,
         regression: bool,
-        batch_size: int,
+        batch_size: int | None,
         generator: torch.Generator,
     ):
         self.agent = agent
@@ -74,7 +74,9 @@ class SelectionDiagnostics:
             torch.Generator().manual_seed(int(seed)) for seed in torch.randint(2**62, (5,), generator=generator)
         )
         self.order = torch.randperm(size, generator=order_gen)  # seen and unseen inputs: the first in this order
-        self.candidates = self.targets = self.draws = None
+        self.candidates: torch.Tensor | None = None
+        self.targets: torch.Tensor | None = None
+        self.draws: list[torch.Tensor] | None = None
         if eval_cfg.overlap_candidates:
             num = min(eval_cfg.overlap_candidates, size)
             # On a pool smaller than N, n shrinks alike: the overlaps stay those of the same top fraction.
@@ -83,7 +85,7 @@ class SelectionDiagnostics:
             if needs_targets:
                 self.targets = torch.randperm(size, generator=target_gen)[:num_targets]
             self.draws = [agent.sample_diagnostic_index(num_index_samples, index_gen) for _ in range(2)]
-        self.shift = None
+        self.shift: torch.Tensor | None = None
         if eval_cfg.far_shift and self.seen_inputs and isinstance(pool, TensorInputs):
             direction = torch.randn(pool.data[0].numel(), generator=shift_gen)
             radius = pool.data.flatten(1).double().var(0).sum().sqrt()
@@ -129,7 +131,10 @@ class SelectionDiagnostics:
         ``shift``), from the run's evaluation indices; NaN for no inputs."""
         if rows.numel() == 0:
             return math.nan, math.nan
-        pool = self.pool if shift is None else TensorInputs(self.pool.data[rows] + shift)
+        pool = self.pool
+        if shift is not None:
+            assert isinstance(pool, TensorInputs)  # a shift is drawn for vector inputs only
+            pool = TensorInputs(pool.data[rows] + shift)
         rows = rows if shift is None else torch.arange(rows.shape[0])
         outputs = self.agent.outputs(pool, rows, self.agent.eval_index, batch_size=self.batch_size)
         return float(input_spread(outputs, self.regression).mean()), float(self._scores([outputs])[0].mean())
@@ -151,7 +156,7 @@ class SelectionDiagnostics:
     def _scores(self, outputs: list[torch.Tensor], draws: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
         """The run's priority on each of ``outputs`` [A, B, C]; a target priority reads the fixed targets with
         the same indices (``draws``, default the evaluation indices); a random one a fixed generator."""
-        extra = [{} for _ in outputs]
+        extra: list[dict[str, torch.Tensor]] = [{} for _ in outputs]
         if self.targets is not None:
             draws = draws or [self.agent.eval_index]
             targets = self.agent.outputs(self.pool, self.targets, torch.cat(draws), batch_size=self.batch_size)
@@ -163,6 +168,7 @@ class SelectionDiagnostics:
 
     def _overlaps(self) -> dict[str, float]:
         draws = self.draws
+        assert draws is not None and self.candidates is not None  # measured only when eval.overlap_candidates > 0
         # One forward pass for both draws: the body runs once, the head for every index of either draw.
         outputs = self.agent.outputs(self.pool, self.candidates, torch.cat(draws), batch_size=self.batch_size)
         first, second = outputs.split([len(draw) for draw in draws])

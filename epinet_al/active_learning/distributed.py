@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Literal, cast
 
 import torch
 from lightning_fabric import Fabric
@@ -30,7 +31,7 @@ from epinet_al.active_learning.ledger import LabelLedger
 
 # How Fabric's DDP starts the processes of one machine: `ddp` joins processes that srun or torchrun
 # started (it would otherwise run the command line again, which the CLI's folder lock refuses).
-START_METHODS = {"ddp": "popen", "ddp_spawn": "spawn", "ddp_fork": "fork"}
+START_METHODS: dict[str, Literal["popen", "spawn", "fork"]] = {"ddp": "popen", "ddp_spawn": "spawn", "ddp_fork": "fork"}
 
 
 def processes_started_outside() -> bool:
@@ -60,7 +61,7 @@ def fabric_strategy(name: str, processes: int) -> str | DDPStrategy:
     return DDPStrategy(start_method=START_METHODS[name], broadcast_buffers=False, find_unused_parameters=True)
 
 
-def share(fabric: Fabric, num: int) -> slice:
+def share(fabric: Fabric | _Rank, num: int) -> slice:
     """This rank's contiguous share of ``num`` parts (the first ``num % world`` ranks take one more).
 
     All of them when there are fewer parts than ranks: then every rank computes every part.
@@ -74,7 +75,7 @@ def share(fabric: Fabric, num: int) -> slice:
     return slice(start, start + base + (rank < extra))
 
 
-def is_sharded(fabric: Fabric, num: int) -> bool:
+def is_sharded(fabric: Fabric | _Rank, num: int) -> bool:
     """Whether ``num`` parts are shared out (several ranks, at least one part each)."""
     return fabric.world_size > 1 and num >= fabric.world_size
 
@@ -91,7 +92,7 @@ def gather(fabric: Fabric, local: torch.Tensor, part_sizes: list[int], dim: int)
     padding = list(local.shape)
     padding[dim] = max(sizes) - local.shape[dim]
     padded = torch.cat([local, local.new_zeros(padding)], dim)  # all_gather needs one shape on every rank
-    gathered = fabric.all_gather(padded.to(fabric.device)).cpu()  # [world, ...]
+    gathered = cast(torch.Tensor, fabric.all_gather(padded.to(fabric.device))).cpu()  # [world, ...]
     return torch.cat([gathered[rank].narrow(dim, 0, size) for rank, size in enumerate(sizes)], dim)
 
 
@@ -109,7 +110,7 @@ def check_same_ledger(fabric: Fabric, ledger: LabelLedger) -> None:
         return
     order = ledger.labeled_indices().numpy()  # the labels in the order they were revealed
     digest = int.from_bytes(hashlib.sha256(order.tobytes()).digest()[:7], "big")
-    digests = fabric.all_gather(torch.tensor(digest, device=fabric.device)).flatten().tolist()
+    digests = cast(torch.Tensor, fabric.all_gather(torch.tensor(digest, device=fabric.device))).flatten().tolist()
     if len(set(digests)) > 1:
         raise RuntimeError(
             f"the ranks hold different label ledgers at {ledger.num_labels} labels (digests {digests}); "

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from epinet_al.acquisition import Priority
+from epinet_al.acquisition.priorities import Priority
 from epinet_al.acquisition.specs import AcquisitionConfig
 from epinet_al.active_learning import distributed
 from epinet_al.active_learning.agent import Agent

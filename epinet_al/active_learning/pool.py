@@ -9,24 +9,24 @@ Every evaluation point is a model trained on exactly the labels counted on the c
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from epinet_al.acquisition import rank_candidates
+from epinet_al.acquisition.selection import rank_candidates
 from epinet_al.active_learning.fit import fit
 from epinet_al.active_learning.loop import Loop
 from epinet_al.active_learning.sampling import unlabeled_candidates
+from epinet_al.active_learning.specs import PoolBudgetConfig
 
 
-def pool_rounds(budget: Any, labels: int) -> int:
+def pool_rounds(budget: PoolBudgetConfig, labels: int) -> int:
     """The rounds (evaluation points) of a pool run by the time it has ``labels`` labels: the initial set's,
     then one per acquisition of up to ``budget.acquire_size``."""
     return 1 + math.ceil(max(0, labels - budget.initial_labels) / budget.acquire_size)
 
 
-def run_pool(loop: Loop, budget: Any) -> None:
+def run_pool(loop: Loop, budget: PoolBudgetConfig) -> None:
     """Run rounds until the label budget is used; ``loop.record`` gets one row per round.
 
     With a checkpoint, the state is saved after each round's evaluation, and a saved state is

@@ -19,18 +19,16 @@ count of one of ``fractions`` of the pool), every
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from tqdm.auto import tqdm
 
-from epinet_al.acquisition import rank_candidates
+from epinet_al.acquisition.selection import rank_candidates
 from epinet_al.active_learning.loop import Loop
 from epinet_al.active_learning.sampling import draw_candidates, labeled_sample
-from epinet_al.active_learning.specs import fraction_sizes
+from epinet_al.active_learning.specs import PrioritizedBudgetConfig, fraction_sizes
 
 
-def prioritized_batch(loop: Loop, budget: Any) -> torch.Tensor:
+def prioritized_batch(loop: Loop, budget: PrioritizedBudgetConfig) -> torch.Tensor:
     """The n pool indices to train on next: the top of N scored candidates, within the label budget."""
     candidates = draw_candidates(
         len(loop.pool), loop.ledger, budget.candidate_batch_size, budget.batch_size, loop.generator
@@ -43,7 +41,7 @@ def prioritized_batch(loop: Loop, budget: Any) -> torch.Tensor:
     return loop.ledger.within_budget(ranked)[: budget.batch_size]
 
 
-def step_batches(loop: Loop, budget: Any) -> list[torch.Tensor]:
+def step_batches(loop: Loop, budget: PrioritizedBudgetConfig) -> list[torch.Tensor]:
     """The pool indices of this step's SGD batches, one per update; with ``train_on=labeled``, the step's
     labeling (the top n of the candidates join the labeled set) happens here, before the batches are drawn."""
     ledger = loop.ledger
@@ -58,7 +56,7 @@ def step_batches(loop: Loop, budget: Any) -> list[torch.Tensor]:
     return [prioritized_batch(loop, budget)]
 
 
-def run_prioritized(loop: Loop, budget: Any) -> None:
+def run_prioritized(loop: Loop, budget: PrioritizedBudgetConfig) -> None:
     """Run ``budget.max_steps`` prioritized steps; ``loop.record`` gets the curve row by row."""
     ledger = loop.ledger
     eval_labels = sorted({*budget.eval_labels, *fraction_sizes(budget.fractions, len(loop.pool))})

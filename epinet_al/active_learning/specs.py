@@ -1,13 +1,14 @@
 """The protocol options (group ``budget``): their config dataclasses and loops (torch-free).
 
-Each config checks its own fields in ``__post_init__`` (run by ``OmegaConf.to_object`` at compose time).
-What needs the pool's size (a budget larger than the pool) is checked when the task is built
-(``epinet_al.experiment.check_pool``).
+Each config checks its own fields in ``__post_init__`` (run by ``OmegaConf.to_object`` at compose time), and
+what needs the pool's size (a budget larger than the pool) in ``check_pool``, called once the task is built.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from omegaconf import MISSING
 
 from epinet_al.registry import ProtocolSpec, Registry, check_at_least, check_choice, check_positive
 
@@ -28,7 +29,27 @@ def fraction_sizes(fractions: list[float], pool_size: int) -> list[int]:
 
 
 @dataclass
-class PrioritizedBudgetConfig:
+class BudgetConfig:
+    """What every protocol's config answers: its labels on a pool of a given size."""
+
+    protocol: str = MISSING
+
+    def label_budget(self, pool_size: int) -> int:
+        """The labels the protocol may reveal on a pool of ``pool_size``: what the ledger allows."""
+        raise NotImplementedError
+
+    def check_pool(self, pool_size: int) -> None:
+        """Refuse a budget that the pool of ``pool_size`` cannot hold (one-line ValueError)."""
+        raise NotImplementedError
+
+
+def _check_max_labels(max_labels: int, pool_size: int) -> None:
+    if max_labels > pool_size:
+        raise ValueError(f"budget.max_labels={max_labels} is larger than the pool ({pool_size} examples)")
+
+
+@dataclass
+class PrioritizedBudgetConfig(BudgetConfig):
     """The paper's loop: per step, score a random candidate batch and train on the top ones."""
 
     protocol: str = "prioritized"
@@ -82,9 +103,19 @@ class PrioritizedBudgetConfig:
                 f"budget.candidate_batch_size={self.candidate_batch_size}"
             )
 
+    def label_budget(self, pool_size: int) -> int:
+        return self.max_labels or pool_size  # 0 is no cap
+
+    def check_pool(self, pool_size: int) -> None:
+        _check_max_labels(self.max_labels, pool_size)
+        if self.candidate_batch_size > pool_size:
+            raise ValueError(
+                f"budget.candidate_batch_size={self.candidate_batch_size} is larger than the pool ({pool_size})"
+            )
+
 
 @dataclass
-class PoolBudgetConfig:
+class PoolBudgetConfig(BudgetConfig):
     """The pool-based protocol of other active-learning libraries, in rounds.
 
     A seeded random initial labeled set; each round trains on all labeled data, evaluates, then
@@ -114,9 +145,15 @@ class PoolBudgetConfig:
                 f"budget.initial_labels={self.initial_labels} is larger than budget.max_labels={self.max_labels}"
             )
 
+    def label_budget(self, pool_size: int) -> int:
+        return self.max_labels
+
+    def check_pool(self, pool_size: int) -> None:
+        _check_max_labels(self.max_labels, pool_size)
+
 
 @dataclass
-class SubsetBudgetConfig:
+class SubsetBudgetConfig(BudgetConfig):
     """The baseline without prioritization: fixed random subsets of the pool, each trained from scratch.
 
     Nested subsets (the first N of one seeded permutation of the pool) of sizes ``fractions`` of the pool
@@ -144,6 +181,22 @@ class SubsetBudgetConfig:
                 f"budget.train_steps={self.train_steps} with budget.epochs={self.epochs}: give a positive "
                 "train_steps, or train_steps=0 and positive epochs"
             )
+
+    def subset_sizes(self, pool_size: int) -> list[int]:
+        """The subset sizes on a pool of ``pool_size``: sorted, distinct, each in [1, pool_size]."""
+        sizes = self.sizes or fraction_sizes(self.fractions, pool_size)
+        for size in sizes:
+            if not 1 <= size <= pool_size:
+                raise ValueError(
+                    f"subset size {size} is outside [1, {pool_size}] (the pool size); valid: 1..{pool_size}"
+                )
+        return sorted(set(sizes))
+
+    def label_budget(self, pool_size: int) -> int:
+        return self.subset_sizes(pool_size)[-1]
+
+    def check_pool(self, pool_size: int) -> None:
+        self.subset_sizes(pool_size)
 
 
 PROTOCOLS = Registry(

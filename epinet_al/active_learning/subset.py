@@ -10,37 +10,25 @@ batch size, L2) is a sweep over these runs, chosen on the tuning runs (``epinet_
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from epinet_al.active_learning.fit import fit
 from epinet_al.active_learning.loop import Loop
-from epinet_al.active_learning.specs import fraction_sizes
+from epinet_al.active_learning.specs import SubsetBudgetConfig
 
 
-def subset_sizes(budget: Any, pool_size: int) -> list[int]:
-    """The subset sizes of ``budget`` on a pool of ``pool_size``: sorted, distinct, each in [1, pool_size]."""
-    sizes = budget.sizes or fraction_sizes(budget.fractions, pool_size)
-    if not sizes:
-        raise ValueError("budget.fractions and budget.sizes are both empty; give the subset sizes to train on")
-    for size in sizes:
-        if not 1 <= size <= pool_size:
-            raise ValueError(f"subset size {size} is outside [1, {pool_size}] (the pool size); valid: 1..{pool_size}")
-    return sorted(set(sizes))
-
-
-def fit_steps(budget: Any, size: int) -> int:
+def fit_steps(budget: SubsetBudgetConfig, size: int) -> int:
     """SGD steps for a subset of ``size``: ``train_steps``, or ``epochs`` passes of ``batch_size``."""
     if budget.train_steps > 0:
         return budget.train_steps
     return max(1, math.ceil(budget.epochs * size / budget.batch_size))
 
 
-def run_subset(loop: Loop, budget: Any) -> None:
+def run_subset(loop: Loop, budget: SubsetBudgetConfig) -> None:
     """Train and evaluate on each nested random subset; ``loop.record`` gets one row per size."""
-    sizes = subset_sizes(budget, len(loop.pool))
+    sizes = budget.subset_sizes(len(loop.pool))
     order = torch.randperm(len(loop.pool), generator=loop.generator)  # drawn first: a resumed run redraws it
     saved = loop.restore()
     step, done = (saved["step"], saved["done"]) if saved else (0, 0)

@@ -136,9 +136,9 @@ def read_glue_file(path: Path, task: GlueTask, split: str = "train") -> TextExam
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
+        lineno = data.count(b"\n", 0, e.start) + 1
         bad = data[e.start : e.end].hex()
-        raise GlueFormatError(f"{path}:{line}: not valid UTF-8 (byte(s) 0x{bad}: {e.reason})") from None
+        raise GlueFormatError(f"{path}:{lineno}: not valid UTF-8 (byte(s) 0x{bad}: {e.reason})") from None
     if not text.strip():
         raise GlueFormatError(f"{path}:1: empty file")
     lines = text.split("\n")
@@ -146,7 +146,7 @@ def read_glue_file(path: Path, task: GlueTask, split: str = "train") -> TextExam
         lines.pop()  # the newline that ends the last row (CoLA dev has none)
 
     first_row = 0
-    columns = {}
+    columns: dict[str | int, int] = {}
     if layout.has_header:
         header = lines[0].rstrip("\r").split("\t")
         if len(header) != layout.n_columns:
@@ -158,10 +158,15 @@ def read_glue_file(path: Path, task: GlueTask, split: str = "train") -> TextExam
         missing = [c for c in wanted if c not in header]
         if missing:
             raise GlueFormatError(f"{path}:1: missing header columns {missing}; header is {_short(header, 300)}")
-        columns = {name: header.index(name) for name in wanted}
+        columns = {name: header.index(str(name)) for name in wanted}
         first_row = 1
-    ia, il = columns.get(layout.text_a, layout.text_a), columns.get(layout.label, layout.label)
-    ib = None if layout.text_b is None else columns.get(layout.text_b, layout.text_b)
+
+    def column(key: str | int) -> int:
+        """The position of a column named in the header, or given by its position."""
+        return columns[key] if key in columns else int(key)
+
+    ia, il = column(layout.text_a), column(layout.label)
+    ib = None if layout.text_b is None else column(layout.text_b)
     if len(lines) <= first_row:
         raise GlueFormatError(f"{path}:{first_row + 1}: no data rows")
 
@@ -173,7 +178,7 @@ def read_glue_file(path: Path, task: GlueTask, split: str = "train") -> TextExam
 
     text_a: list[str] = []
     text_b: list[str] | None = None if ib is None else []
-    labels: list[float] | list[int] = []
+    labels: list[float] = []  # class ids are ints
     for lineno, line in enumerate(lines[first_row:], start=first_row + 1):
         cells = line.rstrip("\r").split("\t")
         if len(cells) != layout.n_columns:
@@ -185,7 +190,7 @@ def read_glue_file(path: Path, task: GlueTask, split: str = "train") -> TextExam
         except ValueError as e:
             raise GlueFormatError(f"{path}:{lineno}: {e}") from None
         text_a.append(cells[ia])
-        if text_b is not None:
+        if text_b is not None and ib is not None:
             text_b.append(cells[ib])
 
     dtype = torch.float32 if task.is_regression else torch.long

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,7 @@ def cached_states(
             stored = _encode(path, stored, tokens, missing, encode, batch_size, name)
         else:
             log.info("reusing the cached hidden states of %s (%d examples) in %s", name, rows.numel(), path)
+    assert stored is not None  # every row was stored or has just been encoded
     inputs = SequenceInputs({FIELD: stored["states"]}, stored["offsets"], {FIELD: 0.0})
     positions = _positions(stored, len(tokens))
     return [inputs.subset(positions[rows]) for rows in row_sets]
@@ -100,16 +101,16 @@ def _encode(
     return _append(path, stored, chunks)
 
 
-def _append(path: Path, stored: dict[str, Any] | None, chunks: list[tuple[torch.Tensor, ...]]) -> dict[str, Any]:
+def _append(path: Path, stored: dict[str, Any] | None, chunks: Sequence[tuple[torch.Tensor, ...]]) -> dict[str, Any]:
     """The file's content with the encoded ``chunks`` added, saved."""
     rows, lengths, states = ([part[i] for part in chunks] for i in range(3))
     if stored is not None:
         rows.insert(0, stored["rows"])
         lengths.insert(0, stored["offsets"][1:] - stored["offsets"][:-1])
         states.insert(0, stored["states"])
-    lengths = torch.cat(lengths)
-    offsets = torch.zeros(lengths.shape[0] + 1, dtype=torch.long)
-    offsets[1:] = lengths.cumsum(0)
+    all_lengths = torch.cat(lengths)
+    offsets = torch.zeros(all_lengths.shape[0] + 1, dtype=torch.long)
+    offsets[1:] = all_lengths.cumsum(0)
     content = {"rows": torch.cat(rows), "offsets": offsets, "states": torch.cat(states)}
     save_tensors(path, content)
     return content

@@ -33,7 +33,8 @@ class TokenizedInputs(SequenceInputs):
     """
 
     def __init__(self, ids: torch.Tensor, offsets: torch.Tensor, type_ids: torch.Tensor | None, pad_id: int):
-        fields, pads = {"input_ids": ids}, {"input_ids": pad_id}
+        fields = {"input_ids": ids}
+        pads: dict[str, float] = {"input_ids": pad_id}
         if type_ids is not None:
             fields["token_type_ids"], pads["token_type_ids"] = type_ids, 0
         super().__init__(fields, offsets, pads)

@@ -11,8 +11,10 @@ import torch.nn.functional as F
 
 from epinet_al.models.bootstrap import GaussianIndexBootstrap
 from epinet_al.networks.enn import ENN
+from epinet_al.networks.epinet import EpinetHead
 
-OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
+# Takes the parameters, or parameter groups (dicts with "params" and their own settings).
+OptimizerFactory = Callable[[Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]]], torch.optim.Optimizer]
 
 
 class EnnModule(pl.LightningModule):
@@ -108,7 +110,9 @@ class EnnModule(pl.LightningModule):
         if self.prior_loss_scale:  # vector inputs only (checked when the config is converted): one part
             inputs = parts[0][0]
             fake = torch.randn(inputs.shape, generator=self.index_generator).to(inputs)
-            learnable = self.enn.head.learnable_logits(self.enn.body(fake), index)
+            head = self.enn.head
+            assert isinstance(head, EpinetHead)  # prior_loss_scale is an epinet option (epinet_al.config)
+            learnable = head.learnable_logits(self.enn.body(fake), index)
             loss = loss + self.prior_loss_scale * 0.5 * learnable.float().square().mean()
         weight = self.l2_weight(num_labels)
         total = loss + weight * self.enn.head.l2_penalty() if weight else loss
@@ -133,4 +137,5 @@ class EnnModule(pl.LightningModule):
         rest = [p for p in self.parameters() if p.requires_grad and id(p) not in grouped]
         if not self.body_param_groups:
             return self.optimizer_factory(rest)
-        return self.optimizer_factory([{"params": rest}, *self.body_param_groups])
+        groups: list[dict[str, Any]] = [{"params": rest}, *self.body_param_groups]
+        return self.optimizer_factory(groups)

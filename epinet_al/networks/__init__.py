@@ -1,28 +1,8 @@
-"""Networks: the uncertainty heads (plain MLP, epinet, MC dropout, ensemble), their initialisation, the ENN wrapper.
+"""Networks, in modules imported by name (this package imports nothing, so that ``specs`` and ``model_files`` stay
+importable without torch):
 
-The names below are imported on first use: ``epinet_al.networks.specs`` (the model and head options)
-stays importable without torch.
+- ``specs``: the model and head options (``MODELS``, ``HEADS``: configs, capabilities, builders, L2 rules);
+- ``head`` (the ``Head`` interface, the plain head), ``epinet``, ``dropout``, ``ensemble``, ``encoder_dropout``:
+  the uncertainty heads; ``build``: ``build_head`` from a config;
+- ``enn`` (body + head), ``body``, ``encoder``, ``mlp``, ``initializers``.
 """
-
-from epinet_al.registry import lazy_exports
-
-_EXPORTS = {
-    "ENN": "enn",
-    "HEADS": "specs",
-    "MODELS": "specs",
-    "MLP": "mlp",
-    "DropoutHead": "dropout",
-    "EncoderDropoutHead": "encoder_dropout",
-    "EnsembleHead": "ensemble",
-    "EnsemblePrior": "epinet",
-    "EpinetHead": "epinet",
-    "Head": "head",
-    "IndexedMLP": "epinet",
-    "MLPHead": "head",
-    "build_head": "build",
-    "reference_init_": "initializers",
-    "reference_linear": "initializers",
-}
-__all__ = sorted(_EXPORTS)
-
-__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -6,9 +6,10 @@ import torch
 from torch import nn
 
 from epinet_al.data.inputs import Inputs
+from epinet_al.networks.encoder import EncoderBody
 
 
-def build_body(encoder: nn.Module | None, pool: Inputs) -> tuple[nn.Module, int]:
+def build_body(encoder: EncoderBody | None, pool: Inputs) -> tuple[nn.Module, int]:
     """The body and the width F of the features [B, F] it gives the head.
 
     ``encoder``: an ``EncoderBody`` that trains with the head (the whole encoder, or its top layers), or None,

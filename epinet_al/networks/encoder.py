@@ -80,7 +80,7 @@ def encoder_identity(cfg: Any) -> dict[str, Any]:
     return identity
 
 
-def load_encoder(cfg: Any) -> nn.Module:
+def load_encoder(cfg: Any) -> Any:
     """The ``transformers.AutoModel`` named by ``cfg`` (pretrained, or random from its config)."""
     from transformers import AutoConfig, AutoModel
 
@@ -109,7 +109,7 @@ def load_encoder(cfg: Any) -> nn.Module:
 class EncoderBody(nn.Module):
     """Token inputs (input_ids, attention_mask[, token_type_ids], each [B, L]) -> pooled features [B, H]."""
 
-    def __init__(self, encoder: nn.Module, pooling: str):
+    def __init__(self, encoder: Any, pooling: str):  # a transformers PreTrainedModel
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"unknown model.pooling {pooling!r}; valid poolings: {', '.join(POOLINGS)}")
@@ -146,7 +146,14 @@ def encoder_layer_count(cfg: Any) -> int:
     return from_hub(AutoConfig.from_pretrained, cfg, **cfg.config_overrides).num_hidden_layers
 
 
-def _layers(encoder: nn.Module, cfg: Any) -> nn.ModuleList:
+def encoder_width(cfg: Any) -> int:
+    """The width H of ``cfg``'s encoder's pooled features, read from its config alone (no weights loaded)."""
+    from transformers import AutoConfig
+
+    return from_hub(AutoConfig.from_pretrained, cfg, **cfg.config_overrides).hidden_size
+
+
+def _layers(encoder: Any, cfg: Any) -> nn.ModuleList:
     """The encoder's transformer layers in order, after checking ``cfg.trainable_layers`` against their count."""
     layers = getattr(getattr(encoder, "encoder", None), "layer", None)
     if not isinstance(layers, nn.ModuleList):
@@ -166,7 +173,7 @@ class _CachedStates(nn.Module):
         return inputs_embeds
 
 
-def top_layers(encoder: nn.Module, cfg: Any) -> nn.Module:
+def top_layers(encoder: Any, cfg: Any) -> nn.Module:
     """The encoder's last ``cfg.trainable_layers`` layers (and its pooler with ``pooling=pooler``), in place.
 
     It takes ``inputs_embeds`` (the hidden states [B, L, H] that ``LowerLayers`` gives) and ``attention_mask``
@@ -205,7 +212,8 @@ def encoder_param_groups(body: EncoderBody, lr: float, weight_decay: float) -> l
     BERT's recipe: weight decay on matrices only (the 1-D parameters are the biases and LayerNorm gains,
     and shrinking those towards 0 is no complexity penalty). Frozen parameters are left out.
     """
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for param in body.parameters():
         if param.requires_grad:
             (decay if param.ndim >= 2 else no_decay).append(param)

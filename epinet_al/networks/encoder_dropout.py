@@ -28,8 +28,6 @@ _SEED_HIGH = 2**62
 class EncoderDropoutHead(DropoutHead):
     """The dropout head (masks on its hidden units) over an encoder that runs with dropout per sample."""
 
-    body_per_index = True
-
     def sample_index(self, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``num`` seed pairs [A, 2] (int64): the encoder's dropout seed, the head's mask seed."""
         return torch.randint(0, _SEED_HIGH, (num, 2), generator=generator)

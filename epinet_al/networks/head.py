@@ -10,6 +10,17 @@ import torch
 from torch import nn
 
 from epinet_al.networks.mlp import MLP
+from epinet_al.networks.specs import HEADS
+from epinet_al.registry import HeadSpec
+
+
+def spec_of(head_class: type) -> HeadSpec:
+    """The spec whose builder is ``head_class``'s (``"module:Class.from_config"``)."""
+    for spec in HEADS.specs():
+        module, _, attribute = spec.build.partition(":")
+        if (module, attribute.split(".")[0]) == (head_class.__module__, head_class.__qualname__):
+            return spec
+    raise TypeError(f"{head_class.__qualname__} is no registered head: give it a HeadSpec in HEADS")
 
 
 class Head(nn.Module):
@@ -21,11 +32,21 @@ class Head(nn.Module):
     features (and anything before the head) are computed once for A samples.
     """
 
-    #: False for heads whose output does not depend on the index (epistemic priorities are 0).
-    has_index: bool = True
-    #: True for heads whose index also changes the body (MC dropout inside the encoder): the ENN then
-    #: calls ``forward_with_body``, which runs the body once per index sample instead of once per batch.
-    body_per_index: bool = False
+    @property
+    def spec(self) -> HeadSpec:
+        """The head's spec in ``epinet_al.networks.specs.HEADS``, the one place for its capabilities."""
+        return spec_of(type(self))
+
+    @property
+    def has_index(self) -> bool:
+        """False for heads whose output does not depend on the index (epistemic priorities are 0)."""
+        return self.spec.has_index
+
+    @property
+    def body_per_index(self) -> bool:
+        """True for heads whose index also changes the body (MC dropout inside the encoder): the ENN then
+        calls ``forward_with_body``, which runs the body once per index sample instead of once per batch."""
+        return self.spec.body_per_index
 
     #: Width F of the features the head reads (set by each head): the D of the reference L2 formulas.
     feature_dim: int
@@ -56,8 +77,6 @@ class Head(nn.Module):
 
 class MLPHead(Head):
     """The plain classifier head: features -> hidden -> C. No index; all A samples are identical."""
-
-    has_index = False
 
     @classmethod
     def from_config(cls, cfg: Any, feature_dim: int, num_outputs: int) -> MLPHead:

@@ -46,16 +46,17 @@ def resolve_model_path(path: str) -> str:
     )
 
 
-def local_layer_count(path: str, config_overrides: dict[str, Any]) -> int | None:
-    """The encoder's number of transformer layers, from its local config.json and the overrides.
+def local_config_value(path: str, config_overrides: dict[str, Any], key: str) -> int | None:
+    """An integer of the encoder's config (``num_hidden_layers``, ``hidden_size``), from its local config.json
+    and the overrides.
 
     None where this machine cannot tell without loading ``transformers``: a hub id, a path that does not
-    resolve here (a job composed on a login node for a cluster node), a config without ``num_hidden_layers``.
+    resolve here (a job composed on a login node for a cluster node), a config without ``key``.
     """
-    if "num_hidden_layers" in config_overrides:
-        return int(config_overrides["num_hidden_layers"])
+    if key in config_overrides:
+        return int(config_overrides[key])
     try:
         config = Path(resolve_model_path(path)) / "config.json"
-        return int(json.loads(config.read_text())["num_hidden_layers"]) if config.is_file() else None
+        return int(json.loads(config.read_text())[key]) if config.is_file() else None
     except (OSError, ImportError, ValueError, KeyError, TypeError):
         return None

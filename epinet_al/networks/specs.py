@@ -11,9 +11,10 @@ from typing import Any
 
 from omegaconf import II, MISSING, SI
 
-from epinet_al.networks.model_files import local_layer_count
+from epinet_al.networks.model_files import local_config_value
 from epinet_al.registry import (
     HeadSpec,
+    L2Rule,
     ModelSpec,
     Registry,
     _unset,
@@ -34,17 +35,29 @@ BOOTSTRAPS = ("none", "bernoulli", "exponential")
 
 
 @dataclass
-class IdentityModelConfig:
+class ModelConfig:
+    """What every model config has: its name, and whether an encoder trains with the head."""
+
+    name: str = MISSING
+
+    @property
+    def trains_encoder(self) -> bool:
+        """Whether an encoder (all of it, or its top layers) is the ENN's body rather than computing cached
+        features (frozen) or being absent (the testbed)."""
+        return False
+
+
+@dataclass
+class IdentityModelConfig(ModelConfig):
     """No encoder: the head reads the task's input vectors directly (the testbed)."""
 
     name: str = "identity"
 
 
 @dataclass
-class EncoderModelConfig:
+class EncoderModelConfig(ModelConfig):
     """A Hugging Face encoder (AutoModel): its pooled features [B, F] feed the head."""
 
-    name: str = MISSING
     # A hub id (bert-base-uncased), a local folder, or pkg://<package>/<folder> inside an installed package.
     path: str = MISSING
     # false: random weights from the path's config with config_overrides applied, drawn with init_seed
@@ -111,7 +124,7 @@ class EncoderModelConfig:
                     "train (e.g. model.trainable_layers=2)"
                 )
             if not _unset(self.path):  # a hub id's layer count is known once its config is loaded
-                check_trainable_layers(self, local_layer_count(self.path, self.config_overrides))
+                check_trainable_layers(self, local_config_value(self.path, self.config_overrides, "num_hidden_layers"))
         elif self.trainable_layers is not None and not _unset(self.trainable_layers):
             raise ValueError(
                 f"model.trainable_layers={self.trainable_layers} applies to model.finetune=top, got "
@@ -120,14 +133,18 @@ class EncoderModelConfig:
 
     @property
     def trains_encoder(self) -> bool:
-        """Whether the encoder (all of it, or its top layers) is the ENN's body rather than computing cached
-        features (frozen)."""
         return self.finetune in ("full", "top")
+
+    @property
+    def feature_width(self) -> int | None:
+        """The width H of the pooled features of one sentence, from the local config.json (None: a hub id)."""
+        return local_config_value(self.path, self.config_overrides, "hidden_size")
 
 
 def check_trainable_layers(cfg: EncoderModelConfig, layers: int | None) -> None:
     """Refuse ``model.trainable_layers`` outside 1..``layers`` (the encoder's layer count; None: not known yet)."""
-    if cfg.trainable_layers < 1 or (layers is not None and cfg.trainable_layers > layers):
+    wanted = cfg.trainable_layers
+    if wanted is None or wanted < 1 or (layers is not None and wanted > layers):
         valid = f"1..{layers}" if layers is not None else "at least 1"
         where = f" ({layers} layers)" if layers is not None else ""
         raise ValueError(
@@ -155,11 +172,13 @@ class HeadConfig:
     # Index samples per training step (n_z); the loss is averaged over them.
     train_index_samples: int = 1
     # Multiplier on the head's reference L2 term s(N) * sum(theta^2) (Head.reference_l2); 0: no L2 term.
-    l2_scale: float = 1.0
+    # null: the head's rule at the width of its input features (rule_l2_scale), written into the resolved config.
+    l2_scale: float | None = None
 
     def __post_init__(self) -> None:
         check_positive(self, "head", "train_index_samples")
-        check_at_least(self, "head", 0, "0: no L2 term", "l2_scale")
+        if self.l2_scale is not None:
+            check_at_least(self, "head", 0, "0: no L2 term", "l2_scale")
         if self.hidden != MISSING and any(width <= 0 for width in self.hidden):
             raise ValueError(f"head.hidden widths must be positive integers, got {list(self.hidden)}")
 
@@ -259,14 +278,37 @@ class EncoderDropoutHeadConfig(HeadConfig):
         _check_dropout(self)
 
 
+# The L2 rules: MiniLM's scales chosen on SST-2's tune split (frozen features, 100/400/1,600 labels, 3 seeds;
+# docs/benchmarks.md, "The training recipe on GLUE"). encoder_dropout is the plain head's MLP on the same features
+# and takes its scale (not tuned separately: it needs a fine-tuned encoder).
+_LINEAR_IN_D = L2Rule(tuned=0.01, exponent=1.0)  # s(N) = sqrt(rho) D / N, or D / (M N) for an ensemble
+
 HEADS = Registry(
     "head",
     [
-        HeadSpec("mlp", MLPHeadConfig, "epinet_al.networks.head:MLPHead.from_config", has_index=False),
-        HeadSpec("epinet", EpinetHeadConfig, "epinet_al.networks.epinet:EpinetHead.from_config", has_index=True),
-        HeadSpec("dropout", DropoutHeadConfig, "epinet_al.networks.dropout:DropoutHead.from_config", has_index=True),
         HeadSpec(
-            "ensemble", EnsembleHeadConfig, "epinet_al.networks.ensemble:EnsembleHead.from_config", has_index=True
+            "mlp", MLPHeadConfig, "epinet_al.networks.head:MLPHead.from_config", has_index=False, l2_rule=_LINEAR_IN_D
+        ),
+        HeadSpec(
+            "epinet",
+            EpinetHeadConfig,
+            "epinet_al.networks.epinet:EpinetHead.from_config",
+            has_index=True,
+            l2_rule=L2Rule(tuned=0.1, exponent=0.7),  # s(N) = 0.2 (D / N)^0.7
+        ),
+        HeadSpec(
+            "dropout",
+            DropoutHeadConfig,
+            "epinet_al.networks.dropout:DropoutHead.from_config",
+            has_index=True,
+            l2_rule=_LINEAR_IN_D,
+        ),
+        HeadSpec(
+            "ensemble",
+            EnsembleHeadConfig,
+            "epinet_al.networks.ensemble:EnsembleHead.from_config",
+            has_index=True,
+            l2_rule=_LINEAR_IN_D,
         ),
         HeadSpec(
             "encoder_dropout",
@@ -274,6 +316,33 @@ HEADS = Registry(
             "epinet_al.networks.encoder_dropout:EncoderDropoutHead.from_config",
             has_index=True,
             body_per_index=True,
+            l2_rule=_LINEAR_IN_D,
         ),
     ],
 )
+
+# head.l2_scale=null: the reference recipe's s(N) (README, "The training recipe") was made for the testbed's
+# D = 2-100 inputs and takes scale 1 there; on wider features scale 1 flattens a head to the majority class, and
+# the head's L2Rule gives the scale.
+REFERENCE_MAX_WIDTH = 100
+TUNED_WIDTH = 384
+
+
+def rule_l2_scale(head: str, width: int | None, model: str) -> float | None:
+    """``head.l2_scale`` for head ``head`` on ``width``-d input features of ``model`` (None: a width known only
+    once the encoder loads, and then None if the head has a rule). Rounded to one significant digit: the tuned
+    scales come from a grid of powers of 10 and say no more. ValueError for a head without a rule on wide
+    features."""
+    spec = HEADS.get(head)
+    if width is not None and width <= REFERENCE_MAX_WIDTH:
+        return 1.0
+    if spec.l2_rule is None:
+        features = f"{width}-d features" if width is not None else "its features"
+        raise ValueError(
+            f"head {head!r} has no rule for head.l2_scale on model={model}'s {features} (the reference scale 1 "
+            f"flattens a head on features wider than {REFERENCE_MAX_WIDTH}); give head.l2_scale=<scale>, or the "
+            "head's HeadSpec an l2_rule"
+        )
+    if width is None:
+        return None
+    return float(f"{spec.l2_rule.tuned * (TUNED_WIDTH / width) ** spec.l2_rule.exponent:.1g}")

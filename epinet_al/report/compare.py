@@ -149,7 +149,8 @@ def savings_table(summary: Summary) -> pd.DataFrame:
 def _summarize_task(
     task: str, runs: pd.DataFrame, baseline: str | None, metric: str | None, mode: str | None
 ) -> TaskSummary:
-    metric, mode = (metric, mode) if metric is not None else _primary_metric(task, runs)
+    if metric is None or mode is None:
+        metric, mode = _primary_metric(task, runs)
     curves = _seed_curves(runs, metric)
     base = _pick_baseline(task, runs, baseline)
     grid = _grid(curves)
@@ -180,7 +181,9 @@ def _summarize_task(
         reach = np.nan if base is None else stats.labels_to_reach(grid, bands[agent].mean, target, mode)
         paired = [] if base is None or agent == base else sorted(set(aucs[agent]) & set(aucs[base]))
         diff_mean, diff_ci = (
-            stats.t_interval(np.array([aucs[agent][s] - aucs[base][s] for s in paired])) if paired else (np.nan, np.nan)
+            stats.t_interval(np.array([aucs[agent][s] - aucs[base][s] for s in paired]))
+            if paired and base is not None
+            else (np.nan, np.nan)
         )
         rows[agent] = {
             "seeds": len(seed_curves),

@@ -50,8 +50,8 @@ def task_figure(task: TaskSummary, colors: dict[str, tuple[float, ...]]) -> byte
     panels = len(task.bands) + (not task.savings.empty)
     figure = Figure(figsize=(6.0 * panels, 4.5), layout="constrained")
     # A band needs two seeds: with one seed per agent there is none to name.
-    bands = ", mean and 95% CI" if task.table["seeds"].max() > 1 else ""
-    figure.suptitle(f"{task.task} ({seed_count(task.table['seeds'])}{bands})")
+    spread = ", mean and 95% CI" if task.table["seeds"].max() > 1 else ""
+    figure.suptitle(f"{task.task} ({seed_count(task.table['seeds'])}{spread})")
     axes = figure.subplots(1, panels, squeeze=False)[0]
     for ax, (metric, bands) in zip(axes, task.bands.items(), strict=False):
         for agent, band in bands.items():

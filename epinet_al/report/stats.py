@@ -152,7 +152,7 @@ def savings_read_off(targets: Curve, seed_curves: Sequence[Curve], mode: str) ->
             with np.errstate(divide="ignore", invalid="ignore"):
                 savings_mean, savings_ci = t_interval(target_labels / reached)
         else:
-            labels_mean = labels_ci = savings_mean = savings_ci = np.nan
+            labels_mean = labels_ci = savings_mean = savings_ci = np.array(np.nan)
         row |= {
             "labels_mean": float(labels_mean),
             "labels_ci": float(labels_ci),

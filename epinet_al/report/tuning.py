@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 from omegaconf import OmegaConf
@@ -142,7 +142,8 @@ def choose(tune_dir: Path | str, metric: str | None = None, mode: str | None = N
     runs, tuned = load_tuning_runs(tune_dir)
     if (metric is None) != (mode is None):
         raise ReportError("the selection metric and mode go together: give both or neither")
-    metric, mode = (metric, mode) if metric is not None else selection_metric(runs)
+    if metric is None or mode is None:
+        metric, mode = selection_metric(runs)
     missing = [run.folder for run in runs if metric not in run.curve.columns]
     if missing:
         raise ReportError(f"{missing[0] / 'curve.csv'} has no column {metric!r}; it cannot select")
@@ -211,7 +212,7 @@ def config_option(overrides: list[str], groups: set[str]) -> dict[str, Any]:
             defaults.append({f"override /{key}": str(override.value())})
         else:
             OmegaConf.update(values, key, override.value(), force_add=True)
-    return {**({"defaults": defaults} if defaults else {}), **OmegaConf.to_container(values)}
+    return {**({"defaults": defaults} if defaults else {}), **cast(dict[str, Any], OmegaConf.to_container(values))}
 
 
 def _write_yaml(path: Path, header: list[str], content: dict[str, Any]) -> None:

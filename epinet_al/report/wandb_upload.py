@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, cast
 
 from epinet_al.report.errors import ReportError
 
@@ -30,7 +31,7 @@ def log_report(report_dir: Path, project: str, mode: str, name: str) -> Path:
             job_type=JOB_TYPE,
             name=f"report-{name}",
             dir=str(report_dir),
-            mode=mode,
+            mode=cast(Any, mode),  # checked against WANDB_MODES above
             settings=wandb.Settings(init_timeout=60, silent=True),
         )
         try:

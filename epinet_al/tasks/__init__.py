@@ -1,12 +1,7 @@
-"""Tasks: what the acquisition loop learns on (pool, hidden labels, evaluator), built from config.
+"""Tasks: what the acquisition loop learns on, in modules imported by name (this package imports nothing, so that
+``specs`` stays importable without torch):
 
-The names below are imported on first use: ``epinet_al.tasks.specs`` (the options) stays importable
-without torch.
+- ``specs``: the task options (``TASKS``) and their configs (torch-free);
+- ``task``: ``ActiveLearningTask`` (pool, hidden labels, evaluator); ``build``: ``build_task`` from a config;
+- ``testbed``, ``glue``: the builders.
 """
-
-from epinet_al.registry import lazy_exports
-
-_EXPORTS = {"ActiveLearningTask": "task", "Evaluator": "task", "TASKS": "specs", "build_task": "build"}
-__all__ = sorted(_EXPORTS)
-
-__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -151,12 +151,13 @@ def build_glue_task(
     if model_cfg.finetune == "top":  # the layer count from the encoder's config alone: checked before any work
         layers = encoder_layer_count(model_cfg)
         check_trainable_layers(model_cfg, layers)
-        cached_layer = layers - model_cfg.trainable_layers
+        cached_layer = layers - (model_cfg.trainable_layers or 0)  # given: checked just above
         lower = FrozenEncoder(lambda: LowerLayers(model_cfg), device)
 
     def features(name: str, examples: TextExamples, rows: torch.Tensor) -> torch.Tensor:
         """The frozen features [R, F] of ``rows`` of texts (single or joined pairs), from the caches of ``name``."""
         tokens, key = cached_tokenize(tokenizer, tokenizer_key, examples, max_length, model_cfg.cache_dir, name)
+        assert frozen is not None  # features are computed in frozen mode only
         feature_key = {"tokens": key, "encoder": encoder_identity(model_cfg)}
         path = cache_file(model_cfg.cache_dir, "features", f"{name}-{model_cfg.name}-{model_cfg.pooling}", feature_key)
         return cached_features(path, tokens, rows, frozen, model_cfg.batch_size, name)
@@ -227,10 +228,17 @@ def build_glue_task(
     )
 
 
-def _standardizer(pool: TensorInputs) -> Callable[[TensorInputs], TensorInputs]:
-    """Feature-wise (x - mean) / sd with the pool's statistics (its inputs, no labels), for every split."""
+def _standardizer(pool: Inputs) -> Callable[[Inputs], Inputs]:
+    """Feature-wise (x - mean) / sd with the pool's statistics (its inputs, no labels), for every split of
+    frozen features (``TensorInputs``)."""
+    assert isinstance(pool, TensorInputs)
     mean, sd = pool.data.mean(0), pool.data.std(0).clamp_min(1e-6)
-    return lambda inputs: TensorInputs((inputs.data - mean) / sd)
+
+    def standardize(inputs: Inputs) -> Inputs:
+        assert isinstance(inputs, TensorInputs)
+        return TensorInputs((inputs.data - mean) / sd)
+
+    return standardize
 
 
 def _data_dir(cfg: GlueTaskConfig) -> Path:

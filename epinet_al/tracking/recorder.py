@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,9 +36,9 @@ class CurveRecorder:
     end, writes the whole curve; until then curve.csv keeps its last complete version.
     """
 
-    def __init__(self, output_dir: Path, trackers: list[Tracker] | None = None, rows: list[dict] | None = None):
+    def __init__(self, output_dir: Path, trackers: Sequence[Tracker] | None = None, rows: list[dict] | None = None):
         self.path = Path(output_dir) / CURVE_FILE
-        self.trackers = trackers or []
+        self.trackers = list(trackers or [])
         self.rows: list[dict[str, float]] = list(rows or [])
 
     def __call__(self, step: int, num_labels: int, metrics: dict[str, float]) -> None:

@@ -85,7 +85,7 @@ class WandbTracker:
 
         if mode not in ("online", "offline", "disabled"):
             raise ValueError(f"unknown W&B mode {mode!r}; valid modes: online, offline, disabled")
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             project=project,
             entity=entity,
             group=group,
@@ -100,7 +100,7 @@ class WandbTracker:
         )
         for attempt in dict.fromkeys([mode, "offline"]):
             try:
-                return cls(wandb.init(mode=attempt, **kwargs), rows)
+                return cls(wandb.init(**kwargs | {"mode": attempt}), rows)
             except Exception as error:  # W&B raises many types (network, auth, usage): none may kill the run
                 log.warning("W&B could not start in %s mode (%s)", attempt, error)
         log.warning("W&B disabled for this run; curve.csv and summary.json are still written")
@@ -156,8 +156,9 @@ class WandbTracker:
         try:
             if not self._logging:
                 return
-            columns = list(dict.fromkeys(key for row in rows for key in row))
-            table = wandb.Table(columns=columns, data=[[row.get(c) for c in columns] for row in rows])
+            names = list(dict.fromkeys(key for row in rows for key in row))
+            columns: list[str | int] = list(names)
+            table = wandb.Table(columns=columns, data=[[row.get(c) for c in names] for row in rows])
             metric = summary["metric"]["name"]
             self.run.log(
                 {

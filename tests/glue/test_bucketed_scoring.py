@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 from lightning_fabric import Fabric
 
-from epinet_al.acquisition import get_priority
+from epinet_al.acquisition.priorities import get_priority
 from epinet_al.active_learning.agent import Agent, length_order
 from epinet_al.data.text_inputs import TokenizedInputs
 from epinet_al.models import EnnModule
-from epinet_al.networks import ENN, EpinetHead
 from epinet_al.networks.encoder import EncoderBody, load_encoder
+from epinet_al.networks.enn import ENN
+from epinet_al.networks.epinet import EpinetHead
 from tests.tiny_configs import experiment_config
 
 

@@ -8,7 +8,7 @@ import torch
 from lightning_fabric import Fabric
 from transformers import BertConfig, BertModel
 
-from epinet_al.acquisition import get_priority
+from epinet_al.acquisition.priorities import get_priority
 from epinet_al.active_learning.agent import Agent
 from epinet_al.data.inputs import length_buckets, trim_rows
 from epinet_al.networks.encoder import EncoderBody

