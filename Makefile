@@ -41,15 +41,15 @@ run: setup ## The main job: compare priorities and heads on the synthetic testbe
 	$(VENV)/bin/epinet-al --config-dir sweeps --config-name compare -m hydra.sweep.dir=$(OUT)
 	$(VENV)/bin/epinet-al-report $(OUT)
 
-# The test marks (pyproject.toml): slow (over about 2 s), slurm (a running cluster), browser (Chromium).
+# The test marks (pyproject.toml): slow (too long for the fast suite), slurm (a running cluster), browser (Chromium).
 PYTEST := $(PY) -m pytest -q
 
 .PHONY: test
-test: setup ## Fast tests: offline, CPU only, no cluster or browser (about a minute)
+test: setup ## Fast tests: offline, CPU only, no cluster or browser (run before every commit)
 	$(PYTEST) -n auto -m "not slow and not slurm and not browser"
 
 .PHONY: test-slow
-test-slow: setup ## Slow tests: end-to-end runs, kill and resume, sweeps (a few minutes)
+test-slow: setup ## Slow tests: end-to-end runs, kill and resume, sweeps
 	$(PYTEST) -m "slow and not slurm and not browser"
 
 .PHONY: test-slurm
@@ -103,6 +103,10 @@ report: setup ## Compare the runs of SWEEP_DIR (default: the newest multirun/$(S
 
 # Extra arguments for a benchmark script, e.g. BENCH_ARGS="--passes 5". The GLUE benchmarks read GLUE_DIR.
 BENCH_ARGS ?=
+
+.PHONY: docs-tables
+docs-tables: setup ## Re-render the docs' tables in place from the results files they name (benchmarks/results/*.json)
+	$(VENV)/bin/epinet-al-report --render-docs docs/*.md
 
 .PHONY: bench-cost
 bench-cost: setup ## Benchmark: time to score 1,000 SST-2 candidates per head, against a plain MiniLM pass

@@ -26,32 +26,27 @@ machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
-from provenance import provenance  # the script folder is on sys.path
+from provenance import provenance, write_results  # the script folder is on sys.path
+from sst2_candidates import MAX_LENGTH, candidate_parser, candidate_sentences, parse  # the script folder too
 
 from epinet_al.acquisition.priorities import get_priority
 from epinet_al.active_learning.agent import Agent
 from epinet_al.config import to_experiment_config
-from epinet_al.data.glue_files import TextExamples, load_glue_split
-from epinet_al.data.glue_tasks import get_glue_task
 from epinet_al.data.text_inputs import TokenizedInputs, tokenize
 from epinet_al.experiment import build_agent, build_module
 from epinet_al.networks.encoder import load_tokenizer
 from epinet_al.paths import CONFIG_DIR
 from epinet_al.seeding import SeedStreams
 
-MAX_LENGTH = 64
 BASE_OVERRIDES = [
     "task=sst2",
     "model=minilm",
@@ -94,19 +89,6 @@ def compose_config(scorer: Scorer):
         return to_experiment_config(compose("config", overrides=overrides))
 
 
-def candidate_sentences(glue_dir: Path, num: int) -> TextExamples:
-    """``num`` SST-2 sentences: the dev split first, then train sentences in file order."""
-    task = get_glue_task("sst2")
-    dev = load_glue_split(task, "dev", glue_dir)
-    texts, labels = list(dev.text_a[:num]), dev.labels[:num]
-    if len(texts) < num:
-        train = load_glue_split(task, "train", glue_dir)
-        extra = num - len(texts)
-        texts += train.text_a[:extra]
-        labels = torch.cat([labels, train.labels[:extra]])
-    return TextExamples(texts, None, labels, f"{dev.source} + train")
-
-
 def plain_forward(fabric: Fabric, module, inputs: TokenizedInputs, batch: torch.Tensor) -> torch.Tensor:
     """The reference: encoder + plain head on one candidate batch, no index samples, no priority.
 
@@ -137,24 +119,16 @@ def spread(values: list[float]) -> dict[str, float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--candidates", type=int, default=1000)
+    parser = candidate_parser(__doc__.splitlines()[0], "acquisition_cost")
     parser.add_argument("--parts", type=int, default=10, help="disjoint candidate batches, one per round")
     parser.add_argument("--passes", type=int, default=1, help="times every candidate is scored by every scorer")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (trainer.num_threads)")
-    parser.add_argument("--glue-dir", type=Path, default=os.environ.get("GLUE_DIR"))
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/acquisition_cost"))
     return parser
 
 
 def main() -> None:
-    parser = build_parser()
-    args = parser.parse_args()
-    if args.glue_dir is None:
-        parser.error("set GLUE_DIR (the folder holding SST-2/) or pass --glue-dir")
+    args = parse(build_parser())
     torch.set_num_threads(args.threads)
-    # Lightning warns that `srun` exists whenever SLURM is installed; this single-process run needs no srun.
-    warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
 
     fabric = Fabric(accelerator="cpu", devices=1, precision="32-true")
     configs = {s.name: compose_config(s) for s in SCORERS}
@@ -252,39 +226,28 @@ def main() -> None:
     bar_ratio = results["scorers"][BAR_SCORER]["ratio"]["median"]
     results["bar"] = {"scorer": BAR_SCORER, "max_ratio": BAR, "ratio": bar_ratio, "met": bar_ratio <= BAR}
 
-    table = markdown_table(results)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(table + "\n")
-    print("\n" + table)
-    print(f"\nwrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.md')}")
+    write_results(results, table(results), args.out)
 
 
-def markdown_table(results: dict) -> str:
+def table(results: dict) -> dict:
+    """The docs' table (``epinet-al-report --render``): a row per scorer, then the bar."""
     passes, plain = results["passes"], results["scorers"][PLAIN]["seconds_for_all"]["median"]
     time_header = f"time for {results['candidates']:,} candidates (s)" + (", median [min–max]" if passes > 1 else "")
-    lines = [
-        f"| scorer | priority | {time_header} | ratio to a plain forward pass, median [min–max] over "
-        f"{passes * results['parts']} rounds | head + priority alone (s), median of {HEAD_ROUNDS} "
-        "| head + priority / plain pass |",
-        "|---|---|--:|--:|--:|--:|",
-    ]
+    columns = ["scorer", "priority", time_header,
+               f"ratio to a plain forward pass, median [min–max] over {passes * results['parts']} rounds",
+               f"head + priority alone (s), median of {HEAD_ROUNDS}", "head + priority / plain pass"]  # fmt: skip
+    rows = []
     for name, row in results["scorers"].items():
         t, r = row["seconds_for_all"], row["ratio"]
-        seconds = f"{t['median']:.1f}" + (f" [{t['min']:.1f}–{t['max']:.1f}]" if passes > 1 else "")
+        seconds = f"{t['median']:.1f} [{t['min']:.1f}–{t['max']:.1f}]" if passes > 1 else round(t["median"], 1)
         head = row.get("head_and_priority_seconds")
-        head_cells = f"{head['median']:.3f} | {head['median'] / plain:.2%}" if head else "— | —"
-        lines.append(
-            f"| {name} | {row['priority']} | {seconds} | {r['median']:.3f} [{r['min']:.3f}–{r['max']:.3f}] "
-            f"| {head_cells} |"
-        )
+        ratio = f"{r['median']:.3f} [{r['min']:.3f}–{r['max']:.3f}]"
+        head_cells = [round(head["median"], 3), f"{head['median'] / plain:.2%}"] if head else [None, None]
+        rows.append([name, row["priority"], seconds, ratio, *head_cells])
     bar = results["bar"]
     verdict = "met" if bar["met"] else "NOT met"
-    lines.append("")
-    lines.append(
-        f"Bar: {bar['scorer']} at most {bar['max_ratio']}x a plain forward pass: {bar['ratio']:.3f}x, {verdict}."
-    )
-    return "\n".join(lines)
+    notes = [f"Bar: {bar['scorer']} at most {bar['max_ratio']}x a plain forward pass: {bar['ratio']:.3f}x, {verdict}."]
+    return {"columns": columns, "rows": rows, "notes": notes}
 
 
 if __name__ == "__main__":

@@ -4,12 +4,12 @@ A full fine-tuning run of MiniLM on SST-2 (``model=minilm model.finetune=full``,
 ``variance``), the paper's prioritized loop: each step scores N = 64 candidates (A = 20 index samples,
 sentences cut to 64 tokens) in 4 forward batches of 16, shared out over the ranks, and takes one SGD step on
 the top n = 16 (each rank its half, gradients all-reduced); a 2,000-sentence pool. Evaluated once, at the
-end, on a small dev subset. Timed: the steps after the first few (warm-up), from the hook that runs before
-each training step; task building, start-up and the final evaluation are not counted. Three configurations:
-1 process with 1 torch thread, 2 processes with 1 thread each (2 cores), and 1 process with 2 threads (the
-same 2 cores used by threads instead); CPU, gloo, processes forked (``trainer.strategy=ddp_fork``).
-``--rounds`` rounds of the three, the order alternating; the medians are reported, with the load average
-(the development machine is shared).
+end, on a small dev subset. Timed: the steps after the first few (warm-up), from a Fabric callback that
+runs before each training step (``on_before_train_step``); task building, start-up and the final
+evaluation are not counted. Three configurations: 1 process with 1 torch thread, 2 processes with 1 thread
+each (2 cores), and 1 process with 2 threads (the same 2 cores used by threads instead); CPU, gloo,
+processes forked (``trainer.strategy=ddp_fork``). ``--rounds`` rounds of the three, the order alternating;
+the medians are reported, with the load average (the development machine is shared).
 
     GLUE_DIR=/work/shared/data/glue python benchmarks/data_parallel.py [--steps 30] [--warmup 5] [--rounds 2]
 """
@@ -17,7 +17,6 @@ same 2 cores used by threads instead); CPU, gloo, processes forked (``trainer.st
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -27,8 +26,8 @@ from datetime import date
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from provenance import write_results  # the script folder is on sys.path
 
-from epinet_al.active_learning.agent import Agent
 from epinet_al.config import to_experiment_config
 from epinet_al.experiment import run_experiment
 from epinet_al.paths import CONFIG_DIR
@@ -63,23 +62,25 @@ def overrides(steps: int, processes: int, threads: int) -> list[str]:
     ]
 
 
-def steps_per_second(steps: int, warmup: int, processes: int, threads: int, timings: Path) -> float:
-    """Run once; the hook (inherited by the forked ranks) writes the times of steps warmup+1 and steps."""
+class Clock:
+    """A Fabric callback: each rank appends the times of the training steps ``at`` to ``timings``."""
 
-    def clock(step: int) -> None:
-        if step in (warmup + 1, steps):
-            with open(timings, "a") as handle:
+    def __init__(self, at: tuple[int, ...], timings: Path):
+        self.at, self.timings = at, timings
+
+    def on_before_train_step(self, step: int) -> None:
+        if step in self.at:
+            with open(self.timings, "a") as handle:
                 handle.write(f"{os.getpid()} {step} {time.perf_counter()}\n")
 
+
+def steps_per_second(steps: int, warmup: int, processes: int, threads: int, timings: Path) -> float:
+    """Run once; every rank writes the times of steps warmup+1 and steps (``Clock``)."""
     timings.unlink(missing_ok=True)
-    Agent.before_train_step.append(clock)
-    try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            cfg = to_experiment_config(compose(config_name="config", overrides=overrides(steps, processes, threads)))
-        with tempfile.TemporaryDirectory() as folder:
-            run_experiment(cfg, Path(folder) / "run")
-    finally:
-        Agent.before_train_step.remove(clock)
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = to_experiment_config(compose(config_name="config", overrides=overrides(steps, processes, threads)))
+    with tempfile.TemporaryDirectory() as folder:
+        run_experiment(cfg, Path(folder) / "run", callbacks=[Clock((warmup + 1, steps), timings)])
     by_process: dict[str, dict[int, float]] = {}
     for line in timings.read_text().split("\n"):
         if line:
@@ -126,9 +127,17 @@ def main() -> None:
         "machine": platform.processor() or platform.machine(),
         "date": date.today().isoformat(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    write_results(report, table(report), args.out)
+
+
+def table(report: dict) -> dict:
+    """The docs' table (``epinet-al-report --render``): steps/s per configuration, then the speedups."""
+    median, rounds = report["steps_per_second_median"], report["steps_per_second_rounds"]
+    rows = [[label, median[label], ", ".join(map(str, rounds[label]))] for label, _, _ in CONFIGS]
+    notes = [f"2 processes against 1 process with 1 thread: {report['speedup_2_processes_vs_1_process_1_thread']}x; "
+             f"against 1 process using the same 2 cores by threads: "
+             f"{report['speedup_2_processes_vs_1_process_2_threads']}x."]  # fmt: skip
+    return {"columns": ["configuration", "steps/s (median)", "rounds"], "rows": rows, "notes": notes}
 
 
 if __name__ == "__main__":

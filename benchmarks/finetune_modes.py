@@ -26,7 +26,6 @@ ratio is taken against full fine-tuning.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -36,7 +35,7 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
-from provenance import provenance  # the script folder is on sys.path
+from provenance import provenance, write_results  # the script folder is on sys.path
 
 from epinet_al.acquisition.priorities import get_priority
 from epinet_al.active_learning.agent import Agent
@@ -65,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--index-samples", type=int, default=30, help="A, the index samples that score")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--glue-dir", type=Path, default=os.environ.get("GLUE_DIR"))
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/finetune_modes"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/finetune_modes.json"))
     return parser
 
 
@@ -210,35 +209,33 @@ def main() -> None:
         },
         "wall_time_s": round(time.perf_counter() - start, 1),
     }
-    table = markdown_table(results)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    print("\n" + table)
-    print(f"\nwrote {args.out.with_suffix('.json')}")
+    write_results(results, table(results), args.out)
 
 
-def markdown_table(results: dict) -> str:
-    """The docs table: examples per CPU-second (and x full), token positions per real token."""
+def table(results: dict) -> dict:
+    """The docs' table (``epinet-al-report --render``): examples per CPU-second (and x full), token positions
+    per real token; then the bar."""
     s = results["settings"]
-    lines = [
-        "| mode | training (x full) | positions / real token | training, one padded batch | positions / real token "
-        f"| scoring {s['candidates']} (x full) | scoring, one padded batch |",
-        "|---|--:|--:|--:|--:|--:|--:|",
-    ]
+    columns = ["mode", "training, ex/CPU-s (x full)", "positions / real token", "training, one padded batch",
+               "positions / real token", f"scoring {s['candidates']}, ex/CPU-s (x full)",
+               "scoring, one padded pass"]  # fmt: skip
+    rows = []
     for name, row in results["modes"].items():
         train, score = row["train, length buckets"], row["score"]
         padded, one = row.get("train, one padded batch"), row.get("score, one padded batch")
-        cells = [
+        rows.append([
             name,
             f"{train['examples_per_cpu_s']:,.0f} ({train['ratio_to_full']:.2f}x)",
-            f"{train['positions_per_real_token']:.2f}" if padded else "-",
-            f"{padded['examples_per_cpu_s']:,.0f}" if padded else "-",
-            f"{padded['positions_per_real_token']:.2f}" if padded else "-",
+            round(train["positions_per_real_token"], 2) if padded else None,
+            round(padded["examples_per_cpu_s"]) if padded else None,
+            round(padded["positions_per_real_token"], 2) if padded else None,
             f"{score['examples_per_cpu_s']:,.0f} ({score['ratio_to_full']:.2f}x)",
-            f"{one['examples_per_cpu_s']:,.0f}" if one else "-",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+            round(one["examples_per_cpu_s"]) if one else None,
+        ])  # fmt: skip
+    bar = results["bar"]
+    notes = [f"Bar: training batches at most {bar['max_positions_per_real_token']} token positions per real token: "
+             f"{'met' if bar['met'] else 'NOT met'}."]  # fmt: skip
+    return {"columns": columns, "rows": rows, "notes": notes}
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
+from provenance import write_results  # the script folder is on sys.path
 
 from epinet_al.acquisition.priorities import get_priority
 from epinet_al.active_learning.agent import lr_factor
@@ -298,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=24, help="paired rounds (each runs both loops)")
     parser.add_argument("--frozen-steps", type=int, default=500, help="frozen-mode steps per round (0: skip)")
     parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True, help="the peak-memory runs")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/framework_overhead"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/framework_overhead"),
+                        help="the run folders; the results file is this path with .json")  # fmt: skip
     return parser
 
 
@@ -332,45 +334,31 @@ def main() -> None:
     ratio = results["rate"]["full"]["ratio"]["median"]
     results["bar"] = {"min_ratio": BAR, "ratio": ratio, "met": ratio >= BAR}
 
-    table = markdown_tables(results)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out.with_suffix(".json")).write_text(json.dumps(results, indent=2) + "\n")
-    (args.out.with_suffix(".md")).write_text(table + "\n")
-    print("\n" + table)
-    print(f"\nwrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.md')}")
+    write_results(results, tables(results), args.out.with_suffix(".json"))
 
 
-def markdown_tables(results: dict) -> str:
-    lines = [
-        "| mode | steps per round | framework (steps/s) | bare loop (steps/s) "
-        "| framework / bare, median [min–max] | same steps |",
-        "|---|--:|--:|--:|--:|---|",
-    ]
+def tables(results: dict) -> list[dict]:
+    """The docs' tables (``epinet-al-report --render``): the loops' rates with the checkpoint's cost and the bar,
+    then the peak memory of the runs."""
+    rows = []
     for mode, rate in results["rate"].items():
         r = rate["ratio"]
-        lines.append(
-            f"| {mode} | {rate['steps_per_round']} | {rate['framework_steps_per_s']:.3f} "
-            f"| {rate['bare_steps_per_s']:.3f} "
-            f"| {r['median']:.3f} [{r['min']:.3f}–{r['max']:.3f}] | {'yes' if rate['same_steps'] else 'no'} |"
-        )
-    checkpoint = results["checkpoint"]
-    lines += [
-        "",
+        rows.append([mode, rate["steps_per_round"], round(rate["framework_steps_per_s"], 3),
+                     round(rate["bare_steps_per_s"], 3), f"{r['median']:.3f} [{r['min']:.3f}–{r['max']:.3f}]",
+                     "yes" if rate["same_steps"] else "no"])  # fmt: skip
+    checkpoint, bar = results["checkpoint"], results["bar"]
+    notes = [
         f"Saving the full fine-tuning run's state (`state.pt`, {checkpoint['size_mib']:.0f} MiB: MiniLM, its AdamW "
         f"state, ledger, random states) takes {checkpoint['median_s']:.2f} s (median of "
         f"{len(checkpoint['save_seconds'])}); the loops save it once per evaluation point, not per step.",
-    ]
-    bar = results["bar"]
-    lines += [
-        "",
         f"Bar: full fine-tuning at least {bar['min_ratio']}x the bare loop: {bar['ratio']:.3f}x, "
         f"{'met' if bar['met'] else 'NOT met'}.",
-        "",
     ]
-    lines += ["| run | peak RSS (MiB) | wall time (s) |", "|---|--:|--:|"]
-    for name, run in results.get("memory", {}).items():
-        lines.append(f"| {name}: `{run['command']}` | {run['peak_rss_mib']:.0f} | {run['wall_s']:.0f} |")
-    return "\n".join(lines)
+    rate = {"columns": ["mode", "steps per round", "framework (steps/s)", "bare loop (steps/s)",
+                        "framework / bare, median [min–max]", "same steps"], "rows": rows, "notes": notes}  # fmt: skip
+    memory = [[f"{name}: `{run['command']}`", round(run["peak_rss_mib"]), round(run["wall_s"])]
+              for name, run in results.get("memory", {}).items()]  # fmt: skip
+    return [rate, {"columns": ["run", "peak RSS (MiB)", "wall time (s)"], "rows": memory}] if memory else [rate]
 
 
 if __name__ == "__main__":

@@ -12,19 +12,16 @@ machine where the wall clock is not. Writes benchmarks/results/index_samples_cos
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
-import sys
 import time
 import warnings
-from datetime import date
 from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
+from provenance import provenance, write_results  # the script folder is on sys.path
 
 from epinet_al.acquisition.priorities import get_priority
 from epinet_al.config import to_experiment_config
@@ -49,7 +46,7 @@ def main() -> None:
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
     fabric = Fabric(accelerator="cpu", devices=1)
-    rows = []
+    load_start, rows = os.getloadavg(), []
     for finetune in ("frozen", "full"):
         with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
             cfg = to_experiment_config(compose("config", overrides=[*OVERRIDES, f"model.finetune={finetune}"]))
@@ -70,17 +67,20 @@ def main() -> None:
                     seconds.append(time.process_time() - start)
             rows.append({"features": finetune, "num_index_samples": samples, "cpu_s": statistics.median(seconds)})
             print(f"{finetune:6s} A={samples:5d}: {rows[-1]['cpu_s']:.3f} CPU-s per call of {CANDIDATES}", flush=True)
-    result = {
-        "command": "python " + " ".join(sys.argv),
-        "date": date.today().isoformat(),
-        "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "load_average": os.getloadavg(), "torch_threads": 1},
-        "versions": {"torch": torch.__version__, "python": platform.python_version()},
-        "candidates": CANDIDATES,
-        "rows": rows,
-    }  # fmt: skip
-    args.out.parent.mkdir(exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    result = {**provenance(load_start), "candidates": CANDIDATES, "rows": rows}
+    write_results(result, table(result), args.out)
+
+
+def table(result: dict) -> dict:
+    """The docs' table (``epinet-al-report --render``): CPU-s per scoring call, a column per A."""
+    samples = list(dict.fromkeys(row["num_index_samples"] for row in result["rows"]))
+    names = {"frozen": "frozen features (CPU-s per call)", "full": "encoder (CPU-s per call)"}
+    rows = [
+        [names[features], *(round(row["cpu_s"], 3 if row["cpu_s"] < 1 else 2)
+                            for row in result["rows"] if row["features"] == features)]
+        for features in dict.fromkeys(row["features"] for row in result["rows"])
+    ]  # fmt: skip
+    return {"columns": ["A", *(f"{a:,}" for a in samples)], "rows": rows}
 
 
 if __name__ == "__main__":

@@ -1,14 +1,19 @@
-"""What every results file of a benchmark starts with: when, by which command, on which machine and versions."""
+"""What every results file of a benchmark starts with (when, by which command, on which machine and versions),
+and how it is written: with the table docs/benchmarks.md renders from it (``epinet-al-report --render``)."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import torch
+
+from epinet_al.report.results import render
 
 
 def provenance(load_start: tuple[float, float, float]) -> dict[str, Any]:
@@ -25,3 +30,10 @@ def provenance(load_start: tuple[float, float, float]) -> dict[str, Any]:
         },
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
     }
+
+
+def write_results(results: dict[str, Any], table: dict[str, Any], out: Path) -> None:
+    """Write ``results`` with its ``table`` (columns, rows, notes) to ``out`` and print the table as rendered."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**results, "table": table}, indent=2) + "\n")
+    print(f"\n{render([out])}\n\nwrote {out}; `make docs-tables` renders it into docs/benchmarks.md")

@@ -23,19 +23,16 @@ same index samples serve both). One torch thread, CPU; untimed warm-up first.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
-import warnings
-from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from acquisition_cost import MAX_LENGTH, candidate_sentences  # the script folder is on sys.path
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
-from provenance import provenance  # the script folder is on sys.path
+from provenance import provenance, write_results  # the script folder is on sys.path
+from sst2_candidates import MAX_LENGTH, candidate_parser, candidate_sentences, parse  # the script folder too
 
 from epinet_al.acquisition.priorities import get_priority
 from epinet_al.active_learning.agent import length_order
@@ -81,26 +78,19 @@ def token_positions(pool: TokenizedInputs, candidates: torch.Tensor, order: torc
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--candidates", type=int, default=1000)
+    parser = candidate_parser(__doc__.splitlines()[0], "scoring_buckets")
     parser.add_argument("--batch-size", type=int, default=64, help="candidates per forward batch")
     parser.add_argument("--rounds", type=int, default=5, help="paired rounds (each times both ways once)")
-    parser.add_argument("--glue-dir", type=Path, default=os.environ.get("GLUE_DIR"))
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scoring_buckets"))
     return parser
 
 
 def main() -> None:
     parser = build_parser()
-    args = parser.parse_args()
-    if args.glue_dir is None:
-        parser.error("set GLUE_DIR (the folder holding SST-2/) or pass --glue-dir")
+    args = parse(parser)
     for flag in ("candidates", "batch_size", "rounds"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     torch.set_num_threads(1)
-    # Lightning warns that `srun` exists whenever SLURM is installed; this single-process run needs no srun.
-    warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
 
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         cfg = to_experiment_config(compose("config", overrides=OVERRIDES))
@@ -175,34 +165,25 @@ def main() -> None:
         },
         "wall_time_s": round(time.perf_counter() - start, 1),
     }
-    table = markdown_table(results)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(table + "\n")
-    print("\n" + table)
-    print(f"\nwrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.md')}")
+    write_results(results, table(results), args.out)
 
 
-def markdown_table(results: dict) -> str:
+def table(results: dict) -> dict:
+    """The docs' table (``epinet-al-report --render``): a row per way, then the speedup and the bar."""
     rounds = results["rounds"]
-    lines = [
-        f"| forward batches of {results['batch_size']} | token positions / real tokens "
-        f"| time for {results['candidates']:,} candidates (s), median of {rounds} |",
-        "|---|--:|--:|",
-    ]
-    for way, row in results["ways"].items():
-        lines.append(f"| {way} | {row['positions_per_real_token']:.3f} | {row['median_s']:.1f} |")
+    columns = [f"forward batches of {results['batch_size']}", "token positions / real tokens",
+               f"time for {results['candidates']:,} candidates (s), median of {rounds}"]  # fmt: skip
+    rows = [[way, round(row["positions_per_real_token"], 3), round(row["median_s"], 1)]
+            for way, row in results["ways"].items()]  # fmt: skip
     s, bar = results["speedup"], results["bar"]
-    lines += [
-        "",
+    notes = [
         f"Speedup (random order / bucketed, paired rounds): {s['median']:.2f}x median "
         f"[{s['min']:.2f}–{s['max']:.2f}] over {rounds} rounds. Largest score difference: "
         f"{results['max_abs_score_difference']:.1e} (scores up to {results['max_abs_score']:.3f}).",
-        "",
         f"Bar: token positions / real tokens at most {bar['max_positions_per_real_token']} and at least "
         f"{bar['min_speedup']}x faster: {'met' if bar['met'] else 'NOT met'}.",
     ]
-    return "\n".join(lines)
+    return {"columns": columns, "rows": rows, "notes": notes}
 
 
 if __name__ == "__main__":

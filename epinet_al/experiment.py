@@ -10,6 +10,7 @@ import logging
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -201,8 +202,12 @@ def start_trackers(
     return [tracker] if tracker else []
 
 
-def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
+def run_experiment(cfg: ExperimentConfig, output_dir: Path, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """Run one experiment and write curve.csv and summary.json to ``output_dir``. Returns the summary.
+
+    ``callbacks``: this run's Fabric callbacks (``Fabric(callbacks=...)``): objects with any of the hooks the
+    run calls through ``fabric.call``, ``on_before_train_step(step)`` (``Agent.train``). Tests stop a run at
+    a known step with one; a data-parallel run started by ``ddp_spawn`` pickles them to its processes.
 
     With ``trainer.devices`` x ``trainer.num_nodes`` > 1 the run is data parallel: Fabric starts (or,
     under srun and torchrun, joins) one process per device, each runs ``run_process``, and every rank
@@ -220,6 +225,7 @@ def run_experiment(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
             num_nodes=trainer.num_nodes,
             strategy=fabric_strategy(trainer.strategy, trainer.devices * trainer.num_nodes),
             precision=cast(Any, trainer.precision),  # Fabric refuses an unknown one
+            callbacks=list(callbacks),  # a copy: Fabric extends the list it is given
         )
     return fabric.launch(functools.partial(run_process, cfg=cfg, output_dir=output_dir, start=start))
 

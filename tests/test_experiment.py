@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -79,9 +80,22 @@ def test_pool_evaluates_every_round(seed0_runs):
     assert curve["step"].tolist() == [5, 10, 15, 20, 25]
 
 
+class SeenSteps:
+    """A Fabric callback that records the step of every training step it sees."""
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+
+    def on_before_train_step(self, step: int) -> None:
+        self.steps.append(step)
+
+
 def test_same_seed_gives_identical_curve(seed0_runs, tmp_path):
-    again = run(tmp_path / "again", TINY_PRIORITIZED)
-    assert (again / "curve.csv").read_bytes() == (seed0_runs["prioritized"] / "curve.csv").read_bytes()
+    """Also: a run calls its own Fabric callbacks before each training step, and they change nothing."""
+    seen = SeenSteps()
+    run_experiment(experiment_config(TINY_PRIORITIZED), tmp_path / "again", callbacks=[seen])
+    assert (tmp_path / "again" / "curve.csv").read_bytes() == (seed0_runs["prioritized"] / "curve.csv").read_bytes()
+    assert seen.steps == list(range(1, 31))  # 30 steps, one update each
 
 
 def test_different_seeds_differ(seed0_runs, tmp_path):
@@ -249,12 +263,13 @@ def test_labeled_training_resumes_to_the_uninterrupted_result(tmp_path, monkeypa
     folder = tmp_path / "run"
     args = [*LABELED, f"hydra.run.dir={folder}"]
 
-    def crash_at_step_5(step: int) -> None:
-        if step == 5:
-            raise FloatingPointError("simulated crash")  # the CLI ends such a run with exit 2, state kept
+    class CrashAtStep5:  # a Fabric callback
+        def on_before_train_step(self, step: int) -> None:
+            if step == 5:
+                raise FloatingPointError("simulated crash")  # the CLI ends such a run with exit 2, state kept
 
     with monkeypatch.context() as patch:
-        patch.setattr(Agent, "before_train_step", [crash_at_step_5])
+        patch.setattr(experiment, "run_experiment", functools.partial(run_experiment, callbacks=[CrashAtStep5()]))
         assert run_cli(args, monkeypatch, capsys).code == 2
     assert not (folder / "summary.json").exists()
     assert run_cli(args, monkeypatch, capsys).code == 0

@@ -13,11 +13,9 @@ when all A samples agree, p(y, y*) = p(y) p(y*) and the score is 0 (always 0 for
 
 Cost. Per scoring call: one extra forward pass of the model on the T targets with the candidates'
 index (A head samples; the body runs once), then O(A * B * T * C^2) multiply-adds for the joint
-predictives and O(B * T * C^2) memory, bounded by chunking over the candidates. Measured on the
-testbed (C = 2, 10-d inputs, the testbed epinet agent; torch 2.13, 1 thread of a shared, loaded
-2-core CPU; best of 15 repeats, three runs): scoring 100 candidates with 100 targets and A = 100
-takes 2.8-5.9 ms, of which EPIG itself is 1.2-2.3 ms, against 1.4-2.7 ms for the same call with
-variance. The target pass costs what the head costs: with head=dropout, 8.5-9.5 ms against 3-4 ms.
+predictives and O(B * T * C^2) memory, bounded by chunking over the candidates. The target pass costs
+what the head costs (a dropout head's passes more than the epinet's). Measured by hand, with no results
+file: docs/benchmarks-log.md, "EPIG's scoring cost".
 """
 
 from __future__ import annotations

@@ -2,16 +2,17 @@
 
 The loops drive an ``Agent`` and never touch the model, the optimizer or Fabric themselves, so a
 loop reads as the protocol it implements, and a different backend (sharded scoring, a cache of
-scores) plugs in here. Tests hook into training through ``Agent.before_train_step`` instead of
-patching loop internals.
+scores) plugs in here. Before each training step the agent calls ``on_before_train_step(step=...)`` on the
+run's Fabric callbacks (``Fabric(callbacks=...)``, given to ``run_experiment``), so a test can stop a run at a
+known step without patching loop internals.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from lightning_fabric import Fabric
@@ -74,9 +75,6 @@ class Agent:
     (1 + max_padding) positions per real token (None: one padded batch). The initial weights and optimizer
     state are kept so that a protocol can retrain from them (``reset``).
     """
-
-    #: Called with the step number just before each training step (tests stop a run at a known point).
-    before_train_step: ClassVar[list[Callable[[int], None]]] = []
 
     def __init__(
         self,
@@ -226,8 +224,7 @@ class Agent:
         fit for the learning-rate schedule (a fit: one round of the pool protocol, one subset, or a whole
         prioritized run).
         """
-        for hook in self.before_train_step:
-            hook(step)
+        self.fabric.call("on_before_train_step", step=step)
         factor = lr_factor(fit_step, fit_steps, self.lr_schedule, self.warmup_ratio)
         for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = base * factor

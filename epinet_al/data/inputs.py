@@ -92,7 +92,8 @@ def length_buckets(mask: torch.Tensor, max_padding: float) -> list[torch.Tensor]
 
     Rows are sorted by length, longest first, and a group grows while, padded to its longest member, it
     holds at most (1 + ``max_padding``) positions per real token: each group run on its own computes little
-    padding, where one random batch of short sentences pads to about 3x its real tokens (docs/benchmarks.md).
+    padding, where one random batch of short sentences pads to several times its real tokens
+    (docs/benchmarks.md, "Fine-tuning modes").
     """
     lengths = mask.sum(1)
     order = torch.sort(lengths, descending=True, stable=True).indices

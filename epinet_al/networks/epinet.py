@@ -18,8 +18,8 @@ from epinet_al.networks.head import Head
 from epinet_al.networks.mlp import MLP, stacked_forward, stacked_mlps
 
 # Index samples per pass through the layers after the first: one pass over thousands of samples makes [A, B, H]
-# activations that outgrow the CPU's caches (scoring 64 SST-2 features at A = 3,000 took 0.69 CPU-s in one pass,
-# 0.22 s in passes of 128-256; docs/benchmarks.md, "How many index samples").
+# activations that outgrow the CPU's caches, and passes of a few hundred were the fastest (docs/benchmarks.md,
+# "How many index samples").
 INDEX_CHUNK = 256
 
 

@@ -1,7 +1,8 @@
 """Command line: `epinet-al-report SWEEP_DIR [--out DIR] [--baseline AGENT] [--metric NAME --mode MODE]
 [--wandb PROJECT [--wandb-mode MODE]] [--results FILE]`; `epinet-al-report TUNE_DIR --tune [--seeds SEEDS]` (an
 experiment's stage 1: choose each agent's configuration and write stage 2); `epinet-al-report --render FILE...`
-(a Markdown table from results files)."""
+(a Markdown table from results files); `epinet-al-report --render-docs FILE...` (the tables of docs files
+re-rendered in place from the results files their markers name)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from epinet_al.report.compare import summarize
 from epinet_al.report.errors import ReportError
 from epinet_al.report.output import write_report
-from epinet_al.report.results import render, write_results
+from epinet_al.report.results import render, render_docs, write_results
 from epinet_al.report.runs import MODES, load_sweep
 from epinet_al.report.tuning import STAGE2_CONFIG, choose, experiment_seeds, stage2_folder, write_stage2
 from epinet_al.report.wandb_upload import WANDB_MODES, log_report
@@ -66,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
         "baseline's and its final value",
     )
     parser.add_argument(
+        "--render-docs",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="re-render in place the tables of Markdown files between <!-- rendered from RESULTS... --> and "
+        "<!-- end rendered --> from those results files (paths from the current folder; no SWEEP_DIR)",
+    )
+    parser.add_argument(
         "--wandb", metavar="PROJECT", help="also log report.html and the tables to a W&B run in this project"
     )
     parser.add_argument(
@@ -84,6 +93,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.render:
             print(render(args.render))
+            return 0
+        if args.render_docs:
+            for path in args.render_docs:
+                try:
+                    text = path.read_text()
+                except OSError as error:
+                    raise ReportError(f"cannot read {path}: {error.strerror or error}") from None
+                rendered = render_docs(text)
+                if rendered != text:
+                    path.write_text(rendered)
+                    print(f"{path}: tables re-rendered")
             return 0
         if args.sweep_dir is None:
             raise ReportError("give SWEEP_DIR, the folder holding the run folders (or --render FILE...)")

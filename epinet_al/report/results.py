@@ -4,8 +4,15 @@
 an experiment), date and machine, the tuning's record when the sweep is an experiment's stage 2, and per task its
 table (the report's summary.csv rows) and its savings read-off. ``epinet-al-report --render FILE [FILE ...]``
 prints a Markdown table from such files, one column pair per file: each agent's AUC minus the baseline's (paired)
-and its final value with its labels; the baseline's row gives its AUC. The benchmark tables in docs/ are this
-output, each naming the files it came from.
+and its final value with its labels; the baseline's row gives its AUC. A micro-benchmark's results file (one of
+benchmarks/*.py) holds its table itself, ``"table": {"columns": [...], "rows": [[...], ...], "notes": [...]}``
+(or a list of such tables), and renders as that table. The benchmark tables in docs/ are this output, each naming
+the files it came from, between markers that ``render_docs`` (``epinet-al-report --render-docs FILE``) fills in
+place::
+
+    <!-- rendered from benchmarks/results/<name>.json [...] -->
+    ...
+    <!-- end rendered -->
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import sys
 import time
@@ -100,14 +108,67 @@ def _interval(mean: float | None, ci: float | None, sign: bool = False) -> str:
     return text if ci is None or mean is None else f"{text} ± {ci:.3f}"
 
 
-def render(paths: list[Path]) -> str:
-    """A Markdown table of the results files' first task: agents as rows, two columns per file."""
-    records = []
-    for path in paths:
-        try:
-            records.append((Path(path).stem, json.loads(Path(path).read_text())["tasks"][0]))
-        except (OSError, ValueError, KeyError, IndexError) as error:
-            raise ReportError(f"{path} is not a results file of epinet-al-report --results ({error})") from None
+def _load(path: Path, root: Path) -> dict[str, Any]:
+    try:
+        record = json.loads((root / path).read_text())
+        if not (isinstance(record, dict) and ("table" in record or record.get("tasks"))):
+            raise ValueError("neither a table nor tasks")
+        return record
+    except (OSError, ValueError) as error:
+        raise ReportError(
+            f"{path} is not a results file of epinet-al-report --results or of a benchmark ({error})"
+        ) from None
+
+
+def _sources(paths: list[Path]) -> str:
+    return ", ".join(f"`{Path(path).as_posix()}`" for path in paths)
+
+
+def render(paths: list[Path], root: Path = Path()) -> str:
+    """A Markdown table from results files (read below ``root``, named as given): a comparison's (one column
+    pair per file) or a micro-benchmark's own table (one file)."""
+    records = [_load(Path(path), root) for path in paths]
+    if any("table" in record for record in records):
+        if len(records) != 1:
+            raise ReportError(f"a benchmark's table is rendered from one results file, not {_sources(paths)}")
+        return _benchmark(records[0], paths[0])
+    return _comparison([(Path(path).stem, record["tasks"][0]) for path, record in zip(paths, records, strict=True)],
+                       paths)  # fmt: skip
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return MISSING
+    return f"{value:,}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
+def _numeric(value: Any) -> bool:
+    """A cell that reads as a number ("1.018 [0.944–1.288]", "40 (1.00x)"): right-aligned."""
+    return value is None or isinstance(value, (int, float)) or str(value)[:1] in "0123456789+-−"
+
+
+def _benchmark(record: dict[str, Any], path: Path) -> str:
+    """A micro-benchmark's table (or list of tables) as its script wrote it, numbers right-aligned, each followed by
+    its notes; then the file it came from."""
+    tables = record["table"] if isinstance(record["table"], list) else [record["table"]]
+    parts = []
+    for table in tables:
+        columns, rows = table["columns"], table["rows"]
+        numeric = [all(_numeric(row[i]) for row in rows) for i in range(len(columns))]
+        lines = [
+            "| " + " | ".join(columns) + " |",
+            "|" + "|".join("--:" if n and i else "---" for i, n in enumerate(numeric)) + "|",
+        ]
+        lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
+        parts += ["\n".join(lines), *table.get("notes", [])]
+    source = (
+        f"Rendered by `epinet-al-report --render` from {_sources([path])} (`{record['command']}`, {record['date']})."
+    )
+    return "\n\n".join([*parts, source])
+
+
+def _comparison(records: list[tuple[str, dict[str, Any]]], paths: list[Path]) -> str:
+    """The comparisons' first task: agents as rows, two columns per file."""
     agents = list(dict.fromkeys(row["agent"] for _, task in records for row in task["rows"]))
     head = ["agent"] + [f"{name}: {column}" for name, _ in records for column in ("AUC − baseline", "final (labels)")]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "--:|" * (len(head) - 1)]
@@ -122,6 +183,19 @@ def render(paths: list[Path]) -> str:
                    else _interval(row["auc_diff_mean"], row["auc_diff_ci"], sign=True))  # fmt: skip
             cells += [auc, f"{_number(row['final_mean'])} ({row['final_labels']:.0f})"]
         lines.append("| " + " | ".join(cells) + " |")
-    sources = ", ".join(f"`{Path(path).as_posix()}`" for path in paths)
     metrics = ", ".join(sorted({f"{task['metric']} ({task['mode']})" for _, task in records}))
-    return "\n".join([*lines, "", f"Metric {metrics}; rendered by `epinet-al-report --render` from {sources}."])
+    return "\n".join([*lines, "", f"Metric {metrics}; rendered by `epinet-al-report --render` from {_sources(paths)}."])
+
+
+_BLOCK = re.compile(r"(<!-- rendered from (?P<paths>[^>]+?) -->\n)(?P<body>.*?)(<!-- end rendered -->)", re.DOTALL)
+
+
+def render_docs(text: str, root: Path = Path()) -> str:
+    """``text`` with every block between ``<!-- rendered from FILE... -->`` and ``<!-- end rendered -->``
+    replaced by the rendering of those results files (read below ``root``)."""
+
+    def block(match: re.Match[str]) -> str:
+        paths = [Path(path) for path in match["paths"].split()]
+        return f"{match[1]}\n{render(paths, root)}\n\n{match[4]}"
+
+    return _BLOCK.sub(block, text)

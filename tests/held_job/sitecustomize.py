@@ -12,16 +12,25 @@ import os
 import time
 from pathlib import Path
 
-if os.environ.get("EPINET_AL_HOLD"):
-    from epinet_al.active_learning.agent import Agent
 
-    _hold = Path(os.environ["EPINET_AL_HOLD"])
-    _step = int(os.environ["EPINET_AL_HOLD_STEP"])
+class HoldBeforeStep:
+    """A Fabric callback (``run_experiment(callbacks=...)``): holds training step ``step`` while ``hold`` exists."""
 
-    def _hold_at(step: int) -> None:
-        if step == _step and _hold.exists():
-            Path(f"{_hold}.held").write_text(f"{os.getpid()} {os.environ.get('SLURM_JOB_ID', '')}")
-            while _hold.exists():
+    def __init__(self, hold: Path, step: int):
+        self.hold, self.step = hold, step
+
+    def on_before_train_step(self, step: int) -> None:
+        if step == self.step and self.hold.exists():
+            Path(f"{self.hold}.held").write_text(f"{os.getpid()} {os.environ.get('SLURM_JOB_ID', '')}")
+            while self.hold.exists():
                 time.sleep(0.1)
 
-    Agent.before_train_step.append(_hold_at)
+
+if os.environ.get("EPINET_AL_HOLD"):
+    import functools
+
+    from epinet_al import experiment
+
+    # The job's runs call experiment.run_experiment: each one gets the callback as its argument.
+    _hold = HoldBeforeStep(Path(os.environ["EPINET_AL_HOLD"]), int(os.environ["EPINET_AL_HOLD_STEP"]))
+    experiment.run_experiment = functools.partial(experiment.run_experiment, callbacks=[_hold])
