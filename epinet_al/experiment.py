@@ -30,7 +30,6 @@ from epinet_al.active_learning.loop import Loop
 from epinet_al.active_learning.specs import PROTOCOLS
 from epinet_al.config import ExperimentConfig
 from epinet_al.curves import curve_auc
-from epinet_al.metrics.uncertainty import COLLAPSE_MAJORITY, collapsed, is_index_inert
 from epinet_al.models import EnnModule
 from epinet_al.models.bootstrap import GaussianIndexBootstrap
 from epinet_al.networks.body import build_body
@@ -45,6 +44,7 @@ from epinet_al.tasks.task import ActiveLearningTask
 from epinet_al.tracking.recorder import CurveRecorder, write_summary
 from epinet_al.tracking.versions import collect_versions
 from epinet_al.tracking.wandb_tracker import WandbTracker
+from epinet_al.uncertainty import COLLAPSE_MAJORITY, collapsed, is_index_inert
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +67,15 @@ def run_info(cfg: ExperimentConfig) -> dict[str, Any]:
     }
 
 
-def check_pool(cfg: ExperimentConfig, task: ActiveLearningTask) -> None:
-    """The checks that need the built task: the budget against the pool's size, before anything is trained.
+def check_pool(cfg: ExperimentConfig, pool_size: int) -> None:
+    """The checks that need the task's data: the budget against the pool's size, run by the task's builder as soon
+    as it knows the size (a GLUE task: after reading its files, before encoding them).
 
     Everything else was checked when the config was converted (``epinet_al.config.to_experiment_config``).
     """
-    if len(task.pool) == 0:
-        raise ValueError(f"the pool of task {task.name!r} is empty")
-    cfg.budget.check_pool(len(task.pool))
+    if pool_size == 0:
+        raise ValueError(f"the pool of task {cfg.task.name!r} is empty")
+    cfg.budget.check_pool(pool_size)
 
 
 def fill_encoder_l2_scale(cfg: ExperimentConfig) -> None:
@@ -240,8 +241,7 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
     # The device is known first: a frozen encoder computes the task's cached inputs on it. Rank 0 of a
     # data-parallel run computes and caches them, then the other ranks read its caches (no duplicate encoding).
     with fabric.rank_zero_first():
-        task = build_task(cfg.task, cfg.eval, cfg.model, fabric.device)
-    check_pool(cfg, task)
+        task = build_task(cfg.task, cfg.eval, cfg.model, fabric.device, check_pool=functools.partial(check_pool, cfg))
     fill_encoder_l2_scale(cfg)  # before the config is saved
     agent = build_agent(fabric, cfg, build_module(cfg, task, streams), streams)
 
@@ -350,7 +350,7 @@ def final_diagnostics(final: dict[str, float], task: ActiveLearningTask) -> dict
 
     One class: the most predicted class covers at least ``COLLAPSE_MAJORITY`` of the primary split.
     Collapsed: near-constant predictions on the primary split with a training loss stuck at or above log C
-    (``metrics.uncertainty.collapsed``), a run whose curve means nothing; warned about here and flagged
+    (``uncertainty.collapsed``), a run whose curve means nothing; warned about here and flagged
     in summary.json and the report.
     """
     split = task.primary_metric.split("/")[0]

@@ -2,18 +2,21 @@
 
 `write_glue_fixture(root, "RTE")` writes `root/RTE/train.tsv` and `root/RTE/dev.tsv` and returns what
 it wrote (texts and label cells per split), so a test can compare a reader's output against it.
-The layouts are written out here independently of `epinet_al.data.glue_files` on purpose.
+The files follow the task's `GlueTask.files` (paths and columns), so a new GLUE-format task gets its fixture
+without any change here; the tables themselves are checked against the real GLUE files
+(`tests/data/test_glue_files.py`).
 
-Faithful quirks: CoLA has no header and its dev file no final newline; the MRPC header starts with a
-UTF-8 byte-order mark; SST-2 sentences end with a space; MNLI train has 12 columns and its dev files 16;
-texts contain unbalanced double quotes and non-ASCII characters (files must be read with quoting off).
+Faithful quirks of the original files (`_QUIRKS`): CoLA's dev file has no final newline; the MRPC header starts
+with a UTF-8 byte-order mark; SST-2 sentences end with a space. Texts contain unbalanced double quotes and
+non-ASCII characters (files must be read with quoting off).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from epinet_al.data.glue_tasks import GLUE_TASKS, FileLayout, GlueTask
 
 MALFORMED = (
     "missing_column",  # one data row lacks its last cell
@@ -28,30 +31,19 @@ MALFORMED = (
 
 BOM = "\ufeff"
 
-# Label cells in the TSV files, per folder (STS-B: scores, generated below).
-_TSV_LABELS: dict[str, tuple[str, ...]] = {
-    "CoLA": ("0", "1"),
-    "SST-2": ("0", "1"),
-    "MRPC": ("0", "1"),
-    "QQP": ("0", "1"),
-    "MNLI": ("entailment", "neutral", "contradiction"),
-    "QNLI": ("entailment", "not_entailment"),
-    "RTE": ("entailment", "not_entailment"),
-    "WNLI": ("0", "1"),
+
+@dataclass(frozen=True)
+class _Quirks:
+    bom: bool = False  # the first line starts with a UTF-8 byte-order mark
+    trailing_space: bool = False  # the first text ends with a space before its tab
+    no_final_newline: tuple[str, ...] = ()  # splits whose last row has no newline
+
+
+_QUIRKS = {
+    "CoLA": _Quirks(no_final_newline=("dev",)),
+    "MRPC": _Quirks(bom=True),
+    "SST-2": _Quirks(trailing_space=True),
 }
-_SUPPLEMENTARY_FILES = {
-    "supplementary_dev_matched": "supplementary/dev_matched.premise_hypothesis_label.tsv",
-    "supplementary_dev_mismatched": "supplementary/dev_mismatched.premise_hypothesis_label.tsv",
-}
-_MNLI_TRAIN_HEADER = [
-    "index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
-    "sentence1_parse", "sentence2_parse", "sentence1", "sentence2", "label1", "gold_label",
-]  # fmt: skip
-_MNLI_DEV_HEADER = [*_MNLI_TRAIN_HEADER[:11], "label2", "label3", "label4", "label5", "gold_label"]
-_STSB_HEADER = [
-    "index", "genre", "filename", "year", "old_index", "source1", "source2",
-    "sentence1", "sentence2", "score",
-]  # fmt: skip
 
 
 @dataclass
@@ -72,63 +64,33 @@ class GlueFixture:
     bad_line: int | None = None
 
 
-@dataclass(frozen=True)
-class _Format:
-    header: list[str] | None
-    cells: Callable[[int, str, str, str], list[str]]  # (row index, text_a, text_b, label) -> cells
-    label_col: int  # index of the label cell that readers use
-    pair: bool = True
+def glue_task_of(task_folder: str) -> GlueTask:
+    """The registered task whose GLUE folder is `task_folder`."""
+    for task in GLUE_TASKS.values():
+        if task.folder == task_folder:
+            return task
+    raise ValueError(f"unknown GLUE folder {task_folder!r}; valid: {', '.join(t.folder for t in GLUE_TASKS.values())}")
 
 
-def _formats(task_folder: str, split: str) -> _Format:
-    if split in _SUPPLEMENTARY_FILES:
-        return _Format(None, lambda i, a, b, y: [a, b, y], 2)
-    if task_folder == "CoLA":
-        return _Format(None, lambda i, a, b, y: ["gj04", y, "" if y == "1" else "*", a], 1, pair=False)
-    if task_folder == "SST-2":
-        return _Format(["sentence", "label"], lambda i, a, b, y: [a, y], 1, pair=False)
-    if task_folder == "MRPC":
-        header = [BOM + "Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"]
-        return _Format(header, lambda i, a, b, y: [y, str(700000 + i), str(800000 + i), a, b], 0)
-    if task_folder == "QQP":
-        header = ["id", "qid1", "qid2", "question1", "question2", "is_duplicate"]
-        return _Format(header, lambda i, a, b, y: [str(i), str(2 * i + 1), str(2 * i + 2), a, b, y], 5)
-    if task_folder == "STS-B":
-        meta = ["main-captions", "MSRvid", "2012test"]
-        return _Format(_STSB_HEADER, lambda i, a, b, y: [str(i), *meta, f"{i:04d}", "none", "none", a, b, y], 9)
-    if task_folder == "MNLI":
-        parses = ["( a ( b c ) )", "( d e )", "(ROOT (S (NP a)))", "(ROOT (S (NP d)))"]
-        if split == "train":
-            return _Format(
-                _MNLI_TRAIN_HEADER,
-                lambda i, a, b, y: [str(i), str(100 + i), f"{100 + i}n", "fiction", *parses, a, b, y, y],
-                11,
-            )
-        return _Format(
-            _MNLI_DEV_HEADER,
-            lambda i, a, b, y: [str(i), str(100 + i), f"{100 + i}n", "slate", *parses, a, b, *[y] * 6],
-            15,
-        )
-    if task_folder == "QNLI":
-        return _Format(["index", "question", "sentence", "label"], lambda i, a, b, y: [str(i), a, b, y], 3)
-    if task_folder in ("RTE", "WNLI"):
-        return _Format(["index", "sentence1", "sentence2", "label"], lambda i, a, b, y: [str(i), a, b, y], 3)
-    raise ValueError(f"unknown GLUE folder {task_folder!r}; valid: {', '.join([*_TSV_LABELS, 'STS-B'])}")
+def _label_cell(task: GlueTask, layout: FileLayout, i: int) -> str:
+    if layout.int_labels:
+        return str(i % task.num_labels)
+    if task.is_regression:
+        low, high = task.score_range
+        return f"{low + (high - low) * ((i * 5) % 21) / 20:.3f}"  # STS-B: 0.000, 1.250, ..., 5.000, 1.000, ...
+    return task.labels[i % len(task.labels)]
 
 
-def _label_cell(task_folder: str, split: str, i: int) -> str:
-    if split in _SUPPLEMENTARY_FILES:
-        return str(i % 3)
-    if task_folder == "STS-B":
-        return f"{(i * 1.25) % 5.25:.3f}"  # 0.000, 1.250, ..., 5.000, 1.000, ...
-    labels = _TSV_LABELS[task_folder]
-    return labels[i % len(labels)]
+def _default_bad_value(task: GlueTask, layout: FileLayout) -> str:
+    if layout.int_labels:
+        return str(task.num_labels)
+    return f"{task.score_range[1] + 0.5:g}" if task.is_regression else "maybe"
 
 
-def _default_bad_value(task_folder: str, split: str) -> str:
-    if split in _SUPPLEMENTARY_FILES:
-        return "3"
-    return "5.5" if task_folder == "STS-B" else "maybe"
+def _cells(layout: FileLayout, i: int, a: str, b: str, y: str) -> list[str]:
+    """One row's cells: the texts and label in their columns, the row number in every other column."""
+    values = {layout.text_a: a, layout.label: y, **({layout.text_b: b} if layout.text_b is not None else {})}
+    return [values.get(column, str(i)) for column in layout.columns]
 
 
 def write_glue_fixture(
@@ -148,9 +110,10 @@ def write_glue_fixture(
 
     Args:
         root: the GLUE data dir (created if needed).
-        task_folder: GLUE folder name: CoLA, SST-2, MRPC, QQP, STS-B, MNLI, QNLI, RTE, WNLI.
+        task_folder: GLUE folder name of a registered task (`GlueTask.folder`): CoLA, SST-2, MNLI, ...
         n_train, n_dev: data rows in train and in each dev file.
-        supplementary: MNLI only: also write the 3-column supplementary dev files (n_dev rows each).
+        supplementary: also write the files that stand in for GLUE splits (`GlueFile.stands_in_for`: MNLI's
+            3-column supplementary dev files), n_dev rows each.
         malformed: one of `MALFORMED`, applied to the file of `malformed_split` (default: the first dev
             split) at data row `malformed_row` (0-based) where it concerns a row.
         bad_value: the label cell written by `bad_label` (default "maybe"; STS-B "5.5"; supplementary "3").
@@ -158,11 +121,13 @@ def write_glue_fixture(
     """
     if malformed is not None and malformed not in MALFORMED:
         raise ValueError(f"unknown malformation {malformed!r}; valid: {', '.join(MALFORMED)}")
-    dev_splits = ["dev_matched", "dev_mismatched"] if task_folder == "MNLI" else ["dev"]
+    task, quirks = glue_task_of(task_folder), _QUIRKS.get(task_folder, _Quirks())
+    dev_splits = list(task.eval_splits)
     if supplementary:
-        if task_folder != "MNLI":
-            raise ValueError(f"supplementary files exist only for MNLI, not {task_folder!r}")
-        dev_splits += list(_SUPPLEMENTARY_FILES)
+        stand_ins = [file.split for file in task.files if file.stands_in_for is not None]
+        if not stand_ins:
+            raise ValueError(f"{task_folder} has no files that stand in for GLUE splits")
+        dev_splits += stand_ins
     splits = ["train", *dev_splits]
     malformed_split = malformed_split or dev_splits[0]
     if malformed is not None and malformed_split not in splits:
@@ -172,8 +137,8 @@ def write_glue_fixture(
     fixture = GlueFixture(folder=folder)
     newline = b"\r\n" if crlf else b"\n"
     for split in splits:
-        fmt = _formats(task_folder, split)
-        path = folder / _SUPPLEMENTARY_FILES.get(split, f"{split}.tsv")
+        layout = task.file(split).layout
+        path = folder / task.file(split).path
         fixture.files[split] = path
         n = n_train if split == "train" else n_dev
         defect = malformed if split == malformed_split else None
@@ -182,26 +147,27 @@ def write_glue_fixture(
         for i in range(n):
             # Unbalanced quotes and non-ASCII text: a reader that honours quoting or assumes ASCII breaks.
             a = f'"{split} sentence {i}, with an unbalanced quote, café ☕'
-            b = f"{split} second text {i} — naïve 'quote\"" if fmt.pair else None
-            if task_folder == "SST-2":
-                a += " "  # SST-2 sentences end with a space before the tab
-            rows.append((a, b, _label_cell(task_folder, split, i)))
+            b = f"{split} second text {i} — naïve 'quote\"" if layout.text_b is not None else None
+            if quirks.trailing_space:
+                a += " "
+            rows.append((a, b, _label_cell(task, layout, i)))
         fixture.rows[split] = rows
 
-        header = list(fmt.header) if fmt.header is not None else None
+        label_col = layout.columns.index(layout.label)
         lines: list[bytes] = []
-        if header is not None:
+        if layout.has_header:
+            header = list(layout.columns)
             if defect == "missing_header_column":
-                header[fmt.label_col] = "lable"
+                header[label_col] = "lable"
             lines.append("\t".join(header).encode("utf-8"))
         elif defect == "missing_header_column":
             raise ValueError(f"{task_folder} {split} has no header to break")
         first_data_line = len(lines) + 1
         if defect != "header_only":
             for i, (a, b, y) in enumerate(rows):
-                cells = fmt.cells(i, a, b or "", y)
+                cells = _cells(layout, i, a, b or "", y)
                 if i == malformed_row and defect == "bad_label":
-                    cells[fmt.label_col] = bad_value or _default_bad_value(task_folder, split)
+                    cells[label_col] = bad_value or _default_bad_value(task, layout)
                 if i == malformed_row and defect == "missing_column":
                     cells = cells[:-1]
                 if i == malformed_row and defect == "extra_column":
@@ -224,8 +190,9 @@ def write_glue_fixture(
             continue
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        # As in the official archive, CoLA dev.tsv has no newline after its last row.
-        final = b"" if (task_folder == "CoLA" and split == "dev") else newline
+        final = b"" if split in quirks.no_final_newline else newline
         data = b"" if defect == "empty_file" else newline.join(lines) + final
+        if quirks.bom and data:
+            data = BOM.encode("utf-8") + data
         path.write_bytes(data)
     return fixture

@@ -274,6 +274,16 @@ def test_missing_glue_file(glue, tmp_path, monkeypatch, capsys):
     )
 
 
+def test_a_label_budget_beyond_the_pool_is_refused_before_anything_is_encoded(glue, tmp_path, monkeypatch, capsys):
+    # Before: task=wnli budget=glue encoded both splits (74 s) before this error (trial D14).
+    write_glue_fixture(tmp_path / "data", "WNLI", n_train=N_TRAIN, n_dev=N_DEV)
+    monkeypatch.setattr("epinet_al.tasks.glue_inputs.load_tokenizer", lambda cfg: pytest.fail("encoding started"))
+    args = [*glue, "task=wnli", f"task.data_dir={tmp_path / 'data'}", "budget.max_labels=1000"]
+    error = refused(args, tmp_path, monkeypatch, capsys)
+    assert error == f"budget.max_labels=1000 is larger than the pool ({N_TRAIN} examples)"
+    assert not (tmp_path / "cache").exists()
+
+
 MALFORMED = {
     "missing_column": "expected 4 tab-separated columns, found 3",
     "bad_label": "label 'maybe' is not one of ['entailment', 'not_entailment']",

@@ -11,7 +11,8 @@ from epinet_al.acquisition.priorities import get_priority
 from epinet_al.data.glue_tasks import get_glue_task
 from epinet_al.data.inputs import TensorInputs
 from epinet_al.data.testbed import make_testbed
-from epinet_al.metrics import dyadic_batches, joint_nll, marginal_log_probs, marginal_metrics, predict_outputs
+from epinet_al.metrics import dyadic_batches, joint_nll, marginal_metrics, predict_outputs
+from epinet_al.predictive import marginal_log_probs
 from epinet_al.tasks import testbed  # not its TestbedEvaluator by name: pytest would try to collect it
 from epinet_al.tasks.glue import EvalSplit, GlueEvaluator
 

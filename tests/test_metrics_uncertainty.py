@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from epinet_al.metrics.uncertainty import (
+from epinet_al.uncertainty import (
     collapsed,
     expected_calibration_error,
     input_spread,

@@ -14,12 +14,12 @@ from epinet_al.active_learning.agent import Agent
 from epinet_al.active_learning.diagnostics import SelectionDiagnostics
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.data.inputs import TensorInputs
-from epinet_al.metrics.uncertainty import spread_ratio, top_overlap
 from epinet_al.models import EnnModule
 from epinet_al.networks.enn import ENN
 from epinet_al.networks.ensemble import EnsembleHead
 from epinet_al.networks.epinet import EpinetHead
 from epinet_al.networks.head import MLPHead
+from epinet_al.uncertainty import spread_ratio, top_overlap
 
 SIZES = SimpleNamespace(seen_inputs=64, overlap_candidates=20, overlap_top=5, far_shift=0.0)
 

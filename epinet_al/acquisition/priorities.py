@@ -20,7 +20,7 @@ from collections.abc import Callable
 import torch
 
 from epinet_al.acquisition.specs import PRIORITY_SPECS, not_for_regression
-from epinet_al.metrics.classification import marginal_log_probs
+from epinet_al.predictive import marginal_log_probs
 from epinet_al.registry import load
 
 Priority = Callable[..., torch.Tensor]

@@ -5,7 +5,7 @@ Measured at every evaluation point on the pool, from sets drawn once when the ru
 docs/heads_and_priorities.md ("Diagnostics that speak to selection") says how to read them:
 
 - ``pool/spread_seen``, ``pool/spread_unseen``, ``pool/seen_unseen``: the mean spread
-  (``metrics.uncertainty.input_spread``, with the run's evaluation indices) on at most ``eval.seen_inputs``
+  (``uncertainty.input_spread``, with the run's evaluation indices) on at most ``eval.seen_inputs``
   labeled pool inputs, on as many unlabeled ones, and their ratio. The inputs are the first labeled and the
   first unlabeled ones in one random order of the pool, fixed per run. ``pool/priority_seen_unseen``: the
   same ratio of the run's priority scores (for ``variance``, the spread in probabilities).
@@ -31,7 +31,7 @@ from epinet_al.acquisition.priorities import Priority, get_priority
 from epinet_al.active_learning.agent import Agent
 from epinet_al.active_learning.ledger import LabelLedger
 from epinet_al.data.inputs import Inputs, TensorInputs
-from epinet_al.metrics.uncertainty import input_spread, spread_ratio, top_overlap
+from epinet_al.uncertainty import input_spread, spread_ratio, top_overlap
 
 SPREAD_SUFFIX = "/spread"
 # Seeds of the generators a random priority (uniform) scores the two draws with: fixed, so that a point's

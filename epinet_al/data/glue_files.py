@@ -5,16 +5,11 @@ Local files follow the original GLUE layout written by `download_glue_data.py`:
     <data_dir>/<FOLDER>/train.tsv, dev.tsv          (FOLDER = task.folder, e.g. SST-2)
     <data_dir>/MNLI/dev_matched.tsv, dev_mismatched.tsv
 
-Split names accepted by `load_glue_split` are `task.splits` (`train`, `dev`; MNLI `train`,
-`dev_matched`, `dev_mismatched`) and, for MNLI only, two non-GLUE "supplementary" splits:
-
-    supplementary_dev_matched     -> MNLI/supplementary/dev_matched.premise_hypothesis_label.tsv
-    supplementary_dev_mismatched  -> MNLI/supplementary/dev_mismatched.premise_hypothesis_label.tsv
-
-Those hold the full MNLI dev sets as 3 columns without a header, `premise<TAB>hypothesis<TAB>label`,
-with the integer label of the Hugging Face encoding (0 entailment, 1 neutral, 2 contradiction). They are
-the MNLI dev sets where the 16-column GLUE files are not available; results on them are reported as
-`val_matched` / `val_mismatched` (see `report_split_name`).
+Each task's files, their paths under its folder and their columns are in its `GlueTask.files`
+(`epinet_al.data.glue_tasks`): split names accepted by `load_glue_split` are `task.local_splits`. MNLI also
+has two non-GLUE "supplementary" files that stand in for its dev files (the full dev sets as 3 columns without
+a header, `premise<TAB>hypothesis<TAB>label`, with the integer label of the Hugging Face encoding); results on
+them are reported as `val_matched` / `val_mismatched` (see `report_split_name`).
 
 Parsing rules, strict on purpose: UTF-8 (a leading byte-order mark is tolerated), one row per line
 (`\\n`; a trailing `\\r` is dropped), cells split on TAB with no quote handling (the equivalent of
@@ -27,12 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from epinet_al.data.glue_tasks import SUPPLEMENTARY_SPLITS, GlueTask, local_splits
+from epinet_al.data.glue_tasks import GlueTask
 
 GLUE_DIR_ENV = "GLUE_DIR"
 
@@ -43,8 +39,6 @@ _HUB_SPLITS: dict[str, str] = {
     "dev_matched": "validation_matched",
     "dev_mismatched": "validation_mismatched",
 }
-
-_STSB_MIN, _STSB_MAX = 0.0, 5.0
 
 
 class GlueFormatError(ValueError):
@@ -82,42 +76,9 @@ class TextExamples:
         return len(self.text_a)
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """Column layout of one kind of file: columns by header name, or by 0-based index if no header."""
-
-    n_columns: int
-    has_header: bool
-    text_a: str | int
-    text_b: str | int | None
-    label: str | int
-    # The label cell holds the integer class id ("0", "1", ...) instead of the task's TSV label string.
-    int_labels: bool = False
-
-
-_PAIR4 = _Layout(4, True, "sentence1", "sentence2", "label")
-_LAYOUTS: dict[str, _Layout] = {
-    # CoLA: no header; source, label, original acceptability mark, sentence.
-    "cola": _Layout(4, False, 3, None, 1),
-    "sst2": _Layout(2, True, "sentence", None, "label"),
-    "mrpc": _Layout(5, True, "#1 String", "#2 String", "Quality"),
-    "qqp": _Layout(6, True, "question1", "question2", "is_duplicate"),
-    "stsb": _Layout(10, True, "sentence1", "sentence2", "score"),
-    "mnli": _Layout(12, True, "sentence1", "sentence2", "gold_label"),
-    "qnli": _Layout(4, True, "question", "sentence", "label"),
-    "rte": _PAIR4,
-    "wnli": _PAIR4,
-}
-# MNLI dev files add label2..label5 to the train columns.
-_MNLI_DEV = _Layout(16, True, "sentence1", "sentence2", "gold_label")
-_SUPPLEMENTARY = _Layout(3, False, 0, 1, 2, int_labels=True)
-
-
 def glue_file_path(task: GlueTask, split: str, data_dir: Path) -> Path:
     """Where `split` of `task` lives under `data_dir` (not checked for existence)."""
-    _check_split(split, local_splits(task), task)
-    relative = SUPPLEMENTARY_SPLITS.get(split, f"{split}.tsv")
-    return Path(data_dir) / task.folder / relative
+    return Path(data_dir) / task.folder / task.file(split).path
 
 
 def load_glue_split(task: GlueTask, split: str, data_dir: Path) -> TextExamples:
@@ -129,9 +90,9 @@ def load_glue_split(task: GlueTask, split: str, data_dir: Path) -> TextExamples:
 
 
 def read_glue_file(path: Path, task: GlueTask, split: str = "train") -> TextExamples:
-    """Parse one GLUE TSV file; `split` picks the column layout (only MNLI dev/supplementary differ)."""
+    """Parse one GLUE TSV file in the column layout of `split` of `task`."""
     path = Path(path)
-    layout = _layout(task, split)
+    layout = task.file(split).layout
     data = path.read_bytes()
     try:
         text = data.decode("utf-8-sig")
@@ -146,32 +107,28 @@ def read_glue_file(path: Path, task: GlueTask, split: str = "train") -> TextExam
         lines.pop()  # the newline that ends the last row (CoLA dev has none)
 
     first_row = 0
-    columns: dict[str | int, int] = {}
+    n_columns = len(layout.columns)
+    header = list(layout.columns)  # a file without a header is read by the layout's column positions
     if layout.has_header:
         header = lines[0].rstrip("\r").split("\t")
-        if len(header) != layout.n_columns:
+        if len(header) != n_columns:
             raise GlueFormatError(
-                f"{path}:1: header has {len(header)} columns, expected {layout.n_columns} for "
+                f"{path}:1: header has {len(header)} columns, expected {n_columns} for "
                 f"{task.name} {split}: {_short(header, 300)}"
             )
         wanted = [c for c in (layout.text_a, layout.text_b, layout.label) if c is not None]
         missing = [c for c in wanted if c not in header]
         if missing:
             raise GlueFormatError(f"{path}:1: missing header columns {missing}; header is {_short(header, 300)}")
-        columns = {name: header.index(str(name)) for name in wanted}
         first_row = 1
-
-    def column(key: str | int) -> int:
-        """The position of a column named in the header, or given by its position."""
-        return columns[key] if key in columns else int(key)
-
-    ia, il = column(layout.text_a), column(layout.label)
-    ib = None if layout.text_b is None else column(layout.text_b)
+    ia, il = header.index(layout.text_a), header.index(layout.label)
+    ib = None if layout.text_b is None else header.index(layout.text_b)
     if len(lines) <= first_row:
         raise GlueFormatError(f"{path}:{first_row + 1}: no data rows")
 
+    parse_label: Callable[[str], float]
     if task.is_regression:
-        parse_label = _parse_score
+        parse_label = _ScoreParser(task)
     else:
         names = tuple(str(i) for i in range(task.num_labels)) if layout.int_labels else task.labels
         parse_label = _ClassLabelParser(names)
@@ -181,10 +138,8 @@ def read_glue_file(path: Path, task: GlueTask, split: str = "train") -> TextExam
     labels: list[float] = []  # class ids are ints
     for lineno, line in enumerate(lines[first_row:], start=first_row + 1):
         cells = line.rstrip("\r").split("\t")
-        if len(cells) != layout.n_columns:
-            raise GlueFormatError(
-                f"{path}:{lineno}: expected {layout.n_columns} tab-separated columns, found {len(cells)}"
-            )
+        if len(cells) != n_columns:
+            raise GlueFormatError(f"{path}:{lineno}: expected {n_columns} tab-separated columns, found {len(cells)}")
         try:
             labels.append(parse_label(cells[il].strip()))
         except ValueError as e:
@@ -219,7 +174,8 @@ def load_glue_split_from_hub(task: GlueTask, split: str) -> TextExamples:
     """
     import datasets  # imported here: slow to import, and only this path needs it
 
-    _check_split(split, task.splits, task)
+    if split not in task.splits:
+        raise ValueError(f"unknown split {split!r} for GLUE task {task.name}; valid: {', '.join(task.splits)}")
     hub_split = hub_split_name(split)
     ds = datasets.load_dataset(task.hub_dataset, task.hub_config, split=hub_split)
     text_a = list(ds[task.text_fields[0]])
@@ -246,28 +202,19 @@ class _ClassLabelParser:
             raise ValueError(f"label {_short(cell)} is not one of {list(self.names)}") from None
 
 
-def _parse_score(cell: str) -> float:
-    try:
-        score = float(cell)
-    except ValueError:
-        score = math.nan
-    if not (_STSB_MIN <= score <= _STSB_MAX):  # also rejects nan
-        raise ValueError(f"STS-B score {_short(cell)} is not a float in [{_STSB_MIN:g}, {_STSB_MAX:g}]")
-    return score
+class _ScoreParser:
+    def __init__(self, task: GlueTask) -> None:
+        self.task = task
 
-
-def _layout(task: GlueTask, split: str) -> _Layout:
-    _check_split(split, local_splits(task), task)
-    if split in SUPPLEMENTARY_SPLITS:
-        return _SUPPLEMENTARY
-    if task.name == "mnli" and split != "train":
-        return _MNLI_DEV
-    return _LAYOUTS[task.name]
-
-
-def _check_split(split: str, valid: tuple[str, ...], task: GlueTask) -> None:
-    if split not in valid:
-        raise ValueError(f"unknown split {split!r} for GLUE task {task.name}; valid: {', '.join(valid)}")
+    def __call__(self, cell: str) -> float:
+        low, high = self.task.score_range
+        try:
+            score = float(cell)
+        except ValueError:
+            score = math.nan
+        if not (low <= score <= high):  # also rejects nan
+            raise ValueError(f"{self.task.folder} score {_short(cell)} is not a float in [{low:g}, {high:g}]")
+        return score
 
 
 def _missing_file_message(task: GlueTask, split: str, path: Path) -> str:

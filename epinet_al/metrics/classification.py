@@ -2,7 +2,7 @@
 
 A index samples, B inputs, C classes. Everything is computed from log-softmax in float64 with
 log-sum-exp over A, so a confidently wrong prediction gives its exact (large) log-loss, never a
-clamped one, and a class of probability 0 never gives NaN.
+clamped one, and a class of probability 0 never gives NaN (the marginal: ``epinet_al.predictive``).
 """
 
 from __future__ import annotations
@@ -13,16 +13,13 @@ from collections.abc import Callable
 import torch
 import torchmetrics.functional as tmf
 
+from epinet_al.predictive import marginal_log_probs
+
 # The dyadic sampling of the joint log-loss (Osband et al. 2022; the testbed's defaults): each batch
 # holds tau inputs drawn with replacement from kappa anchor inputs.
 JOINT_NUM_BATCHES = 1000
 JOINT_TAU = 10
 JOINT_KAPPA = 2
-
-
-def marginal_log_probs(logits: torch.Tensor) -> torch.Tensor:
-    """log p(c|x) = log mean_a softmax(logits[a]) : [A, B, C] -> [B, C] float64."""
-    return torch.logsumexp(torch.log_softmax(logits.double(), dim=-1), dim=0) - math.log(logits.shape[0])
 
 
 # Each takes (marginal log-probabilities [B, C] float64, labels [B] int64) and returns a 0-d tensor.

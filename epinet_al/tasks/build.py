@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -12,11 +13,16 @@ from epinet_al.tasks.task import ActiveLearningTask
 
 
 def build_task(
-    cfg: Any, eval_cfg: Any, model_cfg: Any = None, device: torch.device | None = None
+    cfg: Any,
+    eval_cfg: Any,
+    model_cfg: Any = None,
+    device: torch.device | None = None,
+    check_pool: Callable[[int], None] = lambda pool_size: None,
 ) -> ActiveLearningTask:
     """The task described by ``cfg`` (a task config dataclass), evaluated in batches of ``eval_cfg.batch_size``.
 
     A GLUE task reads text through the encoder of ``model_cfg``; in frozen mode it computes (or reads
-    from the cache) the encoder's features on ``device``.
+    from the cache) the encoder's features on ``device``. ``check_pool(pool size)`` runs as soon as the pool's size
+    is known, before the expensive work (encoding).
     """
-    return load(TASKS.of(cfg).build)(cfg, model_cfg, eval_cfg, device)
+    return load(TASKS.of(cfg).build)(cfg, model_cfg, eval_cfg, device, check_pool)

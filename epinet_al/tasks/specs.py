@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from omegaconf import II, MISSING, SI
 
-from epinet_al.data.glue_tasks import GLUE_TASKS, local_splits, report_split_name
+from epinet_al.data.glue_tasks import GLUE_TASKS, report_split_name
 from epinet_al.registry import Registry, TaskSpec, check_at_least, check_choice, check_positive, check_seed
 
 SOURCES = ("local", "hub")
@@ -79,7 +79,7 @@ class GlueTaskConfig:
         task = GLUE_TASKS[self.name]
         if self.eval_splits != MISSING and not self.eval_splits:
             self.eval_splits = list(task.eval_splits)
-        valid = local_splits(task) if self.source == "local" else task.splits
+        valid = task.local_splits if self.source == "local" else task.splits
         for key, splits in (("pool_split", [self.pool_split]), ("eval_splits", self.eval_splits)):
             for split in splits:
                 if split not in valid:

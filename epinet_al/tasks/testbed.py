@@ -10,9 +10,9 @@ import torch
 from epinet_al.data.inputs import TensorInputs
 from epinet_al.data.testbed import TestbedData, make_testbed
 from epinet_al.metrics import joint_nll, marginal_metrics, predict_outputs
-from epinet_al.metrics.uncertainty import uncertainty_diagnostics
 from epinet_al.tasks.specs import TestbedTaskConfig
 from epinet_al.tasks.task import ActiveLearningTask
+from epinet_al.uncertainty import uncertainty_diagnostics
 
 
 class TestbedEvaluator:
@@ -36,9 +36,17 @@ class TestbedEvaluator:
 
 
 def build_testbed_task(
-    cfg: TestbedTaskConfig, model_cfg: Any, eval_cfg: Any, device: torch.device | None = None
+    cfg: TestbedTaskConfig,
+    model_cfg: Any,
+    eval_cfg: Any,
+    device: torch.device | None = None,
+    check_pool: Callable[[int], None] = lambda pool_size: None,
 ) -> ActiveLearningTask:
-    """The testbed problem of ``cfg`` (checked when composed); the model and device play no part in it."""
+    """The testbed problem of ``cfg`` (checked when composed); the model and device play no part in it.
+
+    ``check_pool(pool size)`` runs before the problem is drawn.
+    """
+    check_pool(cfg.pool_size)
     data = make_testbed(
         input_dim=cfg.input_dim,
         num_classes=cfg.num_classes,

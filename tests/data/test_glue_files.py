@@ -15,7 +15,6 @@ from epinet_al.data.glue_files import (
     glue_file_path,
     hub_split_name,
     load_glue_split,
-    local_splits,
     read_glue_file,
 )
 from epinet_al.data.glue_tasks import GLUE_TASKS, get_glue_task, report_split_name
@@ -39,13 +38,15 @@ FOLDERS = {
 SINGLE_SENTENCE = {"cola", "sst2"}
 
 
-def _expected(rows, task_name):
+def _expected(rows, task):
+    """What a reader should return for rows written with the label cells of `task` (ids as test_registry_facts
+    checks them against EXPECTED_LABEL_IDS)."""
     text_a = [a for a, _, _ in rows]
-    text_b = None if task_name in SINGLE_SENTENCE else [b for _, b, _ in rows]
-    if task_name == "stsb":
+    text_b = [b for _, b, _ in rows] if task.is_pair else None
+    if task.is_regression:
         labels = torch.tensor([float(y) for _, _, y in rows], dtype=torch.float32)
     else:
-        labels = torch.tensor([EXPECTED_LABEL_IDS[task_name][y] for _, _, y in rows], dtype=torch.long)
+        labels = torch.tensor([task.labels.index(y) for _, _, y in rows], dtype=torch.long)
     return text_a, text_b, labels
 
 
@@ -53,9 +54,11 @@ def _expected(rows, task_name):
 
 
 def test_registry_facts():
-    assert set(GLUE_TASKS) == set(FOLDERS)
+    assert set(FOLDERS) <= set(GLUE_TASKS)  # more GLUE-format tasks may be registered
     for name, task in GLUE_TASKS.items():
         assert task.name == name == task.hub_config
+    for name in FOLDERS:
+        task = GLUE_TASKS[name]
         assert task.folder == FOLDERS[name]
         assert task.hub_dataset == "nyu-mll/glue"  # a bare "glue" loads a local ./glue folder (D11)
         assert task.is_pair == (name not in SINGLE_SENTENCE)
@@ -67,7 +70,8 @@ def test_registry_facts():
             assert task.num_labels == len(task.labels) and "nll" in task.metrics
         assert task.primary_mode == "max"
     expected_primary = {"cola": "matthews", "mrpc": "f1", "qqp": "f1", "stsb": "pearson"}
-    for name, task in GLUE_TASKS.items():
+    for name in FOLDERS:
+        task = GLUE_TASKS[name]
         assert task.primary_metric == expected_primary.get(name, "acc")
     assert get_glue_task("stsb").metrics == ("pearson", "spearman")
     assert "acc" in get_glue_task("mrpc").metrics and "acc" in get_glue_task("qqp").metrics
@@ -90,14 +94,14 @@ def test_task_is_frozen():
 # --- reading every layout ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(FOLDERS))
+@pytest.mark.parametrize("name", sorted(GLUE_TASKS))
 def test_reads_every_layout(tmp_path, name):
     task = get_glue_task(name)
-    fixture = write_glue_fixture(tmp_path, FOLDERS[name], n_train=7, n_dev=5)
+    fixture = write_glue_fixture(tmp_path, task.folder, n_train=7, n_dev=5)
     assert set(fixture.files) == set(task.splits)
     for split in task.splits:
         examples = load_glue_split(task, split, tmp_path)
-        text_a, text_b, labels = _expected(fixture.rows[split], name)
+        text_a, text_b, labels = _expected(fixture.rows[split], task)
         assert isinstance(examples, TextExamples)
         assert len(examples) == (7 if split == "train" else 5)
         assert examples.text_a == text_a
@@ -133,7 +137,7 @@ def test_mnli_labels_in_hub_order_and_16_column_dev(tmp_path):
 def test_mnli_supplementary_splits(tmp_path):
     fixture = write_glue_fixture(tmp_path, "MNLI", n_dev=5, supplementary=True)
     task = get_glue_task("mnli")
-    assert local_splits(task) == (
+    assert task.local_splits == (
         "train", "dev_matched", "dev_mismatched", "supplementary_dev_matched", "supplementary_dev_mismatched",
     )  # fmt: skip
     for split in ("supplementary_dev_matched", "supplementary_dev_mismatched"):
@@ -200,11 +204,11 @@ def test_malformed_rte_names_file_line_and_problem(tmp_path, defect):
 
 
 # Every layout rejects the row-level defects, at the right line.
-@pytest.mark.parametrize("name", sorted(FOLDERS))
+@pytest.mark.parametrize("name", sorted(GLUE_TASKS))
 @pytest.mark.parametrize("defect", ["missing_column", "bad_label", "bad_encoding", "empty_file"])
 def test_malformed_every_layout(tmp_path, name, defect):
     task = get_glue_task(name)
-    fixture = write_glue_fixture(tmp_path, FOLDERS[name], malformed=defect, malformed_split="train")
+    fixture = write_glue_fixture(tmp_path, task.folder, malformed=defect, malformed_split="train")
     with pytest.raises(GlueFormatError, match="^" + re.escape(f"{fixture.files['train']}:{fixture.bad_line}: ")):
         load_glue_split(task, "train", tmp_path)
     # The other files of the task are untouched and still read.
@@ -312,6 +316,22 @@ REAL_ROWS = {
     ("wnli", "train"): 635, ("wnli", "dev"): 71,
 }  # fmt: skip
 needs_real_glue = pytest.mark.skipif(not REAL_GLUE_DIR.is_dir(), reason=f"no GLUE copy at {REAL_GLUE_DIR}")
+
+
+@needs_real_glue
+@pytest.mark.parametrize("name", sorted(GLUE_TASKS))
+def test_layouts_match_the_real_files(name):
+    # The fixtures are written from these layouts: the real files are the independent check of them.
+    task = get_glue_task(name)
+    for file in task.files:
+        path = glue_file_path(task, file.split, REAL_GLUE_DIR)
+        if not path.is_file():
+            continue
+        with open(path, encoding="utf-8-sig") as handle:
+            first, second = handle.readline().rstrip("\r\n"), handle.readline().rstrip("\r\n")
+        if file.layout.has_header:
+            assert tuple(first.split("\t")) == file.layout.columns, path
+        assert len(second.split("\t")) == len(file.layout.columns), path
 
 
 @needs_real_glue

@@ -15,10 +15,12 @@ from tests.tiny_configs import experiment_config
 
 @pytest.fixture(scope="session")
 def glue_dir(tmp_path_factory) -> Path:
-    """A GLUE folder with every task in its layout; MNLI with its GLUE dev files and the supplementary ones."""
+    """A GLUE folder with every registered task in its layout, with every file (MNLI: its GLUE dev files and the
+    supplementary ones that stand in for them)."""
     root = tmp_path_factory.mktemp("glue")
     for task in GLUE_TASKS.values():
-        write_glue_fixture(root, task.folder, n_train=N_TRAIN, n_dev=N_DEV, supplementary=task.name == "mnli")
+        stand_ins = any(file.stands_in_for is not None for file in task.files)
+        write_glue_fixture(root, task.folder, n_train=N_TRAIN, n_dev=N_DEV, supplementary=stand_ins)
     return root
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-import epinet_al.tasks.glue as glue_module
+import epinet_al.tasks.glue_inputs as glue_inputs
 from epinet_al.acquisition.priorities import get_priority, output_variance
 from epinet_al.data.glue_files import GlueFormatError
 from epinet_al.data.inputs import TensorInputs
@@ -18,6 +18,7 @@ from epinet_al.networks.enn import ENN
 from epinet_al.networks.head import Head
 from epinet_al.registry import HeadSpec
 from epinet_al.tasks.build import build_task
+from epinet_al.tasks.glue_splits import split_seed
 from tests.glue.tiny_glue import N_DEV, N_TRAIN
 from tests.glue_fixtures import write_glue_fixture
 from tests.tiny_configs import experiment_config
@@ -31,7 +32,7 @@ def build(cfg):
 def encoder_passes(monkeypatch):
     """Counts the examples the frozen encoder encodes (each list entry is one batch's size)."""
     sizes: list[int] = []
-    real = glue_module.build_encoder_body
+    real = glue_inputs.build_encoder_body
 
     def counting(cfg):
         body = real(cfg)
@@ -39,7 +40,7 @@ def encoder_passes(monkeypatch):
         body.forward = lambda inputs: sizes.append(inputs["input_ids"].shape[0]) or forward(inputs)
         return body
 
-    monkeypatch.setattr(glue_module, "build_encoder_body", counting)
+    monkeypatch.setattr(glue_inputs, "build_encoder_body", counting)
     return sizes
 
 
@@ -101,9 +102,28 @@ def test_a_missing_evaluation_file_is_found_before_anything_is_encoded(
     # Before: MNLI's error came after 57 s of encoding its train split, QQP's after 42 s (D13).
     fixture = write_glue_fixture(tmp_path / task, folder, supplementary=task == "mnli")
     fixture.files[split].unlink()
-    monkeypatch.setattr(glue_module, "load_tokenizer", lambda cfg: pytest.fail("the tokenizer was loaded first"))
+    monkeypatch.setattr(glue_inputs, "load_tokenizer", lambda cfg: pytest.fail("the tokenizer was loaded first"))
     with pytest.raises(GlueFormatError, match=rf"{split}.tsv: missing file"):
         build(glue_config(task, f"task.data_dir={tmp_path / task}"))
+
+
+def test_the_pool_size_after_caps_and_tune_split_is_checked_before_anything_is_encoded(glue_config, monkeypatch):
+    monkeypatch.setattr(glue_inputs, "load_tokenizer", lambda cfg: pytest.fail("the tokenizer was loaded first"))
+    cfg = glue_config("rte", "task.max_pool_size=20", "task.tune_size=5")
+    sizes = []
+
+    def check_pool(size):
+        sizes.append(size)
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        build_task(cfg.task, cfg.eval, cfg.model, torch.device("cpu"), check_pool=check_pool)
+    assert sizes == [15]
+
+
+def test_split_seeds_are_pinned():
+    # The rows every cached run and curve was drawn with: a change here redraws every capped pool and tune split.
+    assert (split_seed(0, "train"), split_seed(7, "tune")) == (1550685491, 3206827499)
 
 
 def test_the_task_names_the_files_it_read_by_their_fingerprint(glue_config, glue_dir):
@@ -200,7 +220,7 @@ def test_features_match_the_encoder_run_directly(glue_config):
     cfg = glue_config("rte", "model.finetune=frozen")
     task = build(cfg)
     tokens = build(glue_config("rte", "model.finetune=full")).pool
-    body = glue_module.build_encoder_body(cfg.model).eval()
+    body = glue_inputs.build_encoder_body(cfg.model).eval()
     with torch.no_grad():
         expected = body(tokens.take(torch.arange(3)))
     torch.testing.assert_close(task.pool.take(torch.arange(3)), expected, atol=1e-5, rtol=1e-5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import epinet_al.tasks.glue as glue_module
+import epinet_al.tasks.glue_inputs as glue_inputs
 from epinet_al.tasks.build import build_task
 from tests.glue.tiny_glue import N_DEV, N_TRAIN
 from tests.tiny_configs import experiment_config
@@ -40,7 +40,7 @@ def test_each_side_is_cached_and_a_second_build_never_loads_the_encoder(glue_con
     def no_encoder(cfg):
         raise AssertionError("the encoder was loaded although every feature is cached")
 
-    monkeypatch.setattr(glue_module, "build_encoder_body", no_encoder)
+    monkeypatch.setattr(glue_inputs, "build_encoder_body", no_encoder)
     second = build(cfg)
     assert torch.equal(first.pool.data, second.pool.data)
 

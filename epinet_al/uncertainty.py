@@ -4,8 +4,8 @@ All read the outputs [A, N, C] of one evaluation pass (A index samples, N held-o
 C = 1 for regression), so they cost no extra forward pass. docs/heads_and_priorities.md
 ("Diagnostics: is the uncertainty epistemic?") says how to read them.
 
-This module is not re-exported by ``epinet_al.metrics``: it reads the acquisition priorities, which
-themselves import ``marginal_log_probs`` from ``epinet_al.metrics.classification``.
+It sits above both ``epinet_al.metrics`` and ``epinet_al.acquisition`` (it reads the priorities), which are
+independent of each other (pyproject.toml, [tool.importlinter]).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 from epinet_al.acquisition.priorities import entropy, variance
-from epinet_al.metrics.classification import marginal_log_probs
+from epinet_al.predictive import marginal_log_probs
 
 # A spread (logits) at or below this is rounding noise: the index changes nothing. The mean over A of
 # identical outputs is not always exact in floating point, so "0" needs a tolerance.
