@@ -1,12 +1,14 @@
 """The selection diagnostics of finished runs, per agent and label count: mean and 95% t-interval over seeds.
 
 Reads any sweep folder (``epinet_al.report.load_sweep``: agents are told apart by their settings), groups the
-curve rows by agent and ``num_labels`` and writes ``benchmarks/results/<name>.json`` (the command, date,
-machine and the table's rows) and the markdown table that docs/benchmarks.md shows. Columns are given by name
+curve rows by agent and ``num_labels`` and writes ``benchmarks/results/<name>.json``: the command, date, machine,
+the rows, and the tables docs/benchmarks.md renders from them (``--tables``: ``rows``, every row; ``gate``, the SST-2
+search's gate; ``agreement``, the selection overlap per number of index samples). Columns are given by name
 (``pool/seen_unseen``) or as ``<split>/...`` with the task's primary split filled in.
 
     python benchmarks/selection_diagnostics.py <sweep folder> --name testbed_diagnostics \
-        [--columns pool/seen_unseen ...] [--labels 10 30 100]
+        [--columns pool/seen_unseen ...] [--labels 10 30 100] [--tables rows gate]
+    python benchmarks/selection_diagnostics.py --retable benchmarks/results/<name>.json   # tables from its rows
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -63,29 +67,141 @@ def diagnostics_table(
     return pd.DataFrame(rows)
 
 
-def markdown(table: pd.DataFrame) -> str:
-    names = [c for c in table.columns if c not in ("agent", "num_labels", "seeds") and not c.endswith(" ci")]
-    lines = ["| agent | labels | seeds | " + " | ".join(names) + " |", "|---|--:|--:|" + "--:|" * len(names)]
-    for _, row in table.iterrows():
-        cells = [
-            "—"
-            if not np.isfinite(row[n])
-            else f"{row[n]:.3f}" + (f" ± {row[f'{n} ci']:.3f}" if np.isfinite(row[f"{n} ci"]) else "")
-            for n in names
+def _mean_ci(row: dict, name: str, digits: int = 3) -> str | None:
+    mean, half_width = row.get(name), row.get(f"{name} ci")
+    if mean is None or not np.isfinite(mean):
+        return None
+    text = f"{mean:.{digits}f}"
+    return text if half_width is None or not np.isfinite(half_width) else f"{text} ± {half_width:.{digits}f}"
+
+
+def rows_table(rows: list[dict]) -> dict:
+    """Every row: agent, labels, seeds, then each column's mean ± 95% t-interval over the seeds."""
+    names = [c for c in rows[0] if c not in ("agent", "num_labels", "seeds") and not c.endswith(" ci")]
+    return {
+        "name": "rows",
+        "columns": ["agent", "labels", "seeds", *names],
+        "rows": [[row["agent"], row["num_labels"], row["seeds"], *(_mean_ci(row, n) for n in names)] for row in rows],
+        "notes": ["Mean ± 95% t-interval over the seeds; no interval: some seeds had none (a head without a spread)."],
+    }
+
+
+# The SST-2 search's gate (docs/benchmarks.md, "The SST-2 search"): the references it is calibrated on, and the
+# contraction it asks for (the testbed's epinet contracts 0.88 from 30 to 100 labels).
+GATE_CONTRAST, GATE_LOG_LOSS, GATE_CONTRACTION = "ensemble/variance", "mlp/entropy", 0.9
+
+
+def gate_table(rows: list[dict]) -> dict:
+    """Per agent at the smallest and the largest label count: contrast (a seen/unseen ratio at most the ensemble's at
+    both), contraction (the tune spread at the largest count at most GATE_CONTRACTION of that at the smallest),
+    selection (an overlap with entropy below the noise floor at both), log-loss (a tune log-loss no worse than the
+    plain head's at both). Means over the seeds."""
+    frame = pd.DataFrame(rows).set_index(["agent", "num_labels"])
+    labels = sorted(frame.index.get_level_values("num_labels").unique())
+    small, large = labels[0], labels[-1]
+    agents = list(dict.fromkeys(frame.index.get_level_values("agent")))
+
+    def reference(suffix: str) -> str:
+        return next(agent for agent in agents if agent.endswith(suffix))
+
+    def at(agent: str, labels: int, name: str) -> np.float64:
+        return np.float64(frame.at[(agent, labels), name])  # 0 / 0 is NaN (a head without a spread), not an error
+
+    ensemble, plain = reference(GATE_CONTRAST), reference(GATE_LOG_LOSS)
+
+    def at_both(agent: str, name: str, passes: Callable[[np.float64, np.float64], bool], other: str) -> bool:
+        """Whether ``passes(agent's value, other's value)`` of column ``name`` holds at both sizes."""
+        return all(passes(at(agent, n, name), at(other, n, name)) for n in (small, large))
+
+    table = []
+    for agent in agents:
+        with np.errstate(invalid="ignore"):
+            contraction = at(agent, large, "tune/spread") / at(agent, small, "tune/spread")
+        gates = [
+            at_both(agent, "pool/seen_unseen", np.less_equal, ensemble),
+            contraction <= GATE_CONTRACTION,
+            all(at(agent, n, "pool/overlap_entropy") < at(agent, n, "pool/overlap_index") for n in (small, large)),
+            at_both(agent, "tune/nll", np.less_equal, plain),
         ]
-        lines.append(f"| {row['agent']} | {row['num_labels']} | {row['seeds']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        table.append([
+            agent,
+            " / ".join(_number(at(agent, n, "pool/seen_unseen")) for n in (small, large)),
+            _number(at(agent, large, "pool/priority_seen_unseen")),
+            _number(contraction),
+            f"{_number(at(agent, large, 'pool/overlap_entropy'))} / {_number(at(agent, large, 'pool/overlap_index'))}",
+            " / ".join(_number(at(agent, n, "tune/nll")) for n in (small, large)),
+            *("yes" if gate else "no" for gate in gates),
+        ])  # fmt: skip
+    return {
+        "name": "gate",
+        "columns": [
+            "head / variant",
+            f"seen/unseen at {small:,} / {large:,}",
+            f"priority seen/unseen at {large:,}",
+            f"tune spread {large:,} / {small:,}",
+            f"overlap with entropy / noise floor at {large:,}",
+            f"tune nll at {small:,} / {large:,}",
+            "contrast",
+            "contraction",
+            "selection",
+            "log-loss",
+        ],
+        "rows": table,
+        "notes": [
+            f"Gates: contrast, seen/unseen at most {ensemble}'s at both sizes; contraction, tune spread at {large:,} "
+            f"at most {GATE_CONTRACTION} of that at {small:,}; selection, overlap with entropy below the noise floor "
+            f"(two index draws) at both sizes; log-loss, tune nll no worse than {plain}'s at both sizes. Means over "
+            "the seeds."
+        ],
+    }
+
+
+def agreement_table(rows: list[dict]) -> dict:
+    """``pool/overlap_index`` (two index draws select this share of the same candidates) per number of index
+    samples A (rows) and agent (columns; agents named ``head/priority [acquisition.num_index_samples=A]``)."""
+    cells: dict[str, dict[int, str | None]] = {}
+    for row in rows:
+        match = re.fullmatch(r"(.*) \[acquisition\.num_index_samples=(\d+)\]", row["agent"])
+        assert match, f"agent {row['agent']!r} names no acquisition.num_index_samples"
+        cells.setdefault(match[1], {})[int(match[2])] = _number(row["pool/overlap_index"], 2)
+    samples = sorted({a for by_a in cells.values() for a in by_a})
+    return {
+        "name": "agreement",
+        "columns": ["A", *cells],
+        "rows": [[a, *(by_a.get(a) for by_a in cells.values())] for a in samples],
+        "notes": [f"Mean over {rows[0]['seeds']} seeds of the share of the top candidates both draws select."],
+    }
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+TABLES = {"rows": rows_table, "gate": gate_table, "agreement": agreement_table}
+
+
+def tables(rows: list[dict], names: list[str]) -> list[dict]:
+    return [TABLES[name](rows) for name in names]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep", type=Path, nargs="+", help="sweep folders (their runs are read together)")
-    parser.add_argument("--name", required=True, help="benchmarks/results/<name>.json")
+    parser.add_argument("sweep", type=Path, nargs="*", help="sweep folders (their runs are read together)")
+    parser.add_argument("--name", help="benchmarks/results/<name>.json")
     parser.add_argument("--columns", nargs="+", default=COLUMNS)
     parser.add_argument("--labels", nargs="+", type=int, help="keep only these label counts")
     parser.add_argument("--final", action="store_true", help="each run's last point, one row per agent")
     parser.add_argument("--made-by", nargs="+", default=[], help="the commands that ran the sweeps (recorded)")
+    parser.add_argument("--tables", nargs="+", default=["rows"], choices=list(TABLES), help="the tables to write")
+    parser.add_argument("--retable", type=Path, help="a results file: rewrite its tables from its rows (no runs read)")
     args = parser.parse_args()
+    if args.retable:
+        result = json.loads(args.retable.read_text())
+        result["table"] = tables(result["rows"], [table["name"] for table in result["table"]])
+        args.retable.write_text(json.dumps(result, indent=1) + "\n")
+        return
+    if not args.sweep or not args.name:
+        parser.error("give the sweep folders and --name (or --retable FILE)")
     # Several folders: each agent's name starts with its folder's (a variant's sweep names no key it does not vary).
     runs = pd.concat(
         [
@@ -96,9 +212,7 @@ def main() -> None:
         ],
         ignore_index=True,
     )
-    table = diagnostics_table(runs, args.columns, args.labels, args.final)
-    text = markdown(table)
-    print(text)
+    rows = json.loads(diagnostics_table(runs, args.columns, args.labels, args.final).to_json(orient="records"))
     RESULTS.mkdir(exist_ok=True)
     result = {
         "command": "python " + " ".join(sys.argv),
@@ -106,9 +220,12 @@ def main() -> None:
         "date": date.today().isoformat(),
         "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine()},
         "runs": int(runs["run"].nunique()),
-        "rows": json.loads(table.to_json(orient="records")),
+        "rows": rows,
+        "table": tables(rows, args.tables),
     }
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    path = RESULTS / f"{args.name}.json"
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {path}; render its tables with epinet-al-report --render {path}")
 
 
 if __name__ == "__main__":

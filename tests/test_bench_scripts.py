@@ -92,3 +92,63 @@ def test_bench_script_writes_a_table_the_report_renders(script, tmp_path):
     text = render([path])
     assert text.startswith("| ") and text.endswith(f"(`python benchmarks/{script}.py`, 2026-12-07).")
     assert text.count("\n|--") == (2 if script == "framework_overhead" else 1)  # the memory runs: a second table
+
+
+SELECTION_RESULTS = [
+    "testbed_diagnostics",
+    "sst2_uncertainty_search",
+    "sst2_index_agreement",
+    "testbed_index_agreement",
+]
+
+
+@pytest.mark.parametrize("name", SELECTION_RESULTS)
+def test_the_selection_diagnostics_tables_are_those_of_their_rows(name):
+    """The committed tables (rendered in docs/benchmarks.md) are what the script computes from the stored rows."""
+    record = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / f"{name}.json").read_text())
+    tables = importlib.import_module("selection_diagnostics").tables
+    assert record["table"] == tables(record["rows"], [table["name"] for table in record["table"]])
+
+
+def _row(agent, labels, **values):
+    return {"agent": agent, "num_labels": labels, "seeds": 3, **values, **{f"{k} ci": 0.01 for k in values}}
+
+
+def test_the_gate_passes_what_beats_its_references_at_both_sizes():
+    gate_table = importlib.import_module("selection_diagnostics").gate_table
+    values = {  # agent: (seen/unseen, tune spread, overlap with entropy, noise floor, tune nll) at 400 and at 1,600
+        "ref: ensemble/variance": [(0.5, 0.1, 0.6, 1.0, 0.6), (0.6, 0.4, 0.6, 1.0, 0.55)],
+        "ref: mlp/entropy": [(None, 0.0, 1.0, 1.0, 0.6), (None, 0.0, 1.0, 1.0, 0.58)],
+        "a: epinet/variance": [(0.4, 1.0, 0.7, 0.9, 0.5), (0.6, 0.9, 0.8, 0.9, 0.58)],
+        "b: epinet/variance": [(0.4, 1.0, 0.9, 0.9, 0.5), (0.7, 0.91, 0.8, 0.9, 0.59)],
+    }
+    names = ["pool/seen_unseen", "tune/spread", "pool/overlap_entropy", "pool/overlap_index", "tune/nll"]
+    rows = [
+        _row(agent, labels, **dict(zip(names, point, strict=True)), **{"pool/priority_seen_unseen": 0.5})
+        for agent, points in values.items()
+        for labels, point in zip((400, 1600), points, strict=True)
+    ]
+    table = gate_table(rows)
+    gates = {row[0]: row[-4:] for row in table["rows"]}
+    assert table["columns"][1] == "seen/unseen at 400 / 1,600" and table["columns"][-4:] == [
+        "contrast", "contraction", "selection", "log-loss"
+    ]  # fmt: skip
+    assert gates["a: epinet/variance"] == ["yes", "yes", "yes", "yes"]
+    # b: more contrast than the ensemble at 1,600, 0.91 > 0.9 contraction, an overlap at its floor at 400, worse nll.
+    assert gates["b: epinet/variance"] == ["no", "no", "no", "no"]
+    assert gates["ref: mlp/entropy"] == ["no", "no", "no", "yes"]  # no spread: no contrast, no contraction
+    assert next(row for row in table["rows"] if row[0] == "ref: mlp/entropy")[1] == "— / —"
+
+
+def test_the_agreement_table_is_the_overlap_per_number_of_index_samples():
+    agreement_table = importlib.import_module("selection_diagnostics").agreement_table
+    rows = [
+        _row(f"{agent} [acquisition.num_index_samples={a}]", 100, **{"pool/overlap_index": overlap})
+        for agent, by_a in {"epinet/variance": {30: 0.5, 3000: 0.954}, "dropout/variance": {3000: 0.9}}.items()
+        for a, overlap in by_a.items()
+    ]
+    table = agreement_table(rows)
+    assert table["columns"] == ["A", "epinet/variance", "dropout/variance"]
+    assert table["rows"] == [[30, "0.50", None], [3000, "0.95", "0.90"]]
+    with pytest.raises(AssertionError, match="names no acquisition.num_index_samples"):
+        agreement_table([_row("epinet/variance", 100, **{"pool/overlap_index": 0.5})])

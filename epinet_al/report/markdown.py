@@ -138,15 +138,28 @@ def _task_section(task: TaskSummary) -> str:
         f"{len(task.table)} agents, {seed_count(task.table['seeds'])}; AUC over labels {lo:g}-{hi:g}.\n\n"
         f"![{task.task}]({figure_filename(task.task)})"
     )
+    if task.settings:
+        header += (
+            "\n\nSettings that differ between this task's agents (shown in their names): "
+            + ", ".join(f"`{key}`" for key in task.settings)
+            + "."
+        )
+    table = summary_lines(task.table, task.metric, task.baseline)
+    return header + "\n\n" + table + _diagnostics_section(task) + _savings_section(task)
+
+
+def summary_lines(table: pd.DataFrame, metric: str, baseline: str | None) -> str:
+    """The task's table: one row per agent (``table`` indexed by agent, sorted best first, the columns of
+    ``compare.summarize``), the best in bold."""
     lines = [
-        f"| agent | seeds | final {task.metric} | labels at final | AUC | AUC − baseline (paired) | AUC (log labels) "
+        f"| agent | seeds | final {metric} | labels at final | AUC | AUC − baseline (paired) | AUC (log labels) "
         "| labels to reach | savings |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    best = task.table.index[0] if math.isfinite(task.table["auc_mean"].iat[0]) else None
-    for agent, row in task.table.iterrows():
+    best = table.index[0] if math.isfinite(table["auc_mean"].iat[0]) else None
+    for agent, row in table.iterrows():
         name = f"**{agent}**" if agent == best else str(agent)
-        if agent == task.baseline:
+        if agent == baseline:
             name += " (baseline)"
         cells = [
             name,
@@ -160,13 +173,7 @@ def _task_section(task: TaskSummary) -> str:
             number(row["savings"], ".2f", suffix="×"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    if task.settings:
-        header += (
-            "\n\nSettings that differ between this task's agents (shown in their names): "
-            + ", ".join(f"`{key}`" for key in task.settings)
-            + "."
-        )
-    return header + "\n\n" + "\n".join(lines) + _diagnostics_section(task) + _savings_section(task)
+    return "\n".join(lines)
 
 
 def _diagnostics_section(task: TaskSummary) -> str:
@@ -203,20 +210,21 @@ def diagnostics_rows(task: TaskSummary) -> pd.DataFrame:
 
 
 def _savings_section(task: TaskSummary) -> str:
-    """Rows: agents; columns: the baseline's curve points (labels and metric value)."""
     if task.savings.empty:
         return ""
-    points = task.savings.drop_duplicates("target_labels")[["target_labels", "target_value"]]
+    intro = f"Savings read-off against `{task.baseline}`: columns are its curve points, labels (mean {task.metric})."
+    return f"\n\n{intro}\n\n" + savings_lines(task.savings, task.baseline)
+
+
+def savings_lines(savings: pd.DataFrame, baseline: str | None) -> str:
+    """The savings read-off (``compare.TaskSummary.savings``): rows agents, columns the baseline's curve points (labels
+    and metric value)."""
+    points = savings.drop_duplicates("target_labels")[["target_labels", "target_value"]]
     headers = [f"{labels:g} ({value:.4g})" for labels, value in points.itertuples(index=False)]
     headers[-1] += " final"
-    lines = [
-        f"\n\nSavings read-off against `{task.baseline}`: columns are its curve points, labels (mean {task.metric}).",
-        "",
-        "| agent | " + " | ".join(headers) + " |",
-        "|---|" + "--:|" * len(headers),
-    ]
-    for agent, rows in task.savings.groupby("agent", sort=False):
-        name = f"{agent} (baseline)" if agent == task.baseline else str(agent)
+    lines = ["| agent | " + " | ".join(headers) + " |", "|---|" + "--:|" * len(headers)]
+    for agent, rows in savings.groupby("agent", sort=False):
+        name = f"{agent} (baseline)" if agent == baseline else str(agent)
         lines.append(f"| {name} | " + " | ".join(savings_cell(row) for _, row in rows.iterrows()) + " |")
     return "\n".join(lines)
 

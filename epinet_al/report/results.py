@@ -6,11 +6,14 @@ table (the report's summary.csv rows) and its savings read-off. ``epinet-al-repo
 prints a Markdown table from such files, one column pair per file: each agent's AUC minus the baseline's (paired)
 and its final value with its labels; the baseline's row gives its AUC. A micro-benchmark's results file (one of
 benchmarks/*.py) holds its table itself, ``"table": {"columns": [...], "rows": [[...], ...], "notes": [...]}``
-(or a list of such tables), and renders as that table. The benchmark tables in docs/ are this output, each naming
-the files it came from, between markers that ``render_docs`` (``epinet-al-report --render-docs FILE``) fills in
+(or a list of such tables, each with a ``"name"``), and renders as that table. A file named as ``FILE#VIEW`` renders
+one view of one file: a comparison's ``#summary`` (the report's table of its first task: final value, AUC, paired
+difference, labels to reach, savings) or ``#savings`` (its savings read-off at every point of the baseline's curve),
+a benchmark's ``#<name>`` (that one of its tables). The benchmark tables in docs/ are this output, each naming the
+files it came from, between markers that ``render_docs`` (``epinet-al-report --render-docs FILE``) fills in
 place::
 
-    <!-- rendered from benchmarks/results/<name>.json [...] -->
+    <!-- rendered from benchmarks/results/<name>.json[#view] [...] -->
     ...
     <!-- end rendered -->
 """
@@ -28,13 +31,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from omegaconf import OmegaConf
 
 from epinet_al.report.compare import Summary, savings_table, summary_table
 from epinet_al.report.errors import ReportError
+from epinet_al.report.markdown import savings_lines, summary_lines
 from epinet_al.report.tuning import TUNING_FILE
 
 MISSING = "—"
+# The views of one comparison file (FILE#VIEW); the numeric columns of each, read back as floats (null: NaN).
+VIEWS = {
+    "summary": ["seeds", "final_mean", "final_ci", "final_labels", "auc_mean", "auc_ci", "auc_diff_mean", "auc_diff_ci",
+                "auc_log_mean", "auc_log_ci", "labels_to_reach", "savings"],
+    "savings": ["target_labels", "target_value", "labels_mean", "labels_ci", "savings_mean", "savings_ci",
+                "reached_seeds", "seeds"],
+}  # fmt: skip
 
 
 def machine() -> str:
@@ -125,15 +137,42 @@ def _sources(paths: list[Path]) -> str:
 
 
 def render(paths: list[Path], root: Path = Path()) -> str:
-    """A Markdown table from results files (read below ``root``, named as given): a comparison's (one column
-    pair per file) or a micro-benchmark's own table (one file)."""
-    records = [_load(Path(path), root) for path in paths]
-    if any("table" in record for record in records):
+    """A Markdown table from results files (read below ``root``, named as given, each maybe with a ``#view``): a
+    comparison's (one column pair per file), one view of one file, or a micro-benchmark's own table (one file)."""
+    named = [_view_of(Path(path)) for path in paths]
+    records = [_load(path, root) for path, _ in named]
+    if any("table" in record for record in records) or any(view for _, view in named):
         if len(records) != 1:
-            raise ReportError(f"a benchmark's table is rendered from one results file, not {_sources(paths)}")
-        return _benchmark(records[0], paths[0])
+            raise ReportError(f"a benchmark's table or a view is rendered from one results file, not {_sources(paths)}")
+        (path, view), record = named[0], records[0]
+        return _benchmark(record, path, view) if "table" in record else _comparison_view(record, path, view)
     return _comparison([(Path(path).stem, record["tasks"][0]) for path, record in zip(paths, records, strict=True)],
                        paths)  # fmt: skip
+
+
+def _view_of(path: Path) -> tuple[Path, str | None]:
+    """``FILE#VIEW`` -> (FILE, VIEW); a plain file has no view."""
+    file, _, view = path.as_posix().partition("#")
+    return Path(file), view or None
+
+
+def _comparison_view(record: dict[str, Any], path: Path, view: str | None) -> str:
+    """The ``#summary`` or ``#savings`` table of a comparison's first task, as the report shows it."""
+    if view not in VIEWS:
+        raise ReportError(f"unknown view #{view} of {path}; valid views of a comparison: {', '.join(VIEWS)}")
+    task = record["tasks"][0]
+    frame = pd.DataFrame(task["rows" if view == "summary" else "savings"])
+    for column in VIEWS[view]:
+        frame[column] = pd.to_numeric(frame.get(column), errors="coerce")
+    if view == "summary":
+        lo, hi = task["auc_range"]
+        table = summary_lines(frame.set_index("agent"), task["metric"], task["baseline"])
+        caption = f"Metric {task['metric']} ({task['mode']}), AUC over labels {lo:g}-{hi:g}"
+    else:
+        table = savings_lines(frame, task["baseline"])
+        caption = f"Savings read-off against `{task['baseline']}` at its curve's points, labels (mean {task['metric']})"
+    source = _sources([Path(f"{path}#{view}")])
+    return f"{table}\n\n{caption}; rendered by `epinet-al-report --render` from {source}."
 
 
 def _cell(value: Any) -> str:
@@ -147,10 +186,15 @@ def _numeric(value: Any) -> bool:
     return value is None or isinstance(value, (int, float)) or str(value)[:1] in "0123456789+-−"
 
 
-def _benchmark(record: dict[str, Any], path: Path) -> str:
-    """A micro-benchmark's table (or list of tables) as its script wrote it, numbers right-aligned, each followed by
-    its notes; then the file it came from."""
+def _benchmark(record: dict[str, Any], path: Path, view: str | None = None) -> str:
+    """A micro-benchmark's table (or list of tables; ``view``: the one of that name) as its script wrote it, numbers
+    right-aligned, each followed by its notes; then the file it came from."""
     tables = record["table"] if isinstance(record["table"], list) else [record["table"]]
+    if view is not None:
+        names = [str(table.get("name")) for table in tables]
+        if view not in names:
+            raise ReportError(f"{path} has no table #{view}; its tables: {', '.join(names)}")
+        tables = [tables[names.index(view)]]
     parts = []
     for table in tables:
         columns, rows = table["columns"], table["rows"]
@@ -161,9 +205,8 @@ def _benchmark(record: dict[str, Any], path: Path) -> str:
         ]
         lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
         parts += ["\n".join(lines), *table.get("notes", [])]
-    source = (
-        f"Rendered by `epinet-al-report --render` from {_sources([path])} (`{record['command']}`, {record['date']})."
-    )
+    source = _sources([Path(f"{path}#{view}") if view else path])
+    source = f"Rendered by `epinet-al-report --render` from {source} (`{record['command']}`, {record['date']})."
     return "\n\n".join([*parts, source])
 
 

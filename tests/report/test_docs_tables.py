@@ -78,3 +78,34 @@ def test_render_docs_rewrites_the_marked_blocks_in_place(tmp_path, monkeypatch, 
         render([Path("x.json"), Path("x.json")])
     assert main(["--render-docs", "missing.md"]) == 2
     assert "epinet-al-report: error: cannot read missing.md" in capsys.readouterr().err
+
+
+def test_a_view_renders_one_table_of_one_file(tmp_path):
+    """FILE#VIEW: a comparison's summary or savings table as the report shows it, or one named benchmark table."""
+    from epinet_al.report import load_sweep, summarize
+    from epinet_al.report.markdown import savings_lines, summary_lines
+    from epinet_al.report.results import write_results
+    from tests.report.test_report import write_run
+
+    labels = [10, 20, 40]
+    for seed in (0, 1):  # no mean on a rounding boundary: the file keeps 10 digits
+        write_run(tmp_path / "sweep", f"u{seed}", "mlp/uniform", seed, labels, [0.9, 0.7, 0.5 + seed / 70])
+        write_run(tmp_path / "sweep", f"e{seed}", "epinet/variance", seed, labels, [0.8, 0.53, 0.47])
+    summary = summarize(load_sweep(tmp_path / "sweep").runs)
+    write_results(summary, tmp_path / "sweep", tmp_path / "x.json")
+    task = summary.tasks[0]
+    rendered = render([Path("x.json#summary")], tmp_path).split("\n\n")
+    assert rendered[0] == summary_lines(task.table, task.metric, task.baseline)
+    assert rendered[1].endswith("from `x.json#summary`.")
+    assert render([Path("x.json#savings")], tmp_path).split("\n\n")[0] == savings_lines(task.savings, task.baseline)
+    with pytest.raises(
+        ReportError, match="unknown view #wins of x.json; valid views of a comparison: summary, savings"
+    ):
+        render([Path("x.json#wins")], tmp_path)
+    with pytest.raises(ReportError, match="one results file"):
+        render([Path("x.json#summary"), Path("x.json")], tmp_path)
+    tables = dict(TABLE, table=[dict(TABLE["table"], name="a"), dict(TABLE["table"], name="b", notes=["B."])])
+    (tmp_path / "y.json").write_text(json.dumps(tables))
+    assert "B." in render([Path("y.json#b")], tmp_path) and "Speedup" not in render([Path("y.json#b")], tmp_path)
+    with pytest.raises(ReportError, match="y.json has no table #c; its tables: a, b"):
+        render([Path("y.json#c")], tmp_path)
