@@ -43,7 +43,7 @@ from epinet_al.networks.specs import (
     rule_l2_scale,
 )
 from epinet_al.registry import _unset, check_at_least, check_choice, check_finite, check_positive, check_seed
-from epinet_al.tasks.specs import TASKS, GlueTaskConfig, TestbedTaskConfig
+from epinet_al.tasks.specs import TASKS, GlueTaskConfig, TaskConfig, TestbedTaskConfig
 
 __all__ = [
     "AcquisitionConfig",
@@ -183,7 +183,7 @@ class EvalConfig:
 class ExperimentConfig:
     """One run: a task, a model with an uncertainty head, a priority and a budget."""
 
-    task: Any = MISSING
+    task: TaskConfig = MISSING
     model: ModelConfig = MISSING
     head: HeadConfig = MISSING
     acquisition: AcquisitionConfig = field(default_factory=AcquisitionConfig)
@@ -295,21 +295,22 @@ def check_compatible(cfg: ExperimentConfig) -> None:
 def fill_prior_scale(cfg: ExperimentConfig) -> None:
     """head.prior_scale=null: the testbed agent's 0.3 / task.temperature, written into the config (summary.json)."""
     if isinstance(cfg.head, EpinetHeadConfig) and cfg.head.prior_scale is None:
-        if not hasattr(cfg.task, "temperature"):
+        temperature = cfg.task.label_temperature
+        if temperature is None:
             raise ValueError(
                 f"head.prior_scale=null means {TESTBED_PRIOR_SCALE} / task.temperature, and task {cfg.task.name!r} "
                 "has no temperature; give head.prior_scale a number"
             )
         # Rounded to 12 significant digits, so that the value equals what a user writes: 0.3 / 0.1 is
         # 2.9999999999999996 in floating point, and `head.prior_scale=3` would otherwise be another setting.
-        cfg.head.prior_scale = float(f"{TESTBED_PRIOR_SCALE / cfg.task.temperature:.12g}")
+        cfg.head.prior_scale = float(f"{TESTBED_PRIOR_SCALE / temperature:.12g}")
 
 
 def fill_l2_scale(cfg: ExperimentConfig) -> None:
     """head.l2_scale=null: the head's rule at the width of its input features (``rule_l2_scale``), written into the
     config. A hub id's width is known once the encoder loads (``experiment.fill_encoder_l2_scale``)."""
     if cfg.head.l2_scale is None:
-        width = cfg.model.feature_width if isinstance(cfg.model, EncoderModelConfig) else cfg.task.input_dim
+        width = cfg.model.feature_width if isinstance(cfg.model, EncoderModelConfig) else cfg.task.input_width
         cfg.head.l2_scale = rule_l2_scale(cfg.head.name, width, cfg.model.name)
 
 

@@ -14,7 +14,7 @@ from epinet_al.data.testbed import make_testbed
 from epinet_al.metrics import dyadic_batches, joint_nll, marginal_metrics, predict_outputs
 from epinet_al.predictive import marginal_log_probs
 from epinet_al.tasks import testbed  # not its TestbedEvaluator by name: pytest would try to collect it
-from epinet_al.tasks.glue import EvalSplit, GlueEvaluator
+from epinet_al.tasks.glue_eval import EvalSplit, GlueEvaluator
 
 DIAGNOSTICS = {"spread", "spread_cv", "spearman_var_ent", "ece", "majority_fraction"}
 

@@ -7,15 +7,16 @@ from typing import Any
 
 import torch
 
+from epinet_al.networks.specs import ModelConfig
 from epinet_al.registry import load
-from epinet_al.tasks.specs import TASKS
+from epinet_al.tasks.specs import TASKS, TaskConfig
 from epinet_al.tasks.task import ActiveLearningTask
 
 
 def build_task(
-    cfg: Any,
+    cfg: TaskConfig,
     eval_cfg: Any,
-    model_cfg: Any = None,
+    model_cfg: ModelConfig | None = None,
     device: torch.device | None = None,
     check_pool: Callable[[int], None] = lambda pool_size: None,
 ) -> ActiveLearningTask:

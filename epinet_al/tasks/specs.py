@@ -17,7 +17,36 @@ SOURCES = ("local", "hub")
 
 
 @dataclass
-class TestbedTaskConfig:
+class TaskConfig:
+    """What every task config has: its name and seed, and what its labels and inputs are."""
+
+    name: str = MISSING
+    # The task's draws (the testbed's problem, GLUE's subsets and tune split): the run's seed unless given.
+    seed: int = II("seed")
+
+    @property
+    def regression(self) -> bool:
+        """One real-valued label per example (STS-B) rather than a class."""
+        return False
+
+    @property
+    def is_pair(self) -> bool:
+        """Examples are sentence pairs."""
+        return False
+
+    @property
+    def input_width(self) -> int | None:
+        """The width of the input vectors the head reads without an encoder (None: the task gives text)."""
+        return None
+
+    @property
+    def label_temperature(self) -> float | None:
+        """The temperature of a synthetic task's labels (None: real labels)."""
+        return None
+
+
+@dataclass
+class TestbedTaskConfig(TaskConfig):
     """The synthetic neural-testbed problem: x ~ N(0, I_D), y ~ softmax(h(x) / temperature)."""
 
     name: str = "testbed"
@@ -41,16 +70,16 @@ class TestbedTaskConfig:
         check_seed("task", "seed", self.seed)
 
     @property
-    def regression(self) -> bool:
-        return False
+    def input_width(self) -> int | None:
+        return self.input_dim
 
     @property
-    def is_pair(self) -> bool:
-        return False
+    def label_temperature(self) -> float | None:
+        return self.temperature
 
 
 @dataclass
-class GlueTaskConfig:
+class GlueTaskConfig(TaskConfig):
     """A GLUE task (epinet_al.data.glue_tasks): the pool from one split, evaluation on the dev splits."""
 
     name: str = MISSING  # the GLUE id: cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli
