@@ -50,7 +50,7 @@ test: setup ## Fast tests: offline, CPU only, no cluster or browser (run before 
 
 .PHONY: test-slow
 test-slow: setup ## Slow tests: end-to-end runs, kill and resume, sweeps
-	$(PYTEST) -m "slow and not slurm and not browser"
+	$(PYTEST) -n auto -m "slow and not slurm and not browser"
 
 .PHONY: test-slurm
 test-slurm: setup ## SLURM tests: real sbatch jobs on the local cluster (make slurm-up first)

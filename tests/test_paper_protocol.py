@@ -88,17 +88,18 @@ def test_every_experiment_composes_every_agent():
 
 
 @pytest.mark.slow
-def test_the_smoke_experiment_runs_end_to_end_with_the_local_launcher(tmp_path):
-    """Stage 1 through submitit's local launcher writes stage 2; stage 2 and the report read the savings off."""
+def test_the_smoke_experiment_runs_end_to_end(tmp_path):
+    """Stage 1 writes stage 2; stage 2 and the report read the savings off: `make bench-paper-smoke`'s path, with
+    Hydra's default launcher (submitit's runs both stages in tests/test_slurm.py, and stops with the command in
+    tests/test_sweeps.py)."""
     tune = tmp_path / "paper-smoke" / "tune"
     epinet_al = [sys.executable, "-m", "epinet_al", "-m"]
-    launcher = ["hydra/launcher=local", "hydra.launcher.cpus_per_task=1"]
-    stage1 = subprocess.run([*epinet_al, "experiment=paper/smoke", *launcher, f"hydra.sweep.dir={tune}"],
+    stage1 = subprocess.run([*epinet_al, "experiment=paper/smoke", f"hydra.sweep.dir={tune}"],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert stage1.returncode == 0, stage1.stdout[-3000:] + stage1.stderr[-3000:]
     reported = tmp_path / "paper-smoke" / "reported"
     assert f"stage 2 written; run it: epinet-al -m --config-dir {reported} --config-name report" in stage1.stdout
-    stage2 = subprocess.run([*epinet_al, "--config-dir", str(reported), "--config-name", "report", *launcher],
+    stage2 = subprocess.run([*epinet_al, "--config-dir", str(reported), "--config-name", "report"],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert stage2.returncode == 0, stage2.stdout[-3000:] + stage2.stderr[-3000:]
     assert "epinet-al: 8 finished, 0 failed" in stage2.stderr  # 2 baseline parts and 2 agents x 2 seeds
