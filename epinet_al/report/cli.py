@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="FILE",
         help="print a Markdown table from results files (no SWEEP_DIR): per file each agent's AUC minus the "
-        "baseline's and its final value",
+        "baseline's and its final value; one FILE#summary or FILE#savings: that comparison's report table or "
+        "savings read-off; FILE#NAME: one of a benchmark's tables",
     )
     parser.add_argument(
         "--render-docs",
