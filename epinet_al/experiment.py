@@ -293,6 +293,7 @@ def run_process(fabric: Fabric, cfg: ExperimentConfig, output_dir: Path, start: 
         evaluator=task.evaluator,
         record=recorder,
         generator=streams.acquisition,
+        seed=cfg.seed,
         checkpoint=checkpointer,
         diagnostics=diagnostics,
         progress_bar=cfg.progress_bar and writer,

@@ -20,6 +20,10 @@
               └── diagnostics: the selection diagnostics' fixed pool inputs, candidates and index draws
                                (active_learning/diagnostics.py; drawn once, when the run starts)
 
+    fit_seed(seed, key): one subset fit of the subset protocol (active_learning/subset.py) draws its
+    minibatches, training indices and dropout from a seed of its own, keyed by the subset's size, so that
+    the baseline at a size is the same model whichever other sizes the run fits before it.
+
     model.init_seed (not from ``seed``): the weights of a randomly initialised encoder (model=tiny),
     the same for every seed, so that its cached features stay valid across seeds.
 
@@ -65,3 +69,11 @@ class SeedStreams:
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         for name, value in state.items():
             getattr(self, name).set_state(value)
+
+
+def fit_seed(seed: int, key: int) -> int:
+    """The seed of one fit keyed by ``key`` (a subset's size): independent of the streams and of other keys.
+
+    Its spawn key, (len(STREAMS), key), lies outside the streams' own ((0,) to (len(STREAMS) - 1,)).
+    """
+    return int(np.random.SeedSequence(seed, spawn_key=(len(STREAMS), key)).generate_state(1)[0])

@@ -152,10 +152,15 @@ def test_subset_protocol_trains_each_size_from_scratch(tmp_path):
     curve = pd.read_csv(tmp_path / "a" / "curve.csv")
     assert curve["num_labels"].tolist() == [5, 10, 20] and curve["step"].tolist() == [6, 12, 18]
     assert summary["run"]["protocol"] == "subset"
-    # Each point is a model trained from the initial weights: the first size alone gives the same point.
-    run_experiment(experiment_config([*overrides[:-3], "budget.sizes=[5]", *overrides[-2:]]), tmp_path / "b")
-    alone = pd.read_csv(tmp_path / "b" / "curve.csv")
-    assert alone["test/nll"].iloc[0] == pytest.approx(curve["test/nll"].iloc[0])
+    # Each point is a model trained from the initial weights with draws of its own: a size run alone, or after
+    # other sizes, gives the same point (the epinet's training indices included: the default head).
+    for sizes, name in (("[5]", "b"), ("[20]", "c"), ("[10,20]", "d")):
+        run_experiment(experiment_config([*overrides[:-3], f"budget.sizes={sizes}", *overrides[-2:]]), tmp_path / name)
+    points = {name: pd.read_csv(tmp_path / name / "curve.csv").set_index("num_labels")["test/nll"] for name in "bcd"}
+    by_size = curve.set_index("num_labels")["test/nll"]
+    assert points["b"][5] == by_size[5]
+    assert points["c"][20] == points["d"][20] == by_size[20]
+    assert points["d"][10] == by_size[10]
 
 
 def test_final_diagnostics_flag_a_collapsed_model_and_an_inert_index():

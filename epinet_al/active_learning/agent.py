@@ -123,6 +123,14 @@ class Agent:
         self.module.load_state_dict(self._initial_weights)
         self.optimizer.load_state_dict(self._initial_optimizer)
 
+    def reseed_training(self, seed: int) -> None:
+        """Draw the training steps' randomness from ``seed`` from here on: the training indices and the dropout
+        of a fine-tuned encoder (the global torch RNG), so that a fit starting here depends on ``seed`` and its
+        data only."""
+        torch.manual_seed(seed)
+        if self.module.index_generator is not None:
+            self.module.index_generator.manual_seed(seed)
+
     def _samples(self, requested: int) -> int:
         """A head without an index gives the same output for every index: one sample is enough."""
         return requested if self.module.head.has_index else 1

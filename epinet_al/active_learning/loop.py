@@ -28,9 +28,10 @@ class Loop:
     """One run's acquisition context, shared by every protocol.
 
     ``generator`` is the run's acquisition stream (candidate draws, random scores, stochastic selection,
-    targets, minibatch order). With a ``checkpoint``, every evaluation point saves the run's state and
-    ``restore`` continues a saved one. With ``diagnostics``, every evaluation point adds the selection
-    diagnostics (``pool/...``, ``<split>/spread_change``) to the held-out metrics.
+    targets, minibatch order); ``seed``, the run's seed, keys the subset protocol's fits (``seeding.fit_seed``).
+    With a ``checkpoint``, every evaluation point saves the run's state and ``restore`` continues a saved one.
+    With ``diagnostics``, every evaluation point adds the selection diagnostics (``pool/...``,
+    ``<split>/spread_change``) to the held-out metrics.
     """
 
     agent: Agent
@@ -42,6 +43,7 @@ class Loop:
     evaluator: Evaluator
     record: Recorder
     generator: torch.Generator
+    seed: int
     checkpoint: Checkpointer | None = None
     diagnostics: SelectionDiagnostics | None = None
     progress_bar: bool = True

@@ -3,7 +3,9 @@
 One seeded permutation of the pool; subset k is its first N_k examples (nested, so a larger subset adds
 labels to a smaller one), with N_k = round(fraction_k * pool size) or ``budget.sizes``. Each subset is
 trained from the initial weights (``train_steps`` steps, or ``epochs`` passes) and evaluated once: the
-curve has one point per size, a model trained on exactly those labels. Tuning per size (learning rate,
+curve has one point per size, a model trained on exactly those labels, with its own random draws (minibatches,
+training indices, dropout) keyed by the run's seed and the size: a size's point is the same whichever other sizes
+the run fits (a tuned baseline runs each configuration at the sizes it won only). Tuning per size (learning rate,
 batch size, L2) is a sweep over these runs, chosen on the tuning runs (``epinet_al.report.tuning``).
 """
 
@@ -17,6 +19,7 @@ from tqdm.auto import tqdm
 from epinet_al.active_learning.fit import fit
 from epinet_al.active_learning.loop import Loop
 from epinet_al.active_learning.specs import SubsetBudgetConfig
+from epinet_al.seeding import fit_seed
 
 
 def fit_steps(budget: SubsetBudgetConfig, size: int) -> int:
@@ -33,7 +36,9 @@ def run_subset(loop: Loop, budget: SubsetBudgetConfig) -> None:
     saved = loop.restore()
     step, done = (saved["step"], saved["done"]) if saved else (0, 0)
     for size in tqdm(sizes[done:], desc="subsets", disable=not loop.progress_bar, leave=False):
+        seed = fit_seed(loop.seed, size)
         loop.agent.reset()
+        loop.agent.reseed_training(seed)
         step, loss = fit(
             loop.agent,
             loop.pool,
@@ -41,7 +46,7 @@ def run_subset(loop: Loop, budget: SubsetBudgetConfig) -> None:
             order[:size],
             steps=fit_steps(budget, size),
             batch_size=budget.batch_size,
-            generator=loop.generator,
+            generator=torch.Generator().manual_seed(seed),
             first_step=step,
         )
         done += 1
