@@ -15,6 +15,7 @@ is the body that trains, on those cached states.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -64,20 +65,38 @@ def tokenizer_identity(tokenizer: Any) -> dict[str, Any]:
 def encoder_identity(cfg: Any) -> dict[str, Any]:
     """What an encoder's features depend on, besides the inputs: the weights and the pooling.
 
-    For a local folder the weight files' sizes and modification times stand for their content;
+    A local folder stands for the content of its config and weight files, not for its path, so that a copy
+    (another virtualenv's packaged MiniLM, a model copied to a node's scratch disk) finds the same caches;
     a hub id stands for itself; random weights are given by the config overrides and the seed.
     """
     resolved = resolve_model_path(cfg.path)
-    identity: dict[str, Any] = {"path": resolved, "pretrained": cfg.pretrained, "pooling": cfg.pooling}
-    if cfg.pretrained:
-        folder = Path(resolved)
-        if folder.is_dir():
-            weights = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin"))
-            identity["weights"] = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in weights]
+    identity: dict[str, Any] = {"pretrained": cfg.pretrained, "pooling": cfg.pooling}
+    folder = Path(resolved)
+    if cfg.pretrained and folder.is_dir():
+        files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin") or p.name == "config.json")
+        identity["files"] = [(p.name, file_digest(p)) for p in files]
     else:
+        identity["path"] = resolved
+    if not cfg.pretrained:
         identity["config_overrides"] = dict(sorted(cfg.config_overrides.items()))
         identity["init_seed"] = cfg.init_seed
     return identity
+
+
+def file_digest(path: Path) -> str:
+    """The sha256 of a file's content (a model's weights: about a second per GB), once per process per version
+    of the file."""
+    stat = path.stat()
+    return _digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(path: str, size: int, mtime_ns: int) -> str:  # size and time: a rewritten file is read again
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def load_encoder(cfg: Any) -> Any:

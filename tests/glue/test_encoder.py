@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from epinet_al.models import EnnModule
 from epinet_al.networks.encoder import (
     EncoderBody,
     build_encoder_body,
+    encoder_identity,
     encoder_param_groups,
     load_encoder,
     load_tokenizer,
@@ -78,6 +80,28 @@ def test_a_hub_model_out_of_reach_names_the_model_and_the_offline_one(load):
 def test_a_local_folder_is_used_as_is():
     folder = resolve_model_path(MINILM)
     assert resolve_model_path(folder) == folder
+
+
+def test_a_local_model_is_known_by_its_content_not_its_path(tmp_path):
+    """A copy of the same weights finds the same caches (another virtualenv, a node's scratch disk); changed
+    weights or config never do."""
+    encoder = load_encoder(tiny_model())
+    for name in ("a", "b"):
+        encoder.save_pretrained(tmp_path / name)
+
+    def identity(folder: Path, pooling: str = "cls") -> dict:
+        return encoder_identity(SimpleNamespace(path=str(folder), pretrained=True, pooling=pooling))
+
+    assert identity(tmp_path / "a") == identity(tmp_path / "b")
+    assert identity(tmp_path / "a") != identity(tmp_path / "a", pooling="mean")
+    with torch.no_grad():
+        next(encoder.parameters()).add_(1.0)
+    encoder.save_pretrained(tmp_path / "b")
+    assert identity(tmp_path / "a") != identity(tmp_path / "b")
+    config = tmp_path / "a" / "config.json"
+    before = identity(tmp_path / "a")
+    config.write_text(config.read_text().replace('"layer_norm_eps": 1e-12', '"layer_norm_eps": 1e-06'))
+    assert identity(tmp_path / "a") != before
 
 
 # ---------------------------------------------------------------- the tiny encoder and pooling
