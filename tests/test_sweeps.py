@@ -219,7 +219,9 @@ def test_sweep_over_keys_outside_the_folder_path_runs_every_job_into_its_own_fol
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("single_thread")
-@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]], ids=["basic", "joblib"])
+@pytest.mark.parametrize(
+    "launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]], ids=["basic", "joblib"]
+)
 def test_a_failing_job_does_not_stop_the_jobs_after_it(tmp_path, monkeypatch, capsys, launcher):
     # Before: the first failing job ended the command, and the jobs after it never ran. The joblib launcher (two
     # jobs at a time on one machine, docs/clusters.md) reports the same.
