@@ -30,13 +30,18 @@ import os
 import statistics
 import time
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import torch
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
 from provenance import provenance, write_results  # the script folder is on sys.path
-from sst2_candidates import MAX_LENGTH, candidate_parser, candidate_sentences, parse  # the script folder too
+from sst2_candidates import (  # the script folder too
+    MAX_LENGTH,
+    candidate_parser,
+    candidate_sentences,
+    parse,
+    scoring_task,
+)
 
 from epinet_al.acquisition.priorities import get_priority
 from epinet_al.active_learning.agent import Agent
@@ -137,12 +142,9 @@ def main() -> None:
     order = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(0))  # random, as the loops draw
     batches = list(order.tensor_split(args.parts))
 
-    stub_task = SimpleNamespace(
-        pool=None, num_outputs=2, regression=False, temperature=1.0
-    )  # full mode never reads the pool
     streams = SeedStreams.from_seed(0)
     agents = {
-        s.name: build_agent(fabric, configs[s.name], build_module(configs[s.name], stub_task, streams), streams)
+        s.name: build_agent(fabric, configs[s.name], build_module(configs[s.name], scoring_task(), streams), streams)
         for s in SCORERS
     }
     priorities = {s.name: get_priority(s.priority) for s in SCORERS}

@@ -31,6 +31,7 @@ import statistics
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 from hydra import compose, initialize_config_dir
@@ -149,7 +150,7 @@ def main() -> None:
     for mode in modes.values():  # warm-up (allocator, oneDNN kernels), untimed
         mode.train(batches[:1], padded=False)
         mode.score(candidates[0][: 2 * mode.cfg.model.batch_size], one_batch=False)
-    seconds = {name: {way: [] for way in ways[name]} for name in MODES}
+    seconds: dict[str, dict[str, list[float]]] = {name: {way: [] for way in ways[name]} for name in MODES}
     for round_ in range(args.rounds):
         steps = batches[round_ * args.steps : (round_ + 1) * args.steps]
         for name in MODES if round_ % 2 == 0 else list(MODES)[::-1]:
@@ -164,7 +165,7 @@ def main() -> None:
             )
 
     examples = {"train": args.steps * args.batch_size, "score": args.candidates}
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     for name, mode in modes.items():
         rows[name] = {
             way: {

@@ -39,6 +39,7 @@ import warnings
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -145,6 +146,7 @@ class Bench:
             evaluator=lambda predict: {},  # evaluation is left out of both loops
             record=lambda step, num_labels, metrics: losses.append(metrics["train/loss"]),
             generator=streams.acquisition,
+            seed=seed,
             checkpoint=None,
             progress_bar=False,
         )
@@ -156,7 +158,7 @@ class Bench:
         streams = self._reset(seed)
         enn, pool, labels = self.module.enn, self.task.pool, self.task.pool_labels
         lr, weight_decay = self.cfg.trainer.optimizer["lr"], self.cfg.trainer.optimizer["weight_decay"]
-        groups = [{"params": [p for p in enn.head.parameters() if p.requires_grad]}]
+        groups: list[dict[str, Any]] = [{"params": [p for p in enn.head.parameters() if p.requires_grad]}]
         full = self.cfg.model.finetune == "full"
         if full:  # the encoder: its own lr, no decay on biases and LayerNorm
             body, model = list(enn.body.parameters()), self.cfg.model
@@ -314,7 +316,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
 
     start, load_start = time.perf_counter(), os.getloadavg()
-    results = {
+    results: dict[str, Any] = {
         "date": date.today().isoformat(),
         "command": "python " + " ".join(sys.argv),
         "machine": {"cpu_count": os.cpu_count(), "torch_threads": 1, "load_average_start": load_start},

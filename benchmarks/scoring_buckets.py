@@ -26,17 +26,23 @@ import argparse
 import os
 import statistics
 import time
-from types import SimpleNamespace
 
 import torch
 from hydra import compose, initialize_config_dir
 from lightning_fabric import Fabric
 from provenance import provenance, write_results  # the script folder is on sys.path
-from sst2_candidates import MAX_LENGTH, candidate_parser, candidate_sentences, parse  # the script folder too
+from sst2_candidates import (  # the script folder too
+    MAX_LENGTH,
+    candidate_parser,
+    candidate_sentences,
+    parse,
+    scoring_task,
+)
 
 from epinet_al.acquisition.priorities import get_priority
 from epinet_al.active_learning.agent import length_order
 from epinet_al.config import to_experiment_config
+from epinet_al.data.inputs import Inputs
 from epinet_al.data.text_inputs import TokenizedInputs, tokenize
 from epinet_al.experiment import build_agent, build_module
 from epinet_al.networks.encoder import load_tokenizer
@@ -97,12 +103,11 @@ def main() -> None:
     examples = candidate_sentences(args.glue_dir, args.candidates)
     inputs = tokenize(load_tokenizer(cfg.model), examples, MAX_LENGTH)
     candidates = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(0))  # random, as the loops draw
-    pools = {"random order": UnsortedPool(inputs), "bucketed": inputs}
+    pools: dict[str, Inputs] = {"random order": UnsortedPool(inputs), "bucketed": inputs}
 
     fabric = Fabric(accelerator="cpu", devices=1, precision="32-true")
     streams = SeedStreams.from_seed(0)
-    stub_task = SimpleNamespace(pool=None, num_outputs=2, regression=False, temperature=1.0)  # full mode: no pool
-    agent = build_agent(fabric, cfg, build_module(cfg, stub_task, streams), streams)
+    agent = build_agent(fabric, cfg, build_module(cfg, scoring_task(), streams), streams)
     priority = get_priority(cfg.acquisition.priority)
 
     def score(way: str, rows: torch.Tensor) -> torch.Tensor:

@@ -7,11 +7,14 @@ import argparse
 import os
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import torch
 
 from epinet_al.data.glue_files import TextExamples, load_glue_split
 from epinet_al.data.glue_tasks import get_glue_task
+from epinet_al.tasks.task import ActiveLearningTask
 
 MAX_LENGTH = 64  # tokens: SST-2's sentences fit, and the timings stay those of short inputs
 
@@ -27,6 +30,12 @@ def candidate_sentences(glue_dir: Path, num: int) -> TextExamples:
         texts += train.text_a[:extra]
         labels = torch.cat([labels, train.labels[:extra]])
     return TextExamples(texts, None, labels, f"{dev.source} + train")
+
+
+def scoring_task() -> ActiveLearningTask:
+    """What ``build_module`` reads of SST-2 to build a fully fine-tuned model (two classes): the benchmarks score
+    their own tokenized sentences, so no pool is built."""
+    return cast(ActiveLearningTask, SimpleNamespace(pool=None, num_outputs=2, regression=False, temperature=1.0))
 
 
 def candidate_parser(description: str, name: str) -> argparse.ArgumentParser:
