@@ -176,8 +176,12 @@ class Bench:
         for step in range(1, steps + 1):
             candidates = torch.randperm(len(pool), generator=streams.acquisition)[:CANDIDATES]
             enn.eval()
+            # The agent's fixed scoring indices (acquisition.fixed_index, the default), else fresh ones as it draws.
+            index = self.agent.score_index
+            if index is None:
+                index = enn.head.sample_index(INDEX_SAMPLES, generator=streams.index)
             with torch.inference_mode():
-                logits = enn(pool.take(candidates), enn.head.sample_index(INDEX_SAMPLES, generator=streams.index))
+                logits = enn(pool.take(candidates), index)
             scores = torch.softmax(logits.double(), dim=-1).var(dim=0, unbiased=False).sum(-1)  # variance
             chosen = candidates[torch.sort(scores, descending=True, stable=True).indices[:LABELED]]
             labeled.update(chosen.tolist())
