@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
-from provenance import write_results  # the script folder is on sys.path
+from provenance import provenance, write_results  # the script folder is on sys.path
 
 from epinet_al.config import to_experiment_config
 from epinet_al.experiment import run_experiment
@@ -106,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main() -> None:
     args = build_parser().parse_args()
     timings = Path(tempfile.gettempdir()) / f"data_parallel_{os.getpid()}.txt"
-    load_before = [round(x, 2) for x in os.getloadavg()]
+    load_before = os.getloadavg()
     rates: dict[str, list[float]] = {label: [] for label, _, _ in CONFIGS}
     for round_ in range(args.rounds):
         for label, processes, threads in CONFIGS if round_ % 2 == 0 else CONFIGS[::-1]:
@@ -116,16 +114,12 @@ def main() -> None:
     median = {label: statistics.median(values) for label, values in rates.items()}
     two = median["2 processes, 1 thread each"]
     report = {
+        **provenance(load_before),
         "steps_per_second_median": median,
         "steps_per_second_rounds": rates,
         "speedup_2_processes_vs_1_process_1_thread": round(two / median["1 process, 1 thread"], 2),
         "speedup_2_processes_vs_1_process_2_threads": round(two / median["1 process, 2 threads"], 2),
         "timed_steps_per_run": args.steps - args.warmup - 1,
-        "cpu_count": os.cpu_count(),
-        "load_average_before": load_before,
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "machine": platform.processor() or platform.machine(),
-        "date": date.today().isoformat(),
     }
     write_results(report, table(report), args.out)
 
