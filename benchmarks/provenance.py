@@ -34,7 +34,10 @@ def provenance(load_start: tuple[float, float, float]) -> dict[str, Any]:
 
 def write_results(results: dict[str, Any], table: dict[str, Any] | list[dict[str, Any]], out: Path) -> None:
     """Write ``results`` with its ``table`` (columns, rows, notes; or a list of such tables) to ``out`` and print
-    it as rendered."""
+    it as rendered. ``results`` starts with ``provenance(...)``: the rendering names the command and the date."""
+    missing = [key for key in ("date", "command") if key not in results]
+    if missing:
+        raise ValueError(f"the results for {out} lack {', '.join(missing)}: start them with provenance(...)")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({**results, "table": table}, indent=2) + "\n")
     print(f"\n{render([out])}\n\nwrote {out}; `make docs-tables` renders it into docs/benchmarks.md")

@@ -94,6 +94,17 @@ def test_bench_script_writes_a_table_the_report_renders(script, tmp_path):
     assert text.count("\n|--") == (2 if script == "framework_overhead" else 1)  # the memory runs: a second table
 
 
+def test_a_results_file_without_its_provenance_is_refused_before_it_is_written(tmp_path):
+    # data_parallel.py once wrote a file without its command, and the rendering failed after a 9-minute run.
+    from provenance import provenance, write_results
+
+    with pytest.raises(ValueError, match="lack command: start them with provenance"):
+        write_results({"date": "2026-12-07"}, {"columns": ["a"], "rows": [[1]]}, tmp_path / "x.json")
+    assert not (tmp_path / "x.json").exists()
+    write_results({**provenance((0.0, 0.0, 0.0)), "x": 1}, {"columns": ["a"], "rows": [[1]]}, tmp_path / "x.json")
+    assert json.loads((tmp_path / "x.json").read_text())["command"].startswith("python ")
+
+
 SELECTION_RESULTS = [
     "testbed_diagnostics",
     "sst2_uncertainty_search",
