@@ -84,8 +84,8 @@ def encoder_identity(cfg: Any) -> dict[str, Any]:
 
 
 def file_digest(path: Path) -> str:
-    """The sha256 of a file's content (a model's weights: about a second per GB), once per process per version
-    of the file."""
+    """The sha256 of a file's content, read once per process per version of the file (a model's weights take a
+    moment to hash, far less than encoding a split)."""
     stat = path.stat()
     return _digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
