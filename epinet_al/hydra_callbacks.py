@@ -1,5 +1,6 @@
 """The checks around every run and sweep of `epinet-al`, as Hydra callbacks (``hydra.callbacks`` in
-conf/config.yaml), so that every launcher gets them: Hydra's basic one, and submitit's local and SLURM ones.
+conf/config.yaml), so that every launcher gets them: Hydra's basic and joblib ones, and submitit's local and SLURM
+ones.
 
 - ``RunChecks``, a single run: before Hydra writes anything, the config is converted and checked, a folder that
   holds a finished run is left as it is (or refused, if that run had another config), a resume folder must
@@ -8,8 +9,8 @@ conf/config.yaml), so that every launcher gets them: Hydra's basic one, and subm
 - ``SweepChecks``, a multirun: before any job runs, every job of the grid is composed as the launcher will
   compose it and checked; a grid that cannot run, jobs that would share a folder, folders that hold runs of
   another config or that another command is writing are refused in one line; a sweep whose jobs are all
-  finished runs nothing. A job's folder is named by the keys the sweep varies. In a job of the local
-  launcher, the job stops when the command that started it is gone. At the end: one line per failed job.
+  finished runs nothing. A job's folder is named by the keys the sweep varies. In a job of the local or the
+  joblib launcher, the job stops when the command that started it is gone. At the end: one line per failed job.
 
 What runs inside a job (its lock, a finished job left as it is, error.txt) is ``epinet_al.jobs``: a callback
 cannot skip a job. Hydra turns an exception raised in a callback into a warning, so these report bad input as
@@ -21,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -289,6 +291,8 @@ class SweepChecks(Callback):
         self._sweep: _Sweep | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # The jobs that run in processes this command starts (the joblib launcher's workers) know it by this.
+        os.environ[COMMAND_ENV] = command_identity()
         with reported():
             _check_slurm(config)
             planned = plan_sweep(config)
@@ -305,6 +309,8 @@ class SweepChecks(Callback):
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if os.environ.get("SUBMITIT_EXECUTOR") == "local":
             end_with_submitter()
+        elif os.environ.get(COMMAND_ENV) == command_identity(os.getppid()):
+            end_with_parent()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep, self._sweep = self._sweep, None
@@ -367,6 +373,39 @@ def _parent(pid: int) -> int | None:
     except OSError:
         return None
     return int(stat.rsplit(")", 1)[1].split()[1])  # the fields after the command name: state, ppid, ...
+
+
+# The command of a sweep, host:pid, in the environment of the processes it starts.
+COMMAND_ENV = "EPINET_AL_COMMAND"
+# Seconds a job interrupted because its command is gone has to stop before its worker process ends.
+WIND_DOWN_S = 30
+
+
+def command_identity(pid: int | None = None) -> str:
+    """host:pid of process ``pid`` (this one by default): a pid alone could be another host's (SLURM jobs inherit
+    the submitting command's environment)."""
+    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
+
+
+def end_with_parent() -> None:
+    """In a job that runs in a worker process of the command (Hydra's joblib launcher): stop as after Ctrl-C (its
+    state kept for a rerun) once the command is gone (killed, or stopped), instead of going on as an orphan that
+    holds its folder's lock; the worker is then handed to another parent. Loky's workers ignore SIGINT (their
+    command handles Ctrl-C): the job's takes Python's default again, so that Ctrl-C, and the watch, stop it."""
+    command = os.getppid()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def watch() -> None:
+        while os.getppid() == command:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGINT)
+        # The worker itself would wait for its dead command's next job until loky's idle timeout (minutes, holding
+        # its memory): once the job has had time to stop, it ends.
+        time.sleep(WIND_DOWN_S)
+        os._exit(INTERRUPTED)
+
+    threading.Thread(target=watch, name="epinet-al-end-with-command", daemon=True).start()
 
 
 def end_with_submitter() -> None:

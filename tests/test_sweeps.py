@@ -329,11 +329,23 @@ def wait_for(condition, what: str, timeout: float) -> None:
         time.sleep(0.2)
 
 
+LOCAL_LAUNCHERS = {
+    "local": ["hydra/launcher=local", "hydra.launcher.cpus_per_task=1"],
+    "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
-def test_the_local_launchers_jobs_stop_with_the_command(tmp_path, stop):
+@pytest.mark.parametrize(
+    ("launcher", "stop"),
+    # joblib's Ctrl-C is joblib's own (the command ends its workers); a kill -9 leaves the workers to the watch.
+    [("local", signal.SIGKILL), ("local", signal.SIGINT), ("joblib", signal.SIGKILL)],
+    ids=["local-kill-9", "local-ctrl-c", "joblib-kill-9"],
+)
+def test_the_local_launchers_jobs_stop_with_the_command(tmp_path, stop, launcher):
     # Before (trial N43, N44): the jobs went on as orphans holding their folders' locks, and a rerun said
-    # "2 failed: no result". Each job is held at a training step (tests/held_job) until the command is stopped.
+    # "2 failed: no result"; the joblib launcher's workers did the same after a kill -9 (they ignore SIGINT).
+    # Each job is held at a training step (tests/held_job) until the command is stopped.
     sweep_dir, hold = tmp_path / "sweep", tmp_path / "hold"
     hold.touch()
     env = {
@@ -342,8 +354,8 @@ def test_the_local_launchers_jobs_stop_with_the_command(tmp_path, stop):
         "EPINET_AL_HOLD": str(hold),
         "EPINET_AL_HOLD_STEP": "4",
     }
-    command = [sys.executable, "-m", "epinet_al", "-m", *TINY_PRIORITIZED, "seed=0,1", "hydra/launcher=local",
-               "hydra.launcher.cpus_per_task=1", f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
+    command = [sys.executable, "-m", "epinet_al", "-m", *TINY_PRIORITIZED, "seed=0,1", *LOCAL_LAUNCHERS[launcher],
+               f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
     folders = [sweep_dir / f"testbed/identity/epinet/variance/seed{seed}" for seed in (0, 1)]
     log = tmp_path / "sweep.log"  # a file, not a pipe: the jobs inherit the command's output
     with log.open("w") as output:
