@@ -379,6 +379,7 @@ def _parent(pid: int) -> int | None:
 COMMAND_ENV = "EPINET_AL_COMMAND"
 # Seconds a job interrupted because its command is gone has to stop before its worker process ends.
 WIND_DOWN_S = 30
+WATCH_THREAD = "epinet-al-end-with-command"
 
 
 def command_identity(pid: int | None = None) -> str:
@@ -395,6 +396,8 @@ def end_with_parent() -> None:
     command = os.getppid()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    if any(thread.name == WATCH_THREAD for thread in threading.enumerate()):
+        return  # a worker runs job after job: one watch serves them all
 
     def watch() -> None:
         while os.getppid() == command:
@@ -405,7 +408,7 @@ def end_with_parent() -> None:
         time.sleep(WIND_DOWN_S)
         os._exit(INTERRUPTED)
 
-    threading.Thread(target=watch, name="epinet-al-end-with-command", daemon=True).start()
+    threading.Thread(target=watch, name=WATCH_THREAD, daemon=True).start()
 
 
 def end_with_submitter() -> None:
