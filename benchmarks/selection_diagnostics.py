@@ -43,13 +43,20 @@ COLUMNS = [
 
 
 def diagnostics_table(
-    runs: pd.DataFrame, columns: list[str], labels: list[int] | None = None, final: bool = False
+    runs: pd.DataFrame,
+    columns: list[str],
+    labels: list[int] | None = None,
+    final: bool = False,
+    paired: tuple[str, str] | None = None,
 ) -> pd.DataFrame:
     """One row per (agent, num_labels): per column its mean over seeds and the 95% t-interval half-width
     (``<column> ci``), and the seeds; ``{split}`` in a column is the primary metric's split. ``final``: one row
-    per agent from each run's last point (``num_labels``: their mean), for runs whose label counts differ."""
+    per agent from each run's last point (``num_labels``: their mean), for runs whose label counts differ.
+    ``paired`` (an agent whose name ends with the first, a column): the column's difference, that agent minus this
+    one on the same seed, mean and interval over the seeds both ran (``<reference> - agent: <column>``)."""
     split = runs["metric"].iat[0].split("/")[0]
     names = [column.format(split=split) for column in columns]
+    differences = _paired_differences(runs, paired[0], paired[1].format(split=split)) if paired else None
     if labels:
         runs = runs[runs["num_labels"].isin(labels)]
     if final:
@@ -63,8 +70,36 @@ def diagnostics_table(
             values = values[np.isfinite(values)]
             mean, half_width = t_interval(values) if values.size else (np.nan, np.nan)
             row[name], row[f"{name} ci"] = float(mean), float(half_width)
+        if differences is not None:
+            name, by_seed = differences
+            values = by_seed.get((agent, num_labels), np.array([]))
+            mean, half_width = t_interval(values) if values.size else (np.nan, np.nan)
+            row[name], row[f"{name} ci"] = float(mean), float(half_width)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _paired_differences(
+    runs: pd.DataFrame, reference: str, column: str
+) -> tuple[str, dict[tuple[str, int], np.ndarray]]:
+    """(name, (agent, num_labels) -> the reference's ``column`` minus the agent's, one value per seed both ran)."""
+    matches = sorted({agent for agent in runs["agent"] if agent.endswith(reference)})
+    if len(matches) != 1:
+        raise SystemExit(
+            f"--paired {reference}: {len(matches)} agents end with it; agents: {sorted(set(runs['agent']))}"
+        )
+    values = runs.set_index(["agent", "num_labels", "seed"])[column]
+    ref = values.xs(matches[0], level="agent")
+    by_seed = {}
+    for (agent, num_labels), group in values.groupby(level=["agent", "num_labels"]):
+        if agent == matches[0]:
+            continue
+        mine = group.droplevel(["agent", "num_labels"])
+        theirs = ref.xs(num_labels, level="num_labels") if num_labels in ref.index.get_level_values(0) else None
+        if theirs is not None:
+            common = mine.index.intersection(theirs.index)
+            by_seed[(agent, int(num_labels))] = (theirs[common] - mine[common]).dropna().to_numpy(dtype=float)
+    return f"{matches[0]} - agent: {column}", by_seed
 
 
 def _mean_ci(row: dict, name: str, digits: int = 3) -> str | None:
@@ -177,7 +212,57 @@ def _number(value: float | None, digits: int = 3) -> str:
     return "—" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
-TABLES = {"rows": rows_table, "gate": gate_table, "agreement": agreement_table}
+def heads_table(rows: list[dict]) -> dict:
+    """The training recipe's table (docs/benchmarks.md): per agent, at each label count, the test log-loss, joint
+    log-loss per input and accuracy, the first two with their 95% t-intervals over the seeds."""
+    labels = sorted({row["num_labels"] for row in rows})
+    split = next(name.split("/")[0] for name in rows[0] if name.endswith("/joint_nll"))
+    by_agent: dict[str, dict[int, dict]] = {}
+    for row in rows:
+        by_agent.setdefault(row["agent"], {})[row["num_labels"]] = row
+
+    def cell(row: dict | None) -> str | None:
+        if row is None:
+            return None
+        parts = [_compact(row, f"{split}/nll"), _compact(row, f"{split}/joint_nll"), _number(row[f"{split}/acc"])]
+        return " / ".join(parts)
+
+    return {
+        "name": "heads",
+        "columns": ["head", *(f"N={n} nll / joint / acc" for n in labels)],
+        "rows": [[agent.split("/")[0], *(cell(points.get(n)) for n in labels)] for agent, points in by_agent.items()],
+        "notes": [f"Mean ± 95% t-interval over {rows[0]['seeds']} problems (seeds); accuracy: the mean."],
+    }
+
+
+def paired_table(rows: list[dict]) -> dict:
+    """The ``paired`` differences of the rows (``--paired``): one row per agent, a column per label count."""
+    name = next(c for c in rows[0] if " - agent: " in c and not c.endswith(" ci"))
+    reference = name.split(" - agent: ")[0]
+    labels = sorted({row["num_labels"] for row in rows})
+    cells: dict[str, dict[int, str | None]] = {}
+    for row in rows:
+        if row["agent"] != reference:
+            cells.setdefault(row["agent"], {})[row["num_labels"]] = _mean_ci(row, name)
+    return {
+        "name": "paired",
+        "columns": ["vs", *(f"N={n}" for n in labels)],
+        "rows": [[agent.split("/")[0], *(by_n.get(n) for n in labels)] for agent, by_n in cells.items()],
+        "notes": [f"{name}: mean ± 95% t-interval of the paired differences over the seeds (negative: "
+                  f"{reference.split('/')[0]} lower)."],
+    }  # fmt: skip
+
+
+def _compact(row: dict, name: str) -> str:
+    """mean±ci with 3 decimals, as the recipe table writes them."""
+    mean, half_width = row[name], row.get(f"{name} ci")
+    if half_width is None or not np.isfinite(half_width):
+        return _number(mean)
+    return f"{mean:.3f}±{half_width:.3f}"
+
+
+TABLES = {"rows": rows_table, "gate": gate_table, "agreement": agreement_table, "heads": heads_table,
+          "paired": paired_table}  # fmt: skip
 
 
 def tables(rows: list[dict], names: list[str]) -> list[dict]:
@@ -191,6 +276,8 @@ def main() -> None:
     parser.add_argument("--columns", nargs="+", default=COLUMNS)
     parser.add_argument("--labels", nargs="+", type=int, help="keep only these label counts")
     parser.add_argument("--final", action="store_true", help="each run's last point, one row per agent")
+    parser.add_argument("--paired", nargs=2, metavar=("AGENT", "COLUMN"),
+                        help="a column's paired difference, AGENT (a name's end) minus each agent")  # fmt: skip
     parser.add_argument("--made-by", nargs="+", default=[], help="the commands that ran the sweeps (recorded)")
     parser.add_argument("--tables", nargs="+", default=["rows"], choices=list(TABLES), help="the tables to write")
     parser.add_argument("--retable", type=Path, help="a results file: rewrite its tables from its rows (no runs read)")
@@ -212,7 +299,8 @@ def main() -> None:
         ],
         ignore_index=True,
     )
-    rows = json.loads(diagnostics_table(runs, args.columns, args.labels, args.final).to_json(orient="records"))
+    paired = tuple(args.paired) if args.paired else None
+    rows = json.loads(diagnostics_table(runs, args.columns, args.labels, args.final, paired).to_json(orient="records"))
     RESULTS.mkdir(exist_ok=True)
     result = {
         "command": "python " + " ".join(sys.argv),

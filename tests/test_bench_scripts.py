@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -163,3 +164,28 @@ def test_the_agreement_table_is_the_overlap_per_number_of_index_samples():
     assert table["rows"] == [[30, "0.50", None], [3000, "0.95", "0.90"]]
     with pytest.raises(AssertionError, match="names no acquisition.num_index_samples"):
         agreement_table([_row("epinet/variance", 100, **{"pool/overlap_index": 0.5})])
+
+
+def test_the_recipe_tables_are_each_heads_metrics_and_the_paired_differences_per_size():
+    module = importlib.import_module("selection_diagnostics")
+    runs = pd.DataFrame(
+        [
+            {"agent": agent, "seed": seed, "num_labels": n, "metric": "test/nll", "test/nll": nll,
+             "test/joint_nll": joint, "test/acc": 0.8}
+            for agent, offset in (("epinet/uniform", 0.0), ("mlp/uniform", 0.1))
+            for seed, noise in ((0, 0.0), (1, 0.02), (2, 0.04))
+            for n, nll in ((10, 0.5), (100, 0.3))
+            for joint in [nll + offset + noise * (1 if agent == "mlp/uniform" else 0)]
+        ]
+    )  # fmt: skip
+    frame = module.diagnostics_table(runs, ["{split}/nll", "{split}/joint_nll", "{split}/acc"],
+                                     paired=("epinet/uniform", "{split}/joint_nll"))  # fmt: skip
+    rows = json.loads(frame.to_json(orient="records"))
+    heads, paired = module.heads_table(rows), module.paired_table(rows)
+    assert heads["columns"] == ["head", "N=10 nll / joint / acc", "N=100 nll / joint / acc"]
+    assert heads["rows"][0] == ["epinet", "0.500±0.000 / 0.500±0.000 / 0.800", "0.300±0.000 / 0.300±0.000 / 0.800"]
+    assert heads["rows"][1][1].startswith("0.500±0.000 / 0.620±0.050 / ")  # mlp: 0.6, 0.62, 0.64 over the seeds
+    # epinet minus mlp on the same seed: -0.10, -0.12, -0.14: mean -0.12 and its 95% t-interval.
+    assert paired["columns"] == ["vs", "N=10", "N=100"]
+    assert paired["rows"] == [["mlp", "-0.120 ± 0.050", "-0.120 ± 0.050"]]
+    assert "epinet/uniform - agent: test/joint_nll" in paired["notes"][0]
