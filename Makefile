@@ -203,6 +203,11 @@ bench-testbed: setup ## Benchmark: testbed data efficiency in the pool protocol,
 	$(MAKE) sweep SWEEP=testbed_pool && $(MAKE) report SWEEP=testbed_pool
 
 .PHONY: bench-recipe
-bench-recipe: setup ## Benchmark: the training recipe on the testbed, every head on fixed subsets of 10/30/100 labels, 10 problems
-	$(MAKE) sweep SWEEP=testbed_recipe
-	$(VENV)/bin/epinet-al-report $(lastword $(sort $(wildcard multirun/testbed_recipe/*/))) --metric test/joint_nll --mode min
+bench-recipe: setup ## Benchmark: the training recipe on the testbed, every head on fixed subsets of 10/30/100 labels, 10 problems, D = 10 and 2
+	$(MAKE) sweep SWEEP=testbed_recipe ARGS="hydra.sweep.dir=multirun/testbed_recipe/D10"
+	$(MAKE) sweep SWEEP=testbed_recipe ARGS="hydra.sweep.dir=multirun/testbed_recipe/D2 task.input_dim=2"
+	for d in D10 D2; do \
+	  $(PY) benchmarks/selection_diagnostics.py multirun/testbed_recipe/$$d --name testbed_recipe_$$d --tables heads paired \
+	    --columns '{split}/nll' '{split}/joint_nll' '{split}/acc' '{split}/spread' --paired epinet/uniform '{split}/joint_nll' \
+	    --made-by "make bench-recipe" || exit 1; \
+	done

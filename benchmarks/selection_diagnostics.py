@@ -231,7 +231,11 @@ def heads_table(rows: list[dict]) -> dict:
         "name": "heads",
         "columns": ["head", *(f"N={n} nll / joint / acc" for n in labels)],
         "rows": [[agent.split("/")[0], *(cell(points.get(n)) for n in labels)] for agent, points in by_agent.items()],
-        "notes": [f"Mean ± 95% t-interval over {rows[0]['seeds']} problems (seeds); accuracy: the mean."],
+        "notes": [
+            f"Mean ± 95% t-interval over {rows[0]['seeds']} problems (seeds); accuracy: the mean. nll: the marginal "
+            f"log-loss per input; joint: {split}/joint_nll, the log-loss of a batch of tau inputs (the testbed's "
+            "tau = 10: divide by 10 to compare it with nll)."
+        ],
     }
 
 

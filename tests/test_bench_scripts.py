@@ -183,6 +183,7 @@ def test_the_recipe_tables_are_each_heads_metrics_and_the_paired_differences_per
     rows = json.loads(frame.to_json(orient="records"))
     heads, paired = module.heads_table(rows), module.paired_table(rows)
     assert heads["columns"] == ["head", "N=10 nll / joint / acc", "N=100 nll / joint / acc"]
+    assert "test/joint_nll, the log-loss of a batch of tau inputs" in heads["notes"][0]
     assert heads["rows"][0] == ["epinet", "0.500±0.000 / 0.500±0.000 / 0.800", "0.300±0.000 / 0.300±0.000 / 0.800"]
     assert heads["rows"][1][1].startswith("0.500±0.000 / 0.620±0.050 / ")  # mlp: 0.6, 0.62, 0.64 over the seeds
     # epinet minus mlp on the same seed: -0.10, -0.12, -0.14: mean -0.12 and its 95% t-interval.
