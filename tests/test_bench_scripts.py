@@ -111,6 +111,8 @@ SELECTION_RESULTS = [
     "sst2_uncertainty_search",
     "sst2_index_agreement",
     "testbed_index_agreement",
+    "testbed_recipe_D10",
+    "testbed_recipe_D2",
 ]
 
 
