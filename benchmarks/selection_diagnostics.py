@@ -54,6 +54,8 @@ def diagnostics_table(
     per agent from each run's last point (``num_labels``: their mean), for runs whose label counts differ.
     ``paired`` (an agent whose name ends with the first, a column): the column's difference, that agent minus this
     one on the same seed, mean and interval over the seeds both ran (``<reference> - agent: <column>``)."""
+    if paired and final:
+        raise ValueError("paired differences are per label count: not with final (each run's last point)")
     split = runs["metric"].iat[0].split("/")[0]
     names = [column.format(split=split) for column in columns]
     differences = _paired_differences(runs, paired[0], paired[1].format(split=split)) if paired else None
@@ -213,8 +215,9 @@ def _number(value: float | None, digits: int = 3) -> str:
 
 
 def heads_table(rows: list[dict]) -> dict:
-    """The training recipe's table (docs/benchmarks.md): per agent, at each label count, the test log-loss, joint
-    log-loss per input and accuracy, the first two with their 95% t-intervals over the seeds."""
+    """The training recipe's table (docs/benchmarks.md): per agent, at each label count, the test log-loss (per
+    input), joint log-loss (per batch of tau inputs, as curve.csv logs it) and accuracy, the first two with their 95%
+    t-intervals over the seeds."""
     labels = sorted({row["num_labels"] for row in rows})
     split = next(name.split("/")[0] for name in rows[0] if name.endswith("/joint_nll"))
     by_agent: dict[str, dict[int, dict]] = {}
@@ -293,6 +296,8 @@ def main() -> None:
         return
     if not args.sweep or not args.name:
         parser.error("give the sweep folders and --name (or --retable FILE)")
+    if args.paired and args.final:
+        parser.error("--paired compares per label count: not with --final")
     # Several folders: each agent's name starts with its folder's (a variant's sweep names no key it does not vary).
     runs = pd.concat(
         [

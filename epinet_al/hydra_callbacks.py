@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -389,43 +389,41 @@ def command_identity(pid: int | None = None) -> str:
 
 
 def end_with_parent() -> None:
-    """In a job that runs in a worker process of the command (Hydra's joblib launcher): stop as after Ctrl-C (its
-    state kept for a rerun) once the command is gone (killed, or stopped), instead of going on as an orphan that
-    holds its folder's lock; the worker is then handed to another parent. Loky's workers ignore SIGINT (their
+    """In a job that runs in a worker process of the command (Hydra's joblib launcher): stop as after Ctrl-C once
+    the command is gone; the worker, then handed to another parent, ends too (it would otherwise wait for its dead
+    command's next job until loky's idle timeout, minutes, holding its memory). Loky's workers ignore SIGINT (their
     command handles Ctrl-C): the job's takes Python's default again, so that Ctrl-C, and the watch, stop it."""
-    command = os.getppid()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)
     if any(thread.name == WATCH_THREAD for thread in threading.enumerate()):
         return  # a worker runs job after job: one watch serves them all
-
-    def watch() -> None:
-        while os.getppid() == command:
-            time.sleep(1)
-        os.kill(os.getpid(), signal.SIGINT)
-        # The worker itself would wait for its dead command's next job until loky's idle timeout (minutes, holding
-        # its memory): once the job has had time to stop, it ends.
-        time.sleep(WIND_DOWN_S)
-        os._exit(INTERRUPTED)
-
-    threading.Thread(target=watch, name=WATCH_THREAD, daemon=True).start()
+    command = os.getppid()
+    _interrupt_when_gone(lambda: os.getppid() == command, exit_after=WIND_DOWN_S)
 
 
 def end_with_submitter() -> None:
-    """In a job of the local launcher: stop as after Ctrl-C (its state kept for a rerun) once the command that
-    started it is gone (killed, or stopped with Ctrl-C), instead of going on as an orphan that holds its
-    folder's lock. The job runs under submitit's controller, a child process of that command."""
+    """In a job of the local launcher: stop as after Ctrl-C once the command that started it is gone. The job runs
+    under submitit's controller, a child process of that command."""
     controller = os.getppid()
     submitter = _parent(controller)
-    if submitter is None:
-        return
+    if submitter is not None:
+        _interrupt_when_gone(lambda: _parent(controller) == submitter)
+
+
+def _interrupt_when_gone(command_alive: Callable[[], bool], exit_after: float | None = None) -> None:
+    """Watch, once a second, whether the job's command is still there; when it is gone (killed, or stopped with
+    Ctrl-C), interrupt the job as Ctrl-C would (its state kept for a rerun) instead of letting it go on as an
+    orphan that holds its folder's lock, and, with ``exit_after``, end this process that many seconds later."""
 
     def watch() -> None:
-        while _parent(controller) == submitter:
+        while command_alive():
             time.sleep(1)
         os.kill(os.getpid(), signal.SIGINT)
+        if exit_after is not None:
+            time.sleep(exit_after)  # time for the job to stop
+            os._exit(INTERRUPTED)
 
-    threading.Thread(target=watch, name="epinet-al-end-with-submitter", daemon=True).start()
+    threading.Thread(target=watch, name=WATCH_THREAD, daemon=True).start()
 
 
 # ---------------------------------------------------------------- a two-stage experiment
