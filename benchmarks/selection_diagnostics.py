@@ -42,6 +42,9 @@ COLUMNS = [
 ]
 
 
+PAIRED_NOT_FINAL = "--paired compares per label count: not with --final (each run's last point)"
+
+
 def diagnostics_table(
     runs: pd.DataFrame,
     columns: list[str],
@@ -55,7 +58,7 @@ def diagnostics_table(
     ``paired`` (an agent whose name ends with the first, a column): the column's difference, that agent minus this
     one on the same seed, mean and interval over the seeds both ran (``<reference> - agent: <column>``)."""
     if paired and final:
-        raise ValueError("paired differences are per label count: not with final (each run's last point)")
+        raise ValueError(PAIRED_NOT_FINAL)
     split = runs["metric"].iat[0].split("/")[0]
     names = [column.format(split=split) for column in columns]
     differences = _paired_differences(runs, paired[0], paired[1].format(split=split)) if paired else None
@@ -297,7 +300,7 @@ def main() -> None:
     if not args.sweep or not args.name:
         parser.error("give the sweep folders and --name (or --retable FILE)")
     if args.paired and args.final:
-        parser.error("--paired compares per label count: not with --final")
+        parser.error(PAIRED_NOT_FINAL)  # before the sweeps load, as diagnostics_table would refuse after
     # Several folders: each agent's name starts with its folder's (a variant's sweep names no key it does not vary).
     runs = pd.concat(
         [

@@ -192,3 +192,6 @@ def test_the_recipe_tables_are_each_heads_metrics_and_the_paired_differences_per
     assert paired["columns"] == ["vs", "N=10", "N=100"]
     assert paired["rows"] == [["mlp", "-0.120 ± 0.050", "-0.120 ± 0.050"]]
     assert "epinet/uniform - agent: test/joint_nll" in paired["notes"][0]
+    # Paired differences are per label count: each run's last point (final) has none to pair on.
+    with pytest.raises(ValueError, match="--paired compares per label count: not with --final"):
+        module.diagnostics_table(runs, ["{split}/nll"], final=True, paired=("epinet/uniform", "{split}/nll"))
