@@ -202,6 +202,12 @@ bench-paper-top: setup ## Benchmark: the paper's protocol where curves rise, Min
 bench-testbed: setup ## Benchmark: testbed data efficiency in the pool protocol, every head x priority, 10 problems (sweeps/testbed_pool.yaml)
 	$(MAKE) sweep SWEEP=testbed_pool && $(MAKE) report SWEEP=testbed_pool
 
+.PHONY: bench-l2-scale
+bench-l2-scale: setup ## Benchmark: the L2 scale per head on frozen MiniLM, fixed subsets of 100/400/1,600 SST-2 labels, judged on a tune split (GLUE_DIR)
+	$(MAKE) sweep SWEEP=sst2_l2_scale ARGS="hydra.sweep.dir=multirun/sst2_l2_scale"
+	$(PY) benchmarks/selection_diagnostics.py multirun/sst2_l2_scale --name sst2_l2_scale --tables scales \
+	  --columns tune/nll tune/one_class '{split}/acc' --made-by "make bench-l2-scale"
+
 .PHONY: bench-recipe
 bench-recipe: setup ## Benchmark: the training recipe on the testbed, every head on fixed subsets of 10/30/100 labels, 10 problems, D = 10 and 2
 	$(MAKE) sweep SWEEP=testbed_recipe ARGS="hydra.sweep.dir=multirun/testbed_recipe/D10"

@@ -3,7 +3,8 @@
 Reads any sweep folder (``epinet_al.report.load_sweep``: agents are told apart by their settings), groups the
 curve rows by agent and ``num_labels`` and writes ``benchmarks/results/<name>.json``: the command, date, machine,
 the rows, and the tables docs/benchmarks.md renders from them (``--tables``: ``rows``, every row; ``gate``, the SST-2
-search's gate; ``agreement``, the selection overlap per number of index samples). Columns are given by name
+search's gate; ``agreement``, the selection overlap per number of index samples; ``heads`` and ``paired``, the
+training recipe's; ``scales``, the L2-scale grid). Columns are given by name
 (``pool/seen_unseen``) or as ``<split>/...`` with the task's primary split filled in.
 
     python benchmarks/selection_diagnostics.py <sweep folder> --name testbed_diagnostics \
@@ -28,6 +29,7 @@ import pandas as pd
 
 from epinet_al.report import load_sweep
 from epinet_al.report.stats import t_interval
+from epinet_al.uncertainty import COLLAPSE_MAJORITY
 
 RESULTS = Path(__file__).parent / "results"
 COLUMNS = [
@@ -61,6 +63,7 @@ def diagnostics_table(
         raise ValueError(PAIRED_NOT_FINAL)
     split = runs["metric"].iat[0].split("/")[0]
     names = [column.format(split=split) for column in columns]
+    runs = _with_one_class(runs, names)
     differences = _paired_differences(runs, paired[0], paired[1].format(split=split)) if paired else None
     if labels:
         runs = runs[runs["num_labels"].isin(labels)]
@@ -82,6 +85,18 @@ def diagnostics_table(
             row[name], row[f"{name} ci"] = float(mean), float(half_width)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _with_one_class(runs: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """``<split>/one_class``, a column derived per point: 1 where the most predicted class covers at least
+    COLLAPSE_MAJORITY of the split (the run's own flag reads only its last point, and also wants a training loss at
+    log C, which a flattened epinet's is not); its mean over the seeds is the share of fits that predict one class."""
+    for name in names:
+        split, _, column = name.partition("/")
+        if column == "one_class" and f"{split}/majority_fraction" in runs:
+            fraction = runs[f"{split}/majority_fraction"]
+            runs = runs.assign(**{name: (fraction >= COLLAPSE_MAJORITY).astype(float).where(fraction.notna())})
+    return runs
 
 
 def _paired_differences(
@@ -263,6 +278,53 @@ def paired_table(rows: list[dict]) -> dict:
     }  # fmt: skip
 
 
+def scales_table(rows: list[dict]) -> dict:
+    """The L2-scale grid (agents named ``head/priority [head.l2_scale=s]``): per head and scale, the tune log-loss at
+    each label count and its mean over them, the test accuracy at each, and the fits (seeds x label counts) that
+    predict one class on the tune split. Chosen per head: the best mean tune log-loss among its scales with no such
+    fit (a scale that flattens the head at few labels is no default, however well it does with many)."""
+    labels = sorted({row["num_labels"] for row in rows})
+    split = next(name.split("/")[0] for name in rows[0] if name.endswith("/acc") and not name.startswith("tune/"))
+    grid: dict[tuple[str, float], dict[int, dict]] = {}
+    for row in rows:
+        match = re.fullmatch(r"(.*) \[head\.l2_scale=([^\]]+)\]", row["agent"])
+        assert match, f"agent {row['agent']!r} names no head.l2_scale"
+        grid.setdefault((match[1].split("/")[0], float(match[2])), {})[row["num_labels"]] = row
+    entries = []
+    for (head, scale), by_n in grid.items():
+        nll = [by_n[n]["tune/nll"] if n in by_n else np.nan for n in labels]
+        one_class = sum(round(row["tune/one_class"] * row["seeds"]) for row in by_n.values())
+        entries.append((head, scale, by_n, nll, float(np.mean(nll)), one_class))
+    chosen = {}
+    for head, scale, _, _, mean, one_class in entries:
+        if one_class == 0 and np.isfinite(mean) and (head not in chosen or mean < chosen[head][1]):
+            chosen[head] = (scale, mean)
+    table = [
+        [
+            head,
+            f"{scale:g}",
+            " / ".join(_number(value) for value in nll),
+            _number(mean),
+            " / ".join(_number(by_n[n][f"{split}/acc"]) if n in by_n else "—" for n in labels),
+            f"{one_class} of {sum(row['seeds'] for row in by_n.values())}",
+            "yes" if chosen.get(head, (None,))[0] == scale else "",
+        ]
+        for head, scale, by_n, nll, mean, one_class in sorted(entries, key=lambda entry: entry[:2])
+    ]
+    sizes = " / ".join(f"{n:,}" for n in labels)
+    return {
+        "name": "scales",
+        "columns": ["head", "l2_scale", f"tune nll at {sizes}", "mean", f"{split} acc at {sizes}",
+                    "one-class fits", "chosen"],  # fmt: skip
+        "rows": table,
+        "notes": [
+            f"Means over {rows[0]['seeds']} seeds. One-class fits: the most predicted class covers at least "
+            f"{COLLAPSE_MAJORITY:.0%} of the tune split. Chosen: per head, the best mean tune log-loss among its "
+            "scales with no one-class fit."
+        ],
+    }
+
+
 def _compact(row: dict, name: str) -> str:
     """mean±ci with 3 decimals, as the recipe table writes them."""
     mean, half_width = row[name], row.get(f"{name} ci")
@@ -272,7 +334,7 @@ def _compact(row: dict, name: str) -> str:
 
 
 TABLES = {"rows": rows_table, "gate": gate_table, "agreement": agreement_table, "heads": heads_table,
-          "paired": paired_table}  # fmt: skip
+          "paired": paired_table, "scales": scales_table}  # fmt: skip
 
 
 def tables(rows: list[dict], names: list[str]) -> list[dict]:

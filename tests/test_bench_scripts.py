@@ -195,3 +195,27 @@ def test_the_recipe_tables_are_each_heads_metrics_and_the_paired_differences_per
     # Paired differences are per label count: each run's last point (final) has none to pair on.
     with pytest.raises(ValueError, match="--paired compares per label count: not with --final"):
         module.diagnostics_table(runs, ["{split}/nll"], final=True, paired=("epinet/uniform", "{split}/nll"))
+
+
+def test_the_scales_table_chooses_per_head_the_best_mean_tune_loss_without_a_one_class_fit():
+    module = importlib.import_module("selection_diagnostics")
+    # head, scale: tune nll at 100 and 1,600 labels, majority fraction of seed 0's fit at 100 labels.
+    grid = {("mlp", 0.01): (0.6, 0.5, 0.7), ("mlp", 0.03): (0.5, 0.4, 0.995), ("epinet", 0.1): (0.55, 0.45, 0.6)}
+    runs = pd.DataFrame(
+        [
+            {"agent": f"{head}/uniform [head.l2_scale={scale}]", "seed": seed, "num_labels": n, "metric": "val/acc",
+             "val/acc": 0.7, "tune/nll": nll, "tune/majority_fraction": majority if (seed, n) == (0, 100) else 0.5}
+            for (head, scale), (small, large, majority) in grid.items()
+            for seed in (0, 1, 2)
+            for n, nll in ((100, small), (1600, large))
+        ]
+    )  # fmt: skip
+    frame = module.diagnostics_table(runs, ["tune/nll", "tune/one_class", "{split}/acc"])
+    table = module.scales_table(json.loads(frame.to_json(orient="records")))
+    assert table["columns"][2:6] == ["tune nll at 100 / 1,600", "mean", "val acc at 100 / 1,600", "one-class fits"]
+    rows = {(row[0], row[1]): row for row in table["rows"]}
+    assert rows[("mlp", "0.03")][3:] == ["0.450", "0.700 / 0.700", "1 of 6", ""]  # the better loss, but one class once
+    assert rows[("mlp", "0.01")][5:] == ["0 of 6", "yes"]
+    assert rows[("epinet", "0.1")][-1] == "yes"
+    with pytest.raises(AssertionError, match="names no head.l2_scale"):
+        module.scales_table([_row("mlp/uniform", 100, **{"tune/nll": 0.5, "tune/one_class": 0.0, "val/acc": 0.7})])

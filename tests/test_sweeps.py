@@ -45,6 +45,7 @@ EXPECTED_JOBS = {
     "testbed_diagnostics": 30,  # {epinet, ensemble, dropout} x variance x 10 problems
     "sst2_index_agreement": 36,  # {variance, bald, entropy} x 6 index sample counts x 2 seeds
     "sst2_uncertainty": 3,  # the epinet x 3 seeds (the variants and reference heads: command-line overrides)
+    "sst2_l2_scale": 72,  # {mlp, epinet, dropout, ensemble} x 6 L2 scales x 3 seeds
 }
 SWEEPS = sorted(f.stem for f in SWEEPS_DIR.glob("*.yaml"))
 
