@@ -295,7 +295,7 @@ def scales_table(rows: list[dict]) -> dict:
         nll = [by_n[n]["tune/nll"] if n in by_n else np.nan for n in labels]
         one_class = sum(round(row["tune/one_class"] * row["seeds"]) for row in by_n.values())
         entries.append((head, scale, by_n, nll, float(np.mean(nll)), one_class))
-    chosen = {}
+    chosen: dict[str, tuple[float, float]] = {}
     for head, scale, _, _, mean, one_class in entries:
         if one_class == 0 and np.isfinite(mean) and (head not in chosen or mean < chosen[head][1]):
             chosen[head] = (scale, mean)
@@ -312,13 +312,15 @@ def scales_table(rows: list[dict]) -> dict:
         for head, scale, by_n, nll, mean, one_class in sorted(entries, key=lambda entry: entry[:2])
     ]
     sizes = " / ".join(f"{n:,}" for n in labels)
+    seeds = sorted({row["seeds"] for row in rows})  # fewer where a run had not finished (load_sweep skips it)
+    over = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
     return {
         "name": "scales",
         "columns": ["head", "l2_scale", f"tune nll at {sizes}", "mean", f"{split} acc at {sizes}",
                     "one-class fits", "chosen"],  # fmt: skip
         "rows": table,
         "notes": [
-            f"Means over {rows[0]['seeds']} seeds. One-class fits: the most predicted class covers at least "
+            f"Means over {over} seeds. One-class fits: the most predicted class covers at least "
             f"{COLLAPSE_MAJORITY:.0%} of the tune split. Chosen: per head, the best mean tune log-loss among its "
             "scales with no one-class fit."
         ],

@@ -217,5 +217,8 @@ def test_the_scales_table_chooses_per_head_the_best_mean_tune_loss_without_a_one
     assert rows[("mlp", "0.03")][3:] == ["0.450", "0.700 / 0.700", "1 of 6", ""]  # the better loss, but one class once
     assert rows[("mlp", "0.01")][5:] == ["0 of 6", "yes"]
     assert rows[("epinet", "0.1")][-1] == "yes"
+    assert table["notes"][0].startswith("Means over 3 seeds.")
+    fewer = [row for row in json.loads(frame.to_json(orient="records")) if row["agent"].startswith("mlp")]
+    assert module.scales_table([{**fewer[0], "seeds": 2}, *fewer[1:]])["notes"][0].startswith("Means over 2-3 seeds.")
     with pytest.raises(AssertionError, match="names no head.l2_scale"):
         module.scales_table([_row("mlp/uniform", 100, **{"tune/nll": 0.5, "tune/one_class": 0.0, "val/acc": 0.7})])
