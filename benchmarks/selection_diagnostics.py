@@ -316,8 +316,15 @@ def scales_table(rows: list[dict]) -> dict:
     over = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
     return {
         "name": "scales",
-        "columns": ["head", "l2_scale", f"tune nll at {sizes}", "mean", f"{split} acc at {sizes}",
-                    "one-class fits", "chosen"],  # fmt: skip
+        "columns": [
+            "head",
+            "l2_scale",
+            f"tune nll at {sizes}",
+            "mean",
+            f"{split} acc at {sizes}",
+            "one-class fits",
+            "chosen",
+        ],
         "rows": table,
         "notes": [
             f"Means over {over} seeds. One-class fits: the most predicted class covers at least "
@@ -343,6 +350,21 @@ def tables(rows: list[dict], names: list[str]) -> list[dict]:
     return [TABLES[name](rows) for name in names]
 
 
+def load_runs(folders: list[Path]) -> pd.DataFrame:
+    """Every run of the sweep folders. Several folders: each agent's name starts with its folder's path below their
+    common parent (a variant's sweep names no key it does not vary; the experiments' stage-2 folders are all called
+    `reported`)."""
+    if len(folders) == 1:
+        return load_sweep(folders[0]).runs
+    common = os.path.commonpath([folder.resolve() for folder in folders])
+    frames = []
+    for folder in folders:
+        name = Path(os.path.relpath(folder.resolve(), common)).as_posix()
+        runs = load_sweep(folder).runs
+        frames.append(runs.assign(agent=f"{name}: " + runs["agent"]))
+    return pd.concat(frames, ignore_index=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep", type=Path, nargs="*", help="sweep folders (their runs are read together)")
@@ -365,16 +387,7 @@ def main() -> None:
         parser.error("give the sweep folders and --name (or --retable FILE)")
     if args.paired and args.final:
         parser.error(PAIRED_NOT_FINAL)  # before the sweeps load, as diagnostics_table would refuse after
-    # Several folders: each agent's name starts with its folder's (a variant's sweep names no key it does not vary).
-    runs = pd.concat(
-        [
-            load_sweep(folder).runs.assign(
-                agent=lambda r, f=folder: f"{f.name}: " + r["agent"] if len(args.sweep) > 1 else r["agent"]
-            )
-            for folder in args.sweep
-        ],
-        ignore_index=True,
-    )
+    runs = load_runs(args.sweep)
     paired = tuple(args.paired) if args.paired else None
     rows = json.loads(diagnostics_table(runs, args.columns, args.labels, args.final, paired).to_json(orient="records"))
     RESULTS.mkdir(exist_ok=True)

@@ -222,3 +222,17 @@ def test_the_scales_table_chooses_per_head_the_best_mean_tune_loss_without_a_one
     assert module.scales_table([{**fewer[0], "seeds": 2}, *fewer[1:]])["notes"][0].startswith("Means over 2-3 seeds.")
     with pytest.raises(AssertionError, match="names no head.l2_scale"):
         module.scales_table([_row("mlp/uniform", 100, **{"tune/nll": 0.5, "tune/one_class": 0.0, "val/acc": 0.7})])
+
+
+def test_runs_of_several_sweeps_are_named_by_their_paths_below_a_common_parent(tmp_path):
+    from tests.report.test_report import write_run
+
+    load_runs = importlib.import_module("selection_diagnostics").load_runs
+    for setting in ("paper-cola", "paper-rte"):  # stage-2 folders share the name `reported`
+        write_run(tmp_path / setting / "reported", "run", "epinet/variance", 0, [10, 20], [0.5, 0.6])
+    folders = [tmp_path / "paper-cola" / "reported", tmp_path / "paper-rte" / "reported"]
+    assert sorted(set(load_runs(folders)["agent"])) == [
+        "paper-cola/reported: epinet/variance",
+        "paper-rte/reported: epinet/variance",
+    ]
+    assert set(load_runs(folders[:1])["agent"]) == {"epinet/variance"}  # one folder: no prefix
