@@ -89,8 +89,8 @@ def diagnostics_table(
 
 def _with_one_class(runs: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     """``<split>/one_class``, a column derived per point: 1 where the most predicted class covers at least
-    COLLAPSE_MAJORITY of the split (the run's own flag reads only its last point, and also wants a training loss at
-    log C, which a flattened epinet's is not); its mean over the seeds is the share of fits that predict one class."""
+    COLLAPSE_MAJORITY of the split, as the run's own ``one_class`` flag, which reads only its last point and the primary
+    split; its mean over the seeds is the share of fits that predict one class."""
     for name in names:
         split, _, column = name.partition("/")
         if column == "one_class" and f"{split}/majority_fraction" in runs:
