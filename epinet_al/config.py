@@ -43,6 +43,7 @@ from epinet_al.networks.specs import (
     rule_l2_scale,
 )
 from epinet_al.registry import _unset, check_at_least, check_choice, check_finite, check_positive, check_seed
+from epinet_al.run_folder import record_subdir
 from epinet_al.tasks.specs import TASKS, GlueTaskConfig, TaskConfig, TestbedTaskConfig
 
 __all__ = [
@@ -226,6 +227,8 @@ def register_configs() -> None:
             cs.store(group=f"schema/{group}", name=name, node=node)
     # ${coalesce:a,b}: a unless it is null, else b (the run folder is `resume` when given).
     OmegaConf.register_new_resolver("coalesce", lambda a, b: b if a is None else a, replace=True)
+    # ${record_subdir:}: Hydra's record of a job, kept as it was in a finished run's folder (run_folder).
+    OmegaConf.register_new_resolver("record_subdir", record_subdir, replace=True)
 
 
 def check_known_keys(cfg: DictConfig, schema: type = ExperimentConfig, prefix: str = "") -> None:

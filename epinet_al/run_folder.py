@@ -19,6 +19,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from epinet_al.tracking.recorder import SUMMARY_FILE
 
 LOCK_FILE = ".lock"
@@ -127,6 +129,16 @@ def check_finished(folder: Path, config: dict[str, Any], resume: bool = False) -
             "choose another folder"
         )
     return summary
+
+
+def record_subdir(_root_: Any) -> str | None:
+    """``hydra.output_subdir``, where Hydra writes its record of a job (``.hydra/``): nowhere in a folder that
+    holds a finished run, whose record stays the one it ran with. A relaunched sweep enters every job's folder
+    again, and Hydra writes the record before any callback could tell a finished job apart.
+
+    Resolved with the job's config as ``_root_``; before Hydra has set the job's folder, ``.hydra``."""
+    folder = OmegaConf.select(_root_, "hydra.runtime.output_dir", default=None, throw_on_missing=False)
+    return None if folder is not None and is_finished(Path(str(folder))) else ".hydra"
 
 
 def is_finished(folder: Path) -> bool:

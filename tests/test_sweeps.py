@@ -275,6 +275,21 @@ def test_a_failing_job_does_not_stop_the_sweep_and_a_rerun_finishes_only_what_is
     assert summaries(tmp_path) == finished  # finished jobs untouched
 
 
+def test_a_sweep_rerun_leaves_the_hydra_record_of_finished_jobs_as_they_ran(tmp_path, monkeypatch, capsys):
+    # Before: Hydra rewrote every finished job's .hydra/hydra.yaml with the relaunching command's overrides.
+    command = ["-m", *TINIER, f"hydra.sweep.dir={tmp_path}"]
+    assert run_cli([*command, "seed=0"], monkeypatch, capsys).code == 0
+    record = tmp_path / "testbed/identity/epinet/variance/seed0/.hydra"
+    before = {f.name: f.read_bytes() for f in record.iterdir()}
+    assert "- seed=0" in before["overrides.yaml"].decode()
+
+    rerun = run_cli([*command, "seed=0,1", "hydra/launcher=basic"], monkeypatch, capsys)
+    assert rerun.code == 0 and "epinet-al: 2 finished, 0 failed" in rerun.stderr
+    assert {f.name: f.read_bytes() for f in record.iterdir()} == before
+    new_record = (tmp_path / "testbed/identity/epinet/variance/seed1/.hydra/hydra.yaml").read_text()
+    assert "hydra/launcher=basic" in new_record  # a job that runs writes its record
+
+
 def test_jobs_that_would_share_a_folder_are_refused(tmp_path, monkeypatch, capsys):
     command = ["-m", *TINIER, "seed=0,1", "hydra.sweep.subdir=same", f"hydra.sweep.dir={tmp_path / 's'}"]
     result = run_cli(command, monkeypatch, capsys)
