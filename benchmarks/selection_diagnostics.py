@@ -351,9 +351,9 @@ def tables(rows: list[dict], names: list[str]) -> list[dict]:
 
 
 def load_runs(folders: list[Path]) -> pd.DataFrame:
-    """Every run of the sweep folders. Several folders: each agent's name starts with its folder's path below their
-    common parent (a variant's sweep names no key it does not vary; the experiments' stage-2 folders are all called
-    `reported`)."""
+    """Every run of the sweep folders. Several folders: each agent's name and each run's id start with its folder's
+    path below their common parent (a variant's sweep names no key it does not vary; the experiments' stage-2 folders
+    are all called `reported`; two settings of one task hold runs at the same paths inside their folders)."""
     if len(folders) == 1:
         return load_sweep(folders[0]).runs
     common = os.path.commonpath([folder.resolve() for folder in folders])
@@ -361,7 +361,7 @@ def load_runs(folders: list[Path]) -> pd.DataFrame:
     for folder in folders:
         name = Path(os.path.relpath(folder.resolve(), common)).as_posix()
         runs = load_sweep(folder).runs
-        frames.append(runs.assign(agent=f"{name}: " + runs["agent"]))
+        frames.append(runs.assign(agent=f"{name}: " + runs["agent"], run=f"{name}/" + runs["run"].astype(str)))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -227,12 +227,20 @@ def test_the_scales_table_chooses_per_head_the_best_mean_tune_loss_without_a_one
 def test_runs_of_several_sweeps_are_named_by_their_paths_below_a_common_parent(tmp_path):
     from tests.report.test_report import write_run
 
-    load_runs = importlib.import_module("selection_diagnostics").load_runs
-    for setting in ("paper-cola", "paper-rte"):  # stage-2 folders share the name `reported`
-        write_run(tmp_path / setting / "reported", "run", "epinet/variance", 0, [10, 20], [0.5, 0.6])
+    module = importlib.import_module("selection_diagnostics")
+    load_runs = module.load_runs
+    # Stage-2 folders share the name `reported`, and two settings of one task hold runs at the same paths.
+    for setting, last in (("paper-cola", 0.6), ("paper-rte", 0.9)):
+        write_run(tmp_path / setting / "reported", "run", "epinet/variance", 0, [10, 20], [0.5, last])
     folders = [tmp_path / "paper-cola" / "reported", tmp_path / "paper-rte" / "reported"]
     assert sorted(set(load_runs(folders)["agent"])) == [
         "paper-cola/reported: epinet/variance",
         "paper-rte/reported: epinet/variance",
+    ]
+    # Before: the runs shared an id, and --final kept only the last folder's (a table without the first sweep).
+    final = module.diagnostics_table(load_runs(folders), ["{split}/nll"], final=True)
+    assert final[["agent", "test/nll"]].values.tolist() == [
+        ["paper-cola/reported: epinet/variance", 0.6],
+        ["paper-rte/reported: epinet/variance", 0.9],
     ]
     assert set(load_runs(folders[:1])["agent"]) == {"epinet/variance"}  # one folder: no prefix
